@@ -1,0 +1,80 @@
+"""perfalert_lab: what would this alert rule have done on our real history?
+
+Replay metric history (pandas DataFrames) against alert rules — thresholds, ``for``
+durations, hysteresis, cooldowns, escalation, acknowledgements, notification
+fan-out — and get every alert, notification and statistic, scored against labelled
+incidents.
+
+>>> import perfalert_lab as pal
+>>> sorted(pal.__all__)[:4]
+['BacktestResult', 'Clock', 'IntervalClock', 'PerfAlertError']
+
+Heavy modules (the compiled engine, plots, widgets) load on first use, so
+``import perfalert_lab`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .clock import Clock, IntervalClock, SampleClock, parse_clock
+from .errors import DataError, InputError, MissingDependency, PerfAlertError, RulesError, UsageError
+from .rules import Rule, RuleSet, load_rules, parse_rules, save_rules
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "backtest": ".engine.run",
+    "BacktestResult": ".engine.run",
+    "explain": ".engine.reference",
+    "read_metrics": ".frames",
+    "read_incidents": ".frames",
+    "normalize_frame": ".frames",
+    "datasets": ".datasets",
+}
+
+__all__ = [
+    "BacktestResult",
+    "Clock",
+    "DataError",
+    "InputError",
+    "IntervalClock",
+    "MissingDependency",
+    "PerfAlertError",
+    "Rule",
+    "RuleSet",
+    "RulesError",
+    "SampleClock",
+    "UsageError",
+    "backtest",
+    "datasets",
+    "explain",
+    "load_rules",
+    "normalize_frame",
+    "parse_clock",
+    "parse_rules",
+    "read_incidents",
+    "read_metrics",
+    "save_rules",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from . import datasets
+    from .engine.reference import explain
+    from .engine.run import BacktestResult, backtest
+    from .frames import normalize_frame, read_incidents, read_metrics
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'perfalert_lab' has no attribute {name!r}")
+    mod = importlib.import_module(module, __name__)
+    value = mod if name == module.lstrip(".") else getattr(mod, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

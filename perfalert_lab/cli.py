@@ -1,0 +1,210 @@
+"""The ``perfalert`` command (SPEC section 7).
+
+Exit codes: 0 success; 2 bad input (usage, unreadable or invalid files), one line
+per problem on stderr and no traceback; 1 an unexpected internal error. Outputs are
+written atomically: complete files or none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .errors import InputError, PerfAlertError, UsageError
+
+__all__ = ["main"]
+
+PROG = "perfalert"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def _read_metrics(paths: list[str], args: argparse.Namespace) -> Any:
+    from .frames import iter_files, read_metrics
+
+    files = iter_files(paths)
+    frame = read_metrics(files, timezone=args.timezone, duplicates=args.duplicates)
+    info = frame.attrs.get("perfalert", {})
+    notes = [f"{info.get('rows', len(frame))} samples from {len(files)} file(s)"]
+    if info.get("missing_dropped"):
+        notes.append(f"{info['missing_dropped']} empty values dropped")
+    if info.get("duplicates_dropped"):
+        notes.append(f"{info['duplicates_dropped']} duplicate timestamps resolved ({args.duplicates})")
+    if info.get("out_of_order"):
+        notes.append(f"{info['out_of_order']} out-of-order rows sorted")
+    print("read " + "; ".join(notes), file=sys.stderr)
+    return frame
+
+
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timezone", default=None, help="zone of naive timestamps (default UTC)")
+    p.add_argument("--duplicates", default="last", choices=("last", "first", "mean", "error"),
+                   help="several samples of a series at one timestamp: keep last (default), first, mean, or fail")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .rules import load_rules
+
+    problems: list[str] = []
+    for f in args.files:
+        try:
+            rules = load_rules(f)
+        except InputError as exc:
+            problems += exc.problems
+            continue
+        print(f"{f}: ok, {len(rules)} rule(s): {', '.join(rules.ids)}")
+    if problems:
+        raise InputError(problems)
+    return 0
+
+
+def _write_result(result: Any, out: Path, title: str) -> list[Path]:
+    from ._io import write_outputs
+    from .report import write_report, write_table_csv
+
+    return write_outputs(out, {
+        "alerts.csv": lambda p: write_table_csv(result.alerts, p),
+        "notifications.csv": lambda p: write_table_csv(result.notifications, p),
+        "stats.csv": lambda p: write_table_csv(result.stats, p),
+        "report.html": lambda p: write_report(result, p, title=title),
+    })
+
+
+def _print_stats(result: Any) -> None:
+    import pandas as pd
+
+    cols = [c for c in ("rule_id", "evaluations", "alerts", "suppressed", "alerts_per_day", "notifications",
+                        "escalations", "recall", "precision", "mean_detection_delay_s") if c in result.stats.columns]
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(result.stats[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+
+
+def _cmd_backtest(args: argparse.Namespace) -> int:
+    from .clock import parse_clock
+    from .engine.run import backtest
+    from .frames import read_incidents
+    from .rules import load_rules
+
+    clock = parse_clock(args.clock)
+    rules = load_rules(args.rules)  # validate the cheap inputs before reading data
+    incidents = read_incidents(args.incidents) if args.incidents else None
+    frame = _read_metrics(args.metrics, args)
+    result = backtest(frame, rules, clock=clock, incidents=incidents)
+    _print_stats(result)
+    if args.out:
+        written = _write_result(result, Path(args.out), title=f"Backtest of {Path(args.rules).name}")
+        print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from . import datasets
+    from .engine.run import backtest
+    from .frames import read_incidents, read_metrics
+    from .rules import load_rules
+
+    rules_path = datasets.demo_rules_path()
+    rules = load_rules(rules_path)
+    frame = read_metrics(datasets.nab_files())
+    incidents = read_incidents(datasets.data_dir() / "nab" / "labels" / "combined_windows.json")
+    result = backtest(frame, rules, incidents=incidents)
+    print(f"perfalert demo: {len(rules)} rules from {rules_path.name} over {frame['source'].nunique()} NAB series "
+          f"({len(frame)} samples, {result.span[0]:%Y-%m-%d} to {result.span[1]:%Y-%m-%d})")
+    _print_stats(result)
+    written = _write_result(result, Path(args.out), title="perfalert demo: NAB cloud metrics")
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ._io import atomic_write_text
+    from .rules import load_rules, rules_to_yaml
+
+    rules = load_rules(args.file)
+    if args.format == "yaml":
+        text = rules_to_yaml(rules)
+    else:
+        from .rules.prometheus import to_prometheus
+
+        text = to_prometheus(rules, report=lambda msg: print(f"{PROG} export: note: {msg}", file=sys.stderr))
+    if args.output and args.output != "-":
+        atomic_write_text(Path(args.output), text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog=PROG, description="Backtest alert rules on metric history.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("demo", help="run the main job on the bundled NAB data and write a report")
+    p.add_argument("--out", default="demo-report", help="report folder (default: demo-report)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("backtest", help="replay metrics against rules; write alerts, notifications, stats, report")
+    p.add_argument("metrics", nargs="+", metavar="METRICS", help="CSV or Parquet files, or folders of them")
+    p.add_argument("--rules", required=True, help="rules YAML file")
+    p.add_argument("--incidents", help="labelled incidents: CSV start,end[,source,metric,point] or NAB JSON")
+    p.add_argument("--clock", default="sample", help="'sample' (default) or 'interval:EVERY[:LOOKBACK]', e.g. interval:1m:5m")
+    p.add_argument("--out", help="folder for alerts.csv, notifications.csv, stats.csv, report.html")
+    _add_input_options(p)
+    p.set_defaults(func=_cmd_backtest)
+
+    p = sub.add_parser("validate", help="check rules files; list every problem")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("export", help="write rules as YAML or as a Prometheus rule file")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--format", required=True, choices=("yaml", "prometheus"))
+    p.add_argument("-o", "--output", help="output file (default: standard output)")
+    p.set_defaults(func=_cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (also used as the console script)."""
+    try:
+        args = build_parser().parse_args(argv)
+        func: Callable[[argparse.Namespace], int] = args.func
+        return func(args)
+    except InputError as exc:
+        for line in exc.problems:
+            print(f"{PROG}: error: {line}", file=sys.stderr)
+        return 2
+    except PerfAlertError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; no output written", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into exit code 1
+        if os.environ.get("PERFALERT_DEBUG"):
+            traceback.print_exc()
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} "
+              "(this is a bug; set PERFALERT_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

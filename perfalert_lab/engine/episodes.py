@@ -1,0 +1,247 @@
+"""The alert state machine as a compiled kernel (SPEC section 4).
+
+One named state machine, in Prometheus terms::
+
+    INACTIVE --active--> PENDING --held for `for`--> FIRING --not held (after keep_firing_for)--> INACTIVE
+                            |                            ^
+                            +--not active--> INACTIVE    | a held evaluation resets the keep timer
+
+with the seed's cooldown on top: a transition to FIRING before ``previous fired_at +
+cooldown`` waits in PENDING; if the alert drops back to inactive (or the data ends)
+while it waits, it is recorded as *suppressed*. Sample mode (the seed's own model)
+raises an alert at every active evaluation outside the cooldown.
+
+The kernel walks every series of a rule in one call. Instants are int64
+nanoseconds; ``NAT`` (the minimum int64) stands for "none". Each transition is the
+same branch as in :mod:`perfalert_lab.engine.reference`, which the tests hold it to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from .._time import NAT_NS
+
+__all__ = ["Episodes", "run_episodes", "run_samples", "peak_values"]
+
+INACTIVE, PENDING, FIRING = 0, 1, 2
+NAT = NAT_NS
+
+
+@dataclass(frozen=True)
+class Episodes:
+    """Alerts found for one rule, one entry per alert (arrays of equal length).
+
+    ``series``: index into the rule's matching series; ``resolved_at`` is ``NAT``
+    for an alert still open at the end of the data; ``suppressed`` marks cooldown
+    suppression; ``k_start``/``k_end`` delimit the evaluations the alert spans
+    (``k_end`` exclusive: the resolving evaluation, or the series' end).
+    """
+
+    series: np.ndarray
+    pending_since: np.ndarray
+    fired_at: np.ndarray
+    resolved_at: np.ndarray
+    suppressed: np.ndarray
+    k_start: np.ndarray
+    k_end: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+
+@numba.njit(cache=True, nogil=True)
+def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capacity):  # pragma: no cover - compiled
+    series = np.empty(capacity, dtype=np.int64)
+    pend = np.empty(capacity, dtype=np.int64)
+    fired = np.empty(capacity, dtype=np.int64)
+    resolved = np.empty(capacity, dtype=np.int64)
+    supp = np.empty(capacity, dtype=np.bool_)
+    k0 = np.empty(capacity, dtype=np.int64)
+    k1 = np.empty(capacity, dtype=np.int64)
+    n = 0
+    nat = np.iinfo(np.int64).min
+    for j in range(len(offsets) - 1):
+        a = offsets[j]
+        b = offsets[j + 1]
+        state = 0
+        pending_since = nat
+        k_pending = a
+        fired_at = nat
+        last_fired = nat  # fired_at of the previous alert that really fired
+        blocked_at = nat  # when a cooldown first held this pending alert back
+        keep_since = nat
+        for k in range(a, b):
+            t = times[k]
+            if state == 2:  # FIRING
+                if held[k]:
+                    keep_since = nat  # held: stays firing, keep timer reset
+                    continue
+                if keep_ns > 0:
+                    if keep_since == nat:
+                        keep_since = t  # first evaluation not held: start keep_firing_for
+                    if t - keep_since < keep_ns:
+                        continue  # kept firing
+                # resolved at t
+                series[n] = j
+                pend[n] = pending_since
+                fired[n] = fired_at
+                resolved[n] = t
+                supp[n] = False
+                k0[n] = k_pending
+                k1[n] = k
+                n += 1
+                state = 0
+                keep_since = nat
+                continue
+            if state == 0:  # INACTIVE
+                if not active[k]:
+                    continue
+                state = 1  # becomes PENDING now
+                pending_since = t
+                k_pending = k
+                blocked_at = nat
+            elif not active[k]:  # PENDING and no longer active
+                if blocked_at != nat:  # it waited for the cooldown in vain: suppressed
+                    series[n] = j
+                    pend[n] = pending_since
+                    fired[n] = blocked_at
+                    resolved[n] = t
+                    supp[n] = True
+                    k0[n] = k_pending
+                    k1[n] = k
+                    n += 1
+                state = 0
+                continue
+            # PENDING and active: fire once pending for `for`, unless in cooldown
+            if t - pending_since >= for_ns:
+                if last_fired != nat and t < last_fired + cooldown_ns:
+                    if blocked_at == nat:
+                        blocked_at = t
+                else:
+                    state = 2
+                    fired_at = t
+                    last_fired = t
+                    keep_since = nat
+        # end of this series' data
+        if state == 2:
+            series[n] = j
+            pend[n] = pending_since
+            fired[n] = fired_at
+            resolved[n] = nat
+            supp[n] = False
+            k0[n] = k_pending
+            k1[n] = b
+            n += 1
+        elif state == 1 and blocked_at != nat:
+            series[n] = j
+            pend[n] = pending_since
+            fired[n] = blocked_at
+            resolved[n] = nat
+            supp[n] = True
+            k0[n] = k_pending
+            k1[n] = b
+            n += 1
+    return series[:n], pend[:n], fired[:n], resolved[:n], supp[:n], k0[:n], k1[:n]
+
+
+@numba.njit(cache=True, nogil=True)
+def _samples(times, offsets, active, cooldown_ns, capacity):  # pragma: no cover - compiled
+    series = np.empty(capacity, dtype=np.int64)
+    at = np.empty(capacity, dtype=np.int64)
+    kk = np.empty(capacity, dtype=np.int64)
+    n = 0
+    nat = np.iinfo(np.int64).min
+    for j in range(len(offsets) - 1):
+        last = nat
+        for k in range(offsets[j], offsets[j + 1]):
+            if active[k]:
+                t = times[k]
+                if last == nat or t >= last + cooldown_ns:
+                    series[n] = j
+                    at[n] = t
+                    kk[n] = k
+                    n += 1
+                    last = t
+    return series[:n], at[:n], kk[:n]
+
+
+def _capacity_episodes(active: np.ndarray, offsets: np.ndarray) -> int:
+    """Upper bound on episodes: every episode starts where ``active`` rises."""
+    if len(active) == 0:
+        return 0
+    rises = int(np.count_nonzero(active[1:] & ~active[:-1])) + int(active[0])
+    starts = offsets[1:-1][offsets[1:-1] < len(active)]
+    rises += int(np.count_nonzero(active[starts]))  # a series may start active
+    return rises
+
+
+def run_episodes(times: np.ndarray, offsets: np.ndarray, active: np.ndarray, held: np.ndarray,
+                 for_ns: int, keep_ns: int, cooldown_ns: int) -> Episodes:
+    """Episode-mode alerts of every series (SPEC section 4)."""
+    cap = _capacity_episodes(active, offsets)
+    s, p, f, r, sup, k0, k1 = _episodes(times, offsets, active, held, np.int64(for_ns), np.int64(keep_ns),
+                                        np.int64(cooldown_ns), cap)
+    return Episodes(s, p, f, r, sup, k0, k1)
+
+
+def run_samples(times: np.ndarray, offsets: np.ndarray, active: np.ndarray, cooldown_ns: int) -> Episodes:
+    """Sample-mode alerts: one per active evaluation outside the cooldown.
+
+    ``resolved_at`` is left ``NAT``: sample-mode alerts resolve only by a responder.
+    """
+    cap = int(np.count_nonzero(active))
+    s, at, k = _samples(times, offsets, active, np.int64(cooldown_ns), cap)
+    nat = np.full(len(s), NAT, dtype=np.int64)
+    ends = offsets[s + 1] if len(s) else np.zeros(0, np.int64)
+    return Episodes(s, at, at.copy(), nat, np.zeros(len(s), dtype=bool), k, ends)
+
+
+@numba.njit(cache=True, nogil=True)
+def _peaks(times, values, present, k_start, k_end, end_t, direction):  # pragma: no cover - compiled
+    out = np.empty(len(k_start), dtype=np.float64)
+    for i in range(len(k_start)):
+        best = np.nan
+        for k in range(k_start[i], k_end[i]):
+            if times[k] >= end_t[i] and k > k_start[i]:
+                break
+            if not present[k]:
+                continue
+            v = values[k]
+            if np.isnan(best):
+                best = v
+            elif direction == 1:
+                if v > best:
+                    best = v
+            elif direction == -1:
+                if v < best:
+                    best = v
+            elif abs(v) > abs(best):  # values shifted by the threshold: farthest from it
+                best = v
+        out[i] = best
+    return out
+
+
+def peak_direction(op: str) -> int:
+    """+1: the largest value is the most extreme; -1: the smallest; 0: farthest from the threshold."""
+    return 1 if op in (">", ">=") else -1 if op in ("<", "<=") else 0
+
+
+def peak_values(times: np.ndarray, values: np.ndarray, present: np.ndarray, k_start: np.ndarray, k_end: np.ndarray,
+                end_t: np.ndarray, op: str, threshold: float) -> np.ndarray:
+    """Most extreme value in the direction of ``op`` over each alert's evaluations.
+
+    An alert spans the evaluations from ``k_start`` up to (not including) ``k_end``
+    and the first evaluation at or after ``end_t`` (its resolution); its first
+    evaluation always counts. For ``==`` and ``!=`` the value farthest from the
+    threshold is the peak.
+    """
+    d = peak_direction(op)
+    if d == 0:
+        shifted = values - threshold
+        out = _peaks(times, shifted, present, k_start, k_end, end_t, 0)
+        return out + threshold
+    return _peaks(times, values, present, k_start, k_end, end_t, d)

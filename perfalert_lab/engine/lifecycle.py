@@ -1,0 +1,344 @@
+"""What an on-call person lives through: silences, acknowledgement, escalation, fan-out.
+
+Works on whole columns of alerts at once (numpy), rule by rule, then applies the
+channel limits across all notifications in time order. Semantics (SPEC section 4):
+
+* **Horizon**: nothing is recorded after the end of the data.
+* **Silence**: an alert whose firing time is covered by a matching silence is
+  ``suppressed`` (``suppressed_by = silence``); a notification at a silenced time is
+  recorded undelivered (``reason = silenced``). Silences cover ``start <= t < end``.
+  Silences do not change the state machine: a silenced alert still starts the
+  rule's cooldown, as Alertmanager silences do not change Prometheus' alerts.
+* **Acknowledgement** at ``fired_at + delay`` when that is before the resolution.
+* **Escalation** ``n`` at ``fired_at + n*delay`` or, with ``check_every`` P, at the
+  first P-tick (aligned to the epoch) at or after ``e(n-1) + delay``; only while
+  neither acknowledged nor resolved (an ack or resolution at the same instant wins).
+  Unlike the seed, escalation goes on to ``max`` (the seed stopped after one level
+  because it set the status to ESCALATED and then required ACTIVE).
+* **Repeat** every ``repeat_interval`` while firing and unacknowledged.
+* **Channel limits**: a notification is undelivered (``reason = rate_limited``) when
+  ``max_per_hour`` notifications of its channel were already delivered in the hour
+  ``(t - 1h, t]``.
+* Suppressed alerts are never acknowledged, never escalate and notify nobody.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numba
+import numpy as np
+import pandas as pd
+
+from .._time import NAT_NS, to_ns
+from ..rules.model import Channel, LognormalDelay, Responders, Rule, RuleSet, Silence
+
+__all__ = ["AlertColumns", "ack_delays", "apply_lifecycle", "stable_hash"]
+
+NAT = NAT_NS
+HOUR = 3600 * 10**9
+KIND_ORDER = {"firing": 0, "escalation": 1, "repeat": 2, "resolved": 3}
+
+
+@dataclass
+class AlertColumns:
+    """The alerts of one rule as columns, before the lifecycle fills the rest."""
+
+    rule: Rule
+    series_keys: pd.DataFrame  # one row per alert: source, metric, labels
+    series_hash: np.ndarray  # uint64 per alert: stable hash of (source, metric)
+    pending_since: np.ndarray
+    fired_at: np.ndarray
+    resolved_at: np.ndarray
+    suppressed: np.ndarray  # by cooldown
+    peak_value: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.fired_at)
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    x = x.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def stable_hash(text: str) -> int:
+    """A 64-bit hash of a string that is the same on every run and machine."""
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def alert_ids(rule_id: str, series_hash: np.ndarray, pending_since: np.ndarray) -> np.ndarray:
+    """Deterministic ids: the rule, a hash of the series and the pending instant."""
+    return np.array([f"{rule_id}-{h:016x}-{p:x}" for h, p in zip(series_hash.tolist(), pending_since.tolist(), strict=True)],
+                    dtype=object)
+
+
+# --------------------------------------------------------------------------- responders
+
+
+def ack_delays(responders: Responders, severity: str, keys: np.ndarray) -> np.ndarray:
+    """Acknowledgement delay (ns) per alert, ``NAT`` for never.
+
+    ``keys`` are per-alert uint64 hashes, so random delays are reproducible per
+    alert whatever other alerts the run has.
+    """
+    n = len(keys)
+    a = responders.ack_after
+    if a is None:
+        return np.full(n, NAT, dtype=np.int64)
+    if isinstance(a, timedelta):
+        return np.full(n, to_ns(a), dtype=np.int64)
+    if isinstance(a, LognormalDelay):
+        seed = _splitmix64(np.array([a.seed], dtype=np.uint64))[0]
+        h1 = _splitmix64(keys ^ seed)
+        h2 = _splitmix64(h1)
+        u1 = ((h1 >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
+        u2 = ((h2 >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
+        z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)  # Box-Muller
+        return np.round(to_ns(a.median) * np.exp(a.sigma * z)).astype(np.int64)
+    if isinstance(a, Mapping):
+        d = a.get(severity)
+        return np.full(n, NAT if d is None else to_ns(d), dtype=np.int64)
+    raise TypeError(f"unsupported ack_after {a!r}")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- silences
+
+
+def silence_matches(silence: Silence, rule: Rule, keys: pd.DataFrame) -> np.ndarray:
+    """Which alerts (rows of ``keys``) a silence's matchers select."""
+    mask = np.ones(len(keys), dtype=bool)
+    for k, pattern in silence.matchers.items():
+        if k == "rule_id":
+            mask &= fnmatch.fnmatchcase(rule.id, pattern)
+        elif k == "severity":
+            mask &= fnmatch.fnmatchcase(rule.severity, pattern)
+        elif k in keys.columns:
+            vals = keys[k].astype("str").to_numpy(dtype=object)
+            uniq, inv = np.unique(vals, return_inverse=True)
+            hit = np.array([fnmatch.fnmatchcase(str(u), pattern) for u in uniq], dtype=bool)
+            mask &= hit[inv] if len(uniq) else np.zeros(len(keys), bool)
+        elif k in rule.labels:
+            mask &= fnmatch.fnmatchcase(rule.labels[k], pattern)
+        else:
+            mask &= False
+    return mask
+
+
+def _silenced_at(silences: list[tuple[np.ndarray, int, int]], rows: np.ndarray, at: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(at), dtype=bool)
+    for match, start, end in silences:
+        out |= match[rows] & (at >= start) & (at < end)
+    return out
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _escalation_times(fired: np.ndarray, blocked_from: np.ndarray, delay: int, check_every: int | None,
+                      max_n: int, horizon: int) -> np.ndarray:
+    """(alerts x max) escalation instants, ``NAT`` where an escalation does not happen."""
+    n = len(fired)
+    out = np.full((n, max_n), NAT, dtype=np.int64)
+    prev = fired.copy()
+    alive = np.ones(n, dtype=bool)
+    for level in range(max_n):
+        due = prev + delay
+        if check_every:
+            due = -((-due) // check_every) * check_every  # first polling tick at or after
+        alive &= (due < blocked_from) & (due <= horizon)
+        out[alive, level] = due[alive]
+        prev = due
+    return out
+
+
+def apply_lifecycle(parts: list[AlertColumns], rules: RuleSet, horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The alerts and notifications tables of SPEC section 5."""
+    alert_frames = []
+    notes: list[dict[str, np.ndarray]] = []
+    offset = 0
+    for part in parts:
+        rule = part.rule
+        n = len(part)
+        fired, pending = part.fired_at, part.pending_since
+        resolved = part.resolved_at
+        keys_hash = _splitmix64(part.series_hash ^ _splitmix64(pending.view(np.uint64)))
+        ids = alert_ids(rule.id, part.series_hash, pending)
+        silences = [(silence_matches(s, rule, part.series_keys), s.start, s.end) for s in rules.silences]
+        rows = np.arange(n)
+        silenced = _silenced_at(silences, rows, fired) & ~part.suppressed
+        suppressed = part.suppressed | silenced
+        live = ~suppressed
+        delay = ack_delays(rules.responders, rule.severity, keys_hash)
+        ack = np.where(delay == NAT, NAT, fired + np.where(delay == NAT, 0, delay))
+        ok_ack = live & (delay != NAT) & (ack <= horizon) & ((resolved == NAT) | (ack < resolved))
+        ack = np.where(ok_ack, ack, NAT)
+        # an alert stops escalating and repeating at its acknowledgement or resolution
+        big = np.iinfo(np.int64).max
+        stop = np.minimum(np.where(ack == NAT, big, ack), np.where(resolved == NAT, big, resolved))
+        level = np.zeros(n, dtype=np.int64)
+        channels = rule.channels
+        note_parts: list[tuple[np.ndarray, np.ndarray, int, str, tuple[Channel, ...]]] = []
+        note_parts.append((rows[live], fired[live], 0, "firing", channels))
+        if rule.escalation is not None:
+            e = rule.escalation
+            esc = _escalation_times(fired, stop, to_ns(e.delay), to_ns(e.check_every) if e.check_every else None,
+                                    e.max, horizon)
+            esc[~live] = NAT
+            level = (esc != NAT).sum(axis=1)
+            for lv in range(e.max):
+                happened = esc[:, lv] != NAT
+                chans = e.levels[min(lv + 1, len(e.levels)) - 1].notify if e.levels else channels
+                chans = tuple(c for c in chans if c.enabled)
+                note_parts.append((rows[happened], esc[happened, lv], lv + 1, "escalation", chans))
+        if rule.repeat_interval is not None:
+            r = to_ns(rule.repeat_interval)
+            limit = np.minimum(stop, horizon + 1)  # repeats strictly before ack/resolution, up to the horizon
+            count = np.where(live & (limit > fired), (limit - fired - 1) // r, 0)
+            count = np.maximum(count, 0)
+            rep_rows = np.repeat(rows, count)
+            within = np.arange(len(rep_rows)) - np.repeat(np.cumsum(count) - count, count)
+            note_parts.append((rep_rows, fired[rep_rows] + (within + 1) * r, 0, "repeat", channels))
+        if rule.send_resolved:
+            done = live & (resolved != NAT)
+            note_parts.append((rows[done], resolved[done], 0, "resolved", channels))
+        counts = np.zeros(n, dtype=np.int64)
+        for prow, pat, plevel, kind, chans in note_parts:
+            if not chans or len(prow) == 0:
+                continue
+            m = len(prow)
+            k = len(chans)
+            all_rows = np.repeat(prow, k)
+            all_at = np.repeat(pat, k)
+            chan_idx = np.tile(np.arange(k), m)
+            names = np.array([c.channel for c in chans], dtype=object)[chan_idx]
+            np.add.at(counts, prow, k)
+            notes.append({
+                "row": all_rows + offset, "at": all_at, "level": np.full(m * k, plevel, dtype=np.int64),
+                "kind": np.full(m * k, kind, dtype=object), "channel": names,
+                "kind_order": np.full(m * k, KIND_ORDER[kind]), "chan_order": chan_idx,
+                "silenced": _silenced_at(silences, all_rows, all_at),
+                "alert_id": ids[all_rows], "rule_id": np.full(m * k, rule.id, dtype=object),
+                "source": part.series_keys["source"].to_numpy(dtype=object)[all_rows],
+            })
+        status = np.where(suppressed, "suppressed", np.where(resolved != NAT, "resolved",
+                          np.where(ack != NAT, "acknowledged", "active")))
+        suppressed_by = np.where(part.suppressed, "cooldown", np.where(silenced, "silence", ""))
+        alert_frames.append(pd.DataFrame({
+            "alert_id": ids,
+            "rule_id": rule.id,
+            "source": part.series_keys["source"].to_numpy(dtype=object),
+            "metric": part.series_keys["metric"].to_numpy(dtype=object),
+            "severity": rule.severity,
+            "mode": rule.mode,
+            "pending_since": pending,
+            "fired_at": fired,
+            "resolved_at": resolved,
+            "acknowledged_at": ack,
+            "status": status,
+            "suppressed_by": suppressed_by,
+            "escalation_level": level,
+            "peak_value": part.peak_value,
+            "notifications": counts,
+            "_row": np.arange(n) + offset,
+        }))
+        offset += n
+    alerts = _alerts_frame(alert_frames)
+    notifications = _notifications_frame(notes, rules, offset)
+    return alerts, notifications
+
+
+ALERT_COLUMNS = ["alert_id", "rule_id", "source", "metric", "severity", "mode", "pending_since", "fired_at",
+                 "resolved_at", "acknowledged_at", "status", "suppressed_by", "escalation_level", "peak_value",
+                 "notifications"]
+NOTIFICATION_COLUMNS = ["alert_id", "rule_id", "source", "channel", "kind", "level", "at", "delivered", "reason"]
+
+
+def _utc(values: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(np.asarray(values, dtype=np.int64).view("datetime64[ns]")).tz_localize("UTC")
+
+
+def _alerts_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    if not parts:
+        df = pd.DataFrame({c: [] for c in ALERT_COLUMNS})
+        for c in ("pending_since", "fired_at", "resolved_at", "acknowledged_at"):
+            df[c] = _utc(np.zeros(0, np.int64))
+        for c in ("escalation_level", "notifications"):
+            df[c] = df[c].astype(np.int64)
+        df["peak_value"] = df["peak_value"].astype(np.float64)
+        return df[ALERT_COLUMNS].astype({c: "str" for c in ("alert_id", "rule_id", "source", "metric", "severity",
+                                                            "mode", "status", "suppressed_by")})
+    df = pd.concat(parts, ignore_index=True)
+    # one order for everyone: by firing time, then rule file order, then series
+    df = df.sort_values(["fired_at", "_row"], kind="stable").reset_index(drop=True)
+    for c in ("pending_since", "fired_at", "resolved_at", "acknowledged_at"):
+        df[c] = _utc(df[c].to_numpy(dtype=np.int64))
+    for c in ("alert_id", "rule_id", "source", "metric", "severity", "mode", "status", "suppressed_by"):
+        df[c] = df[c].astype("str")
+    return df[ALERT_COLUMNS]
+
+
+@numba.njit(cache=True, nogil=True)
+def _rate_limit(at, candidate, limit, window):  # pragma: no cover - compiled
+    """Deliver in time order while fewer than ``limit`` were delivered in ``(t - window, t]``."""
+    delivered = np.zeros(len(at), dtype=np.bool_)
+    sent = np.empty(len(at), dtype=np.int64)
+    lo = 0
+    hi = 0
+    for i in range(len(at)):
+        if not candidate[i]:
+            continue
+        t = at[i]
+        while lo < hi and sent[lo] <= t - window:
+            lo += 1
+        if hi - lo < limit:
+            delivered[i] = True
+            sent[hi] = t
+            hi += 1
+    return delivered
+
+
+def _notifications_frame(notes: list[dict[str, np.ndarray]], rules: RuleSet, n_alerts: int) -> pd.DataFrame:
+    if not notes:
+        df = pd.DataFrame({c: pd.array([], dtype="str") for c in NOTIFICATION_COLUMNS})
+        df["level"] = df["level"].astype(np.int64)
+        df["at"] = _utc(np.zeros(0, np.int64))
+        df["delivered"] = df["delivered"].astype(bool)
+        return df[NOTIFICATION_COLUMNS]
+    cols = {k: np.concatenate([p[k] for p in notes]) for k in notes[0]}
+    order = np.lexsort((cols["chan_order"], cols["level"], cols["kind_order"], cols["row"], cols["at"]))
+    cols = {k: v[order] for k, v in cols.items()}
+    delivered = ~cols["silenced"]
+    reason = np.where(cols["silenced"], "silenced", "")
+    for name, limits in rules.channels.items():
+        if limits.max_per_hour is None:
+            continue
+        on = cols["channel"] == name
+        idx = np.flatnonzero(on)
+        got = _rate_limit(cols["at"][idx], delivered[idx], limits.max_per_hour, HOUR)
+        limited = delivered[idx] & ~got
+        delivered[idx] = got
+        reason[idx[limited]] = "rate_limited"
+    return pd.DataFrame({
+        "alert_id": pd.array(cols["alert_id"], dtype="str"),
+        "rule_id": pd.array(cols["rule_id"], dtype="str"),
+        "source": pd.array(cols["source"], dtype="str"),
+        "channel": pd.array(cols["channel"], dtype="str"),
+        "kind": pd.array(cols["kind"], dtype="str"),
+        "level": cols["level"].astype(np.int64),
+        "at": _utc(cols["at"]),
+        "delivered": delivered,
+        "reason": pd.array(reason, dtype="str"),
+    })

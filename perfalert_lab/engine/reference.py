@@ -1,0 +1,287 @@
+"""The reference engine: SPEC section 4 written out plainly, one evaluation at a time.
+
+It is slow on purpose. It shares no code with the compiled engine beyond the rule
+model and clocks, so the tests can hold the fast engine to it on random inputs; it
+also serves to *explain* a single series step by step (:func:`explain`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .._time import col_ns, to_ns
+from ..clock import Clock, IntervalClock, SampleClock
+from ..frames import normalize_frame
+from ..rules.model import Rule, RuleSet
+
+__all__ = ["ReferenceAlert", "explain", "reference_alerts", "value_at"]
+
+NS = 1_000_000_000
+
+
+@dataclass
+class ReferenceAlert:
+    rule_id: str
+    source: str
+    metric: str
+    pending_since: int
+    fired_at: int
+    resolved_at: int | None
+    suppressed: bool
+    peak_value: float = math.nan
+
+
+def _series(frame: pd.DataFrame) -> dict[tuple[str, str], list[tuple[int, float]]]:
+    out: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    ts = col_ns(frame["timestamp"]).tolist()
+    for t, s, m, v in zip(ts, frame["source"].tolist(), frame["metric"].tolist(), frame["value"].tolist(), strict=True):
+        out.setdefault((s, m), []).append((t, v))
+    for samples in out.values():
+        samples.sort(key=lambda x: x[0])
+    return out
+
+
+def _labels(frame: pd.DataFrame) -> dict[tuple[str, str], dict[str, str]]:
+    cols = [c for c in frame.columns if c not in ("timestamp", "source", "metric", "value")]
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for row in frame.itertuples(index=False):
+        d = row._asdict()
+        out[(d["source"], d["metric"])] = {c: str(d[c]) for c in cols}
+    return out
+
+
+def _matches(rule: Rule, source: str, metric: str, labels: dict[str, str]) -> bool:
+    if metric != rule.metric:
+        return False
+    for column, pattern in rule.match.items():
+        if column == "source":
+            value = source
+        elif column in labels:
+            value = labels[column]
+        else:
+            return False
+        if not fnmatch.fnmatchcase(value, pattern):
+            return False
+    return True
+
+
+def _ticks(clock: Clock, samples: list[tuple[int, float]], start: int, end: int) -> list[int]:
+    if isinstance(clock, SampleClock):
+        return [t for t, _ in samples]
+    if isinstance(clock, IntervalClock):
+        every, offset = to_ns(clock.every), to_ns(clock.offset) % to_ns(clock.every)
+        q, r = divmod(start - offset, every)
+        t = offset + (q + (1 if r else 0)) * every  # the first tick at or after the start
+        out = []
+        while t <= end:
+            out.append(t)
+            t += every
+        return out
+    own = np.array([t for t, _ in samples], dtype="int64")
+    times = sorted({int(x) for x in clock.evaluation_times(own, start, end)})
+    return [t for t in times if t <= end]
+
+
+def value_at(samples: list[tuple[int, float]], t: int, lookback: int | None, rule: Rule) -> float | None:
+    """The rule's value at evaluation ``t``, or ``None`` when the series is absent."""
+    if rule.window is None:
+        newest = None
+        for ts, v in samples:
+            if ts <= t:
+                newest = (ts, v)
+        if newest is None:
+            return None
+        if lookback is not None and not newest[0] > t - lookback:
+            return None
+        return newest[1]
+    w = to_ns(rule.window)
+    inside = [(ts, v) for ts, v in samples if t - w < ts <= t]
+    if not inside:
+        return None
+    vals = [v for _, v in inside]
+    agg = rule.aggregate
+    if agg == "count":
+        return float(len(vals))
+    if agg in ("sum", "mean"):
+        total = 0.0
+        for v in vals:
+            total += v
+        return total / len(vals) if agg == "mean" else total
+    if agg == "min":
+        return min(vals)
+    if agg == "max":
+        return max(vals)
+    if agg == "rate":
+        if len(inside) < 2:
+            return None
+        (t0, v0), (t1, v1) = inside[0], inside[-1]
+        return (v1 - v0) / ((t1 - t0) / 1e9)
+    q = 0.5 if agg == "median" else int(agg[1:]) / 100  # type: ignore[index]
+    s = sorted(vals)
+    pos = q * (len(s) - 1)
+    f = math.floor(pos)
+    if f + 1 < len(s):
+        return s[f] + (s[f + 1] - s[f]) * (pos - f)
+    return s[f]
+
+
+def _holds(op: str, value: float | None, bound: float) -> bool:
+    if value is None:
+        return False
+    return {
+        ">": value > bound, ">=": value >= bound, "<": value < bound,
+        "<=": value <= bound, "==": value == bound, "!=": value != bound,
+    }[op]
+
+
+@dataclass
+class _Machine:
+    """One rule on one series: the episode-mode state machine, a branch per transition."""
+
+    rule: Rule
+    state: str = "inactive"
+    pending_since: int = 0
+    fired_at: int = 0
+    last_fired: int | None = None
+    blocked_at: int | None = None
+    keep_since: int | None = None
+    closed: list[tuple[int, int, int | None, bool]] = field(default_factory=list)
+
+    def step(self, t: int, active: bool, held: bool) -> None:
+        r = self.rule
+        if self.state == "firing":
+            if held:
+                self.keep_since = None  # firing and held: stays firing, keep timer reset
+                return
+            keep = to_ns(r.keep_firing_for)
+            if keep > 0:
+                if self.keep_since is None:
+                    self.keep_since = t  # first evaluation not held starts the keep timer
+                if t - self.keep_since < keep:
+                    return  # kept firing
+            self._resolve(t)  # firing and not held (any more): resolved
+            return
+        if self.state == "inactive":
+            if active:
+                self.state, self.pending_since, self.blocked_at = "pending", t, None
+                self._maybe_fire(t)
+            return
+        # pending
+        if not active:
+            if self.blocked_at is not None:  # waited for the cooldown in vain
+                self.closed.append((self.pending_since, self.blocked_at, t, True))
+            self.state = "inactive"
+            return
+        self._maybe_fire(t)
+
+    def _maybe_fire(self, t: int) -> None:
+        if t - self.pending_since < to_ns(self.rule.for_):
+            return
+        if self.last_fired is not None and t < self.last_fired + to_ns(self.rule.cooldown):
+            if self.blocked_at is None:
+                self.blocked_at = t  # would fire now, but the cooldown holds it back
+            return
+        self.state, self.fired_at, self.last_fired, self.keep_since = "firing", t, t, None
+
+    def _resolve(self, t: int) -> None:
+        self.closed.append((self.pending_since, self.fired_at, t, False))
+        self.state, self.keep_since = "inactive", None
+
+    def finish(self) -> None:
+        if self.state == "firing":
+            self.closed.append((self.pending_since, self.fired_at, None, False))
+        elif self.state == "pending" and self.blocked_at is not None:
+            self.closed.append((self.pending_since, self.blocked_at, None, True))
+
+
+def _evaluations(frame: pd.DataFrame, rule: Rule, clock: Clock) -> Iterator[tuple[str, str, list[tuple[int, float | None]]]]:
+    series = _series(frame)
+    labels = _labels(frame)
+    if not series:
+        return
+    start = min(s[0][0] for s in series.values())
+    end = max(s[-1][0] for s in series.values())
+    for (source, metric), samples in sorted(series.items()):
+        if not _matches(rule, source, metric, labels[(source, metric)]):
+            continue
+        ticks = _ticks(clock, samples, start, end)
+        yield source, metric, [(t, value_at(samples, t, clock.lookback_ns, rule)) for t in ticks]
+
+
+def reference_alerts(frame: pd.DataFrame, rules: RuleSet | Rule, clock: Clock | None = None,
+                     resolve_after: int | None = None) -> list[ReferenceAlert]:
+    """Every alert of every enabled rule, computed one evaluation at a time.
+
+    ``resolve_after`` (ns) resolves sample-mode alerts, as a responder would.
+    """
+    clock = clock or SampleClock()
+    frame = normalize_frame(frame)
+    end_of_data = int(col_ns(frame["timestamp"]).max()) if len(frame) else 0
+    out: list[ReferenceAlert] = []
+    for rule in RuleSet.of(rules):
+        if not rule.enabled:
+            continue
+        for source, metric, evals in _evaluations(frame, rule, clock):
+            alerts: list[tuple[int, int, int | None, bool]] = []
+            if rule.mode == "sample":
+                last: int | None = None
+                for t, v in evals:
+                    if _holds(rule.op, v, rule.threshold) and (last is None or t >= last + to_ns(rule.cooldown)):
+                        last = t
+                        res = t + resolve_after if resolve_after is not None else None
+                        alerts.append((t, t, res if res is not None and res <= end_of_data else None, False))
+            else:
+                m = _Machine(rule)
+                for t, v in evals:
+                    active = _holds(rule.op, v, rule.threshold)
+                    held = _holds(rule.op, v, rule.clear) if rule.clear is not None else active
+                    m.step(t, active, held)
+                m.finish()
+                alerts = m.closed
+            for pending, fired, resolved, suppressed in alerts:
+                peak = _peak(rule, evals, pending, resolved)
+                out.append(ReferenceAlert(rule.id, source, metric, pending, fired, resolved, suppressed, peak))
+    return out
+
+
+def _peak(rule: Rule, evals: list[tuple[int, float | None]], start: int, end: int | None) -> float:
+    vals = [v for t, v in evals if v is not None and (t == start or (t > start and (end is None or t < end)))]
+    if not vals:
+        return math.nan
+    if rule.op in (">", ">="):
+        return max(vals)
+    if rule.op in ("<", "<="):
+        return min(vals)
+    best = vals[0]
+    for v in vals[1:]:
+        if abs(v - rule.threshold) > abs(best - rule.threshold):
+            best = v
+    return best
+
+
+def explain(frame: pd.DataFrame, rule: Rule, clock: Clock | None = None, source: str | None = None) -> pd.DataFrame:
+    """Step through one series: every evaluation with its value, condition and state.
+
+    Handy to see *why* an alert fired (or did not); uses the reference engine.
+    """
+    clock = clock or SampleClock()
+    frame = normalize_frame(frame)
+    rows = []
+    for src, metric, evals in _evaluations(frame, rule, clock):
+        if source is not None and src != source:
+            continue
+        m = _Machine(rule)
+        for t, v in evals:
+            active = _holds(rule.op, v, rule.threshold)
+            held = _holds(rule.op, v, rule.clear) if rule.clear is not None else active
+            m.step(t, active, held)
+            rows.append({"timestamp": pd.Timestamp(t, tz="UTC"), "source": src, "metric": metric, "value": v,
+                         "active": active, "held": held, "state": m.state})
+        break
+    return pd.DataFrame(rows)

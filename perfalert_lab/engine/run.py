@@ -1,0 +1,192 @@
+"""``backtest``: frames and rules -> clock -> state machine -> lifecycle -> statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._time import NAT_NS, to_ns
+from ..clock import Clock, SampleClock
+from ..errors import UsageError
+from ..frames import SeriesSet, incidents_frame
+from ..rules.model import Rule, RuleSet
+from ..stats import compute_stats
+from .conditions import Evaluations, conditions, evaluate_values, match_series
+from .episodes import Episodes, peak_values, run_episodes, run_samples
+from .lifecycle import AlertColumns, apply_lifecycle, stable_hash
+
+__all__ = ["BacktestResult", "RuleRun", "backtest", "run_rule"]
+
+
+@dataclass(frozen=True)
+class RuleRun:
+    """One rule replayed over its series: evaluations and the alerts found."""
+
+    rule: Rule
+    evaluations: Evaluations
+    episodes: Episodes
+
+
+def run_rule(series: SeriesSet, rule: Rule, clock: Clock, *, sids: np.ndarray | None = None,
+             evaluations: Evaluations | None = None) -> RuleRun:
+    """Replay one rule (its evaluations may be passed in to share them across rules)."""
+    if sids is None:
+        sids = match_series(series.keys, rule)
+    ev = evaluations if evaluations is not None else evaluate_values(series, sids, rule, clock)
+    active, held = conditions(ev, rule)
+    if rule.mode == "sample":
+        eps = run_samples(ev.times, ev.offsets, active, to_ns(rule.cooldown))
+    else:
+        eps = run_episodes(ev.times, ev.offsets, active, held, to_ns(rule.for_), to_ns(rule.keep_firing_for),
+                           to_ns(rule.cooldown))
+    return RuleRun(rule, ev, eps)
+
+
+def _alert_columns(series: SeriesSet, run: RuleRun, rules: RuleSet, horizon: int) -> AlertColumns:
+    ev, eps, rule = run.evaluations, run.episodes, run.rule
+    sid = ev.series_ids[eps.series] if len(eps) else np.zeros(0, np.int64)
+    keys = series.keys.iloc[sid].reset_index(drop=True)
+    hashes = _series_hashes(series)[sid] if len(sid) else np.zeros(0, np.uint64)
+    resolved = eps.resolved_at
+    if rule.mode == "sample" and rules.responders.resolve_after is not None:
+        res = eps.fired_at + to_ns(rules.responders.resolve_after)
+        resolved = np.where(res <= horizon, res, NAT_NS)
+    end_t = np.where(resolved == NAT_NS, np.iinfo(np.int64).max, resolved)
+    peaks = peak_values(ev.times, ev.values, ev.present, eps.k_start, eps.k_end, end_t, rule.op, rule.threshold)
+    return AlertColumns(rule, keys, hashes, eps.pending_since, eps.fired_at, resolved, eps.suppressed, peaks)
+
+
+_hash_cache: dict[int, np.ndarray] = {}
+
+
+def _series_hashes(series: SeriesSet) -> np.ndarray:
+    key = id(series)
+    cached = _hash_cache.get(key)
+    if cached is None or len(cached) != series.n_series:
+        cached = np.array([stable_hash(f"{s}\x00{m}") for s, m in
+                           zip(series.keys["source"].tolist(), series.keys["metric"].tolist(), strict=True)],
+                          dtype=np.uint64)
+        _hash_cache.clear()
+        _hash_cache[key] = cached
+    return cached
+
+
+@dataclass
+class BacktestResult:
+    """What a rule set would have done: the three tables of SPEC section 5.
+
+    ``alerts``, ``notifications`` and ``stats`` are DataFrames; ``runs`` keeps each
+    rule's evaluations for plots (never recomputed there).
+    """
+
+    alerts: pd.DataFrame
+    notifications: pd.DataFrame
+    stats: pd.DataFrame
+    rules: RuleSet
+    clock: Clock
+    span: tuple[pd.Timestamp, pd.Timestamp]
+    incidents: pd.DataFrame | None = None
+    runs: dict[str, RuleRun] = field(default_factory=dict, repr=False)
+    series: SeriesSet | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        total = self.stats[self.stats["rule_id"] == "TOTAL"].iloc[0]
+        return (f"<BacktestResult {len(self.rules)} rules, {int(total['evaluations'])} evaluations, "
+                f"{int(total['alerts'])} alerts, {int(total['suppressed'])} suppressed, "
+                f"{int(total['notifications'])} notifications, clock={self.clock}>")
+
+    def oncall(self) -> pd.DataFrame:
+        """Pages per week, busiest hour and flapping alerts per rule (see :func:`stats.oncall_load`)."""
+        from ..stats import oncall_load
+
+        return oncall_load(self.alerts, self.notifications, (self.span[0].value, self.span[1].value))
+
+    def _repr_html_(self) -> str:
+        from ..report import result_html
+
+        return result_html(self)
+
+
+def backtest(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | None = None,
+             incidents: pd.DataFrame | None = None, duplicates: str = "last") -> BacktestResult:
+    """Replay metrics against rules and return every alert, notification and statistic.
+
+    Parameters
+    ----------
+    frame
+        A long metric frame (``timestamp, source, metric, value[, labels]``), or a
+        dask DataFrame of the same shape (run on the current dask scheduler).
+    rules
+        A :class:`RuleSet`, one :class:`Rule` or a list of rules.
+    clock
+        When to evaluate: :class:`SampleClock` (default) or :class:`IntervalClock`.
+    incidents
+        Optional ground truth (``start, end[, source, metric, point]``) to score against.
+
+    Examples
+    --------
+    >>> import pandas as pd, perfalert_lab as pal
+    >>> frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=6, freq="1min", tz="UTC"),
+    ...                       "source": "web-1", "metric": "cpu", "value": [10, 90, 95, 20, 91, 10]})
+    >>> rule = pal.Rule(id="cpu-high", metric="cpu", op=">", threshold=80)
+    >>> result = pal.backtest(frame, rule)
+    >>> result.alerts[["fired_at", "resolved_at", "peak_value"]]
+                       fired_at               resolved_at  peak_value
+    0 2026-01-01 00:01:00+00:00 2026-01-01 00:03:00+00:00        95.0
+    1 2026-01-01 00:04:00+00:00 2026-01-01 00:05:00+00:00        91.0
+    """
+    if _is_dask(frame):
+        from ..distributed import backtest_dask
+
+        return backtest_dask(frame, rules, clock=clock, incidents=incidents, duplicates=duplicates)
+    clock = clock if clock is not None else SampleClock()
+    if not hasattr(clock, "evaluation_times") or not hasattr(clock, "lookback_ns"):
+        raise UsageError(f"clock: expected SampleClock(), IntervalClock(...) or a Clock, got {clock!r}")
+    rs = RuleSet.of(rules)
+    series = SeriesSet.from_frame(frame, duplicates=duplicates)  # type: ignore[arg-type]
+    if incidents is not None and not _is_incidents(incidents):
+        incidents = incidents_frame(incidents)
+    return _backtest_series(series, rs, clock, incidents)
+
+
+def _backtest_series(series: SeriesSet, rs: RuleSet, clock: Clock, incidents: pd.DataFrame | None) -> BacktestResult:
+    horizon = series.end_ns
+    runs: dict[str, RuleRun] = {}
+    parts = []
+    evaluations: dict[str, int] = {}
+    watched: dict[str, set[str]] = {}
+    n_series: dict[str, int] = {}
+    shared: dict[tuple[Any, ...], Evaluations] = {}
+    for rule in rs:
+        if not rule.enabled:
+            evaluations[rule.id] = 0
+            continue
+        sids = match_series(series.keys, rule)
+        key = (tuple(sids.tolist()), rule.window, rule.aggregate)
+        ev = shared.get(key)
+        if ev is None:  # rules on the same series and window share their evaluations
+            ev = evaluate_values(series, sids, rule, clock)
+            shared[key] = ev
+        run = run_rule(series, rule, clock, sids=sids, evaluations=ev)
+        runs[rule.id] = run
+        parts.append(_alert_columns(series, run, rs, horizon))
+        evaluations[rule.id] = run.evaluations.n
+        watched[rule.id] = set(series.keys["source"].iloc[sids].astype("str").tolist())
+        n_series[rule.id] = len(sids)
+    alerts, notifications = apply_lifecycle(parts, rs, horizon)
+    stats = compute_stats(alerts, notifications, evaluations, watched, n_series, rs.ids,
+                          (series.start_ns, series.end_ns), incidents)
+    span = (pd.Timestamp(series.start_ns, tz="UTC"), pd.Timestamp(series.end_ns, tz="UTC"))
+    return BacktestResult(alerts, notifications, stats, rs, clock, span, incidents, runs, series)
+
+
+def _is_dask(frame: Any) -> bool:
+    mod = type(frame).__module__
+    return mod.startswith("dask")
+
+
+def _is_incidents(frame: Any) -> bool:
+    return isinstance(frame, pd.DataFrame) and list(frame.columns) == ["start", "end", "source", "metric", "point"]

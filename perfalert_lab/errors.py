@@ -1,0 +1,80 @@
+"""Exceptions raised by perfalert_lab.
+
+Every error the toolkit raises on purpose derives from :class:`PerfAlertError`, and
+also from the built-in exception a caller would otherwise catch, so both
+``except PerfAlertError`` and ``except ValueError`` work::
+
+    PerfAlertError (Exception)
+    ├── InputError (ValueError)            bad input of any kind: exit code 2 in the CLI
+    │   ├── DataError                      a metrics or incidents file / frame is unusable
+    │   ├── RulesError                     a rules file or Rule is invalid (all problems listed)
+    │   └── UsageError                     a wrong argument to a command or function
+    ├── InputFileNotFound (InputError, FileNotFoundError)
+    └── MissingDependency (PerfAlertError, ImportError)   an optional extra is not installed
+
+Messages are one line per problem and say what was given, what was expected and
+how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "DataError",
+    "InputError",
+    "InputFileNotFound",
+    "MissingDependency",
+    "PerfAlertError",
+    "RulesError",
+    "UsageError",
+]
+
+
+class PerfAlertError(Exception):
+    """Base class of every error perfalert_lab raises on purpose."""
+
+
+class InputError(PerfAlertError, ValueError):
+    """Bad input: a file, a frame, a rule or an argument. The CLI exits with code 2.
+
+    ``problems`` holds one line per problem; ``str(error)`` joins them with newlines.
+    """
+
+    def __init__(self, problems: str | Iterable[str]) -> None:
+        if isinstance(problems, str):
+            problems = [problems]
+        self.problems: list[str] = list(problems) or ["invalid input"]
+        super().__init__("\n".join(self.problems))
+
+
+class DataError(InputError):
+    """A metrics or incidents file (or DataFrame) cannot be used as given."""
+
+
+class RulesError(InputError):
+    """A rules file or rule object is invalid; ``problems`` lists every problem found."""
+
+
+class UsageError(InputError):
+    """A command or function was called with wrong arguments."""
+
+
+class InputFileNotFound(InputError, FileNotFoundError):
+    """An input path does not exist or is not a readable file."""
+
+
+class MissingDependency(PerfAlertError, ImportError):
+    """An optional dependency is needed; the message names the extra to install."""
+
+
+def require_module(module: str, extra: str, feature: str):  # type: ignore[no-untyped-def]
+    """Import ``module`` lazily or raise :class:`MissingDependency` naming the extra."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependency(
+            f"{feature} needs the '{module}' package: pip install 'perfalert_lab[{extra}]'"
+        ) from exc

@@ -1,0 +1,798 @@
+"""Metric and incident frames: read CSV / Parquet / NAB files, validate, normalise.
+
+The metric frame (SPEC section 1) is a long DataFrame with one row per sample::
+
+    timestamp  datetime64[ns, UTC]
+    source     str     host, instance, file...
+    metric     str
+    value      float64
+    <label>    str     any further column, carried into the outputs
+
+Loading rules, applied the same way to every file and to DataFrames handed to
+:func:`normalize_frame`:
+
+* naive timestamps are UTC unless ``timezone`` is given (then they are local times of
+  that zone; an ambiguous or missing local time maps to the earliest instant);
+* timestamps may be ISO 8601 (with or without zone), ``YYYY-MM-DD HH:MM:SS``, or epoch
+  seconds / milliseconds / microseconds / nanoseconds (told apart by magnitude:
+  below 1e11 seconds, below 1e14 milliseconds, below 1e17 microseconds);
+* ``NaN`` or empty values are missing samples and dropped (counted);
+* rows are sorted by time with a stable sort, so a timestamp that goes backwards in a
+  file is moved to its place (counted as ``out_of_order``);
+* duplicate timestamps within a series keep the last row by default (``first``,
+  ``mean`` or ``error`` selectable); the number dropped is counted.
+
+What was dropped or moved is reported in ``frame.attrs["perfalert"]``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ._time import NS_PER_S, col_ns, parse_instant
+from .errors import DataError, InputFileNotFound, UsageError
+
+__all__ = [
+    "METRIC_COLUMNS",
+    "INCIDENT_COLUMNS",
+    "SeriesSet",
+    "normalize_frame",
+    "read_incidents",
+    "read_metrics",
+]
+
+METRIC_COLUMNS = ("timestamp", "source", "metric", "value")
+INCIDENT_COLUMNS = ("start", "end", "source", "metric", "point")
+Duplicates = Literal["last", "first", "mean", "error"]
+_DUPLICATE_POLICIES = ("last", "first", "mean", "error")
+_NUMERIC_RE = r"^\s*[-+]?\d+(\.\d*)?([eE][-+]?\d+)?\s*$"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_metrics(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    source: str | None = None,
+    metric: str | None = None,
+    timezone: str | None = None,
+    duplicates: Duplicates = "last",
+) -> pd.DataFrame:
+    """Read metric files (CSV or Parquet; long, wide or NAB layout) into one long frame.
+
+    Parameters
+    ----------
+    paths
+        One path or several. ``.parquet``/``.pq`` files are read as Parquet, anything
+        else as CSV (``,``, ``;`` or tab delimited, detected from the header line).
+    source, metric
+        Names to use where the file has no ``source`` / ``metric`` column. By default
+        both are the file stem (NAB style: ``cpu.csv`` gives metric ``cpu``).
+    timezone
+        IANA zone of naive timestamps (default UTC).
+    duplicates
+        What to do with several rows of one series at one timestamp: keep the
+        ``last`` (default) or ``first``, average them (``mean``), or raise (``error``).
+
+    Layouts, told apart by the header:
+
+    * long: ``timestamp, [source,] metric, value[, labels...]``;
+    * NAB: ``timestamp, value`` (metric and source are the file stem);
+    * wide: ``timestamp, [source,] metric_a, metric_b, ...`` (every other column numeric).
+
+    Examples
+    --------
+    >>> import perfalert_lab as pal, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "cpu.csv"
+    >>> _ = p.write_text("timestamp,value\\n2026-01-01 00:00:00,5\\n2026-01-01 00:01:00,7\\n")
+    >>> pal.read_metrics(p)
+                      timestamp source metric  value
+    0 2026-01-01 00:00:00+00:00    cpu    cpu    5.0
+    1 2026-01-01 00:01:00+00:00    cpu    cpu    7.0
+    """
+    if duplicates not in _DUPLICATE_POLICIES:
+        raise UsageError(f"duplicates={duplicates!r}: expected one of {', '.join(_DUPLICATE_POLICIES)}")
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    if not paths:
+        raise UsageError("read_metrics: no file given")
+    parts = [_read_one(Path(p), source=source, metric=metric, timezone=timezone) for p in paths]
+    raw = _Raw.concat(parts)
+    return raw.finish(duplicates)
+
+
+@dataclass
+class _Raw:
+    """Columns of loaded rows before sorting, with where each row came from."""
+
+    ts: np.ndarray  # int64 ns
+    source: np.ndarray  # object
+    metric: np.ndarray  # object
+    value: np.ndarray  # float64
+    labels: dict[str, np.ndarray]
+    origin: np.ndarray  # int: index into files
+    row: np.ndarray  # int: data row within its file (0-based)
+    files: list[str]
+    missing: int = 0
+
+    @staticmethod
+    def concat(parts: list[_Raw]) -> _Raw:
+        if len(parts) == 1:
+            return parts[0]
+        label_names: list[str] = []
+        for p in parts:
+            label_names += [k for k in p.labels if k not in label_names]
+        files: list[str] = []
+        origins = []
+        for p in parts:
+            origins.append(p.origin + len(files))
+            files += p.files
+
+        def col(p: _Raw, k: str) -> np.ndarray:
+            return p.labels.get(k, np.full(len(p.ts), None, dtype=object))
+
+        return _Raw(
+            ts=np.concatenate([p.ts for p in parts]),
+            source=np.concatenate([p.source for p in parts]),
+            metric=np.concatenate([p.metric for p in parts]),
+            value=np.concatenate([p.value for p in parts]),
+            labels={k: np.concatenate([col(p, k) for p in parts]) for k in label_names},
+            origin=np.concatenate(origins),
+            row=np.concatenate([p.row for p in parts]),
+            files=files,
+            missing=sum(p.missing for p in parts),
+        )
+
+    def finish(self, duplicates: Duplicates) -> pd.DataFrame:
+        series = _series_codes(self.source, self.metric)
+        keep, out_of_order, dup_index = _sort_and_dedupe(self.ts, series, duplicates, time_major=True)
+        if dup_index is not None:
+            i, j = dup_index
+            raise DataError(
+                f"{self.files[self.origin[j]]}:{_line(self, j)}: duplicate timestamp "
+                f"{_iso(self.ts[j])} for source {self.source[j]!r} metric {self.metric[j]!r} "
+                f"(also at {self.files[self.origin[i]]}:{_line(self, i)}); "
+                "use duplicates='last', 'first' or 'mean' to resolve"
+            )
+        order, values = keep
+        values = self.value[order] if values is None else values
+        frame = _build_frame(
+            self.ts[order], self.source[order], self.metric[order], values,
+            {k: v[order] for k, v in self.labels.items()},
+        )
+        frame.attrs["perfalert"] = {
+            "files": list(self.files),
+            "rows": int(len(frame)),
+            "missing_dropped": int(self.missing),
+            "duplicates_dropped": int(len(self.ts) - len(order)),
+            "out_of_order": int(out_of_order),
+        }
+        return frame
+
+
+def _line(raw: _Raw, i: int) -> int | str:
+    """1-based line number in the file of data row ``raw.row[i]`` (header on line 1)."""
+    return _line_of_row(Path(raw.files[raw.origin[i]]), int(raw.row[i]))
+
+
+def _iso(ns: int) -> str:
+    return pd.Timestamp(int(ns), tz="UTC").isoformat()
+
+
+def _read_one(path: Path, *, source: str | None, metric: str | None, timezone: str | None) -> _Raw:
+    if not path.exists():
+        raise InputFileNotFound(f"{path}: no such file")
+    if path.is_dir():
+        raise InputFileNotFound(f"{path}: is a directory, expected a CSV or Parquet file")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        table = _read_parquet_table(path)
+        ctx = _FileContext(path, csv=False)
+    else:
+        table = _read_csv_table(path)
+        ctx = _FileContext(path, csv=True)
+    return _table_to_raw(table, ctx, source=source, metric=metric, timezone=timezone)
+
+
+@dataclass
+class _FileContext:
+    path: Path
+    csv: bool
+
+    def where(self, row: int | None = None, column: str | None = None) -> str:
+        loc = str(self.path)
+        if row is not None:
+            loc += f":{_line_of_row(self.path, row)}" if self.csv else f": row {row + 1}"
+        if column is not None:
+            loc += f": column {column!r}"
+        return loc
+
+
+def _sniff_delimiter(path: Path) -> str:
+    with path.open("rb") as fh:
+        head = fh.readline(65536)
+    if b"\x00" in head:
+        raise DataError(f"{path}: binary data, expected a CSV text file (UTF-8) or Parquet (.parquet)")
+    if b"," not in head:
+        for d in (b";", b"\t", b"|"):
+            if d in head:
+                return d.decode()
+    return ","
+
+
+def _read_csv_table(path: Path):  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    delimiter = _sniff_delimiter(path)
+    string_cols = {"timestamp": pa.string(), "source": pa.string(), "metric": pa.string()}
+    try:
+        return pacsv.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(column_types=string_cols, strings_can_be_null=True),
+        )
+    except pa.ArrowInvalid as exc:
+        raise DataError(_arrow_message(path, str(exc))) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read: {exc}") from None
+
+
+def _arrow_message(path: Path, msg: str) -> str:
+    msg = msg.strip().splitlines()[0]
+    if "Empty CSV file" in msg:
+        return f"{path}: empty file, expected a header line such as 'timestamp,value'"
+    if "invalid UTF8" in msg:
+        return f"{path}: not UTF-8 text ({msg}); re-export the file as UTF-8"
+    m = re.search(r"Expected (\d+) columns, got (\d+)", msg)
+    if m:
+        return f"{path}: a row has {m.group(2)} fields where the header has {m.group(1)} ({msg.split(': ', 1)[-1][:80]})"
+    return f"{path}: cannot parse as CSV: {msg[:200]}"
+
+
+def _read_parquet_table(path: Path):  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0][:160]})") from None
+
+
+def _table_to_raw(table, ctx: _FileContext, *, source: str | None, metric: str | None, timezone: str | None) -> _Raw:  # type: ignore[no-untyped-def]
+    names = [str(n) for n in table.column_names]
+    stem = ctx.path.stem
+    if "timestamp" not in names:
+        hint = ""
+        if len(names) == 1 and any(d in names[0] for d in ";\t|"):
+            hint = " (the delimiter seems wrong)"
+        raise DataError(
+            f"{ctx.path}: no 'timestamp' column{hint}; found {', '.join(map(repr, names[:8]))}: "
+            "name the time column 'timestamp'"
+        )
+    n = table.num_rows
+    ts = _parse_timestamps(table.column("timestamp"), ctx, timezone)
+    src = _string_column(table, "source", ctx) if "source" in names else np.full(n, source or stem, dtype=object)
+    labels: dict[str, np.ndarray] = {}
+    if "value" in names:  # long or NAB
+        met = _string_column(table, "metric", ctx) if "metric" in names else np.full(n, metric or stem, dtype=object)
+        val = _float_column(table, "value", ctx)
+        for k in names:
+            if k not in METRIC_COLUMNS:
+                labels[k] = _string_column(table, k, ctx)
+    else:  # wide
+        metric_cols = [k for k in names if k not in ("timestamp", "source", "metric")]
+        if not metric_cols:
+            raise DataError(f"{ctx.path}: no 'value' column and no metric columns; expected 'timestamp,value' or 'timestamp,<metric>,...'")
+        vals = [_float_column(table, k, ctx) for k in metric_cols]
+        val = np.concatenate(vals)
+        met = np.repeat(np.array(metric_cols, dtype=object), n)
+        ts = np.tile(ts, len(metric_cols))
+        src = np.tile(src, len(metric_cols))
+    rows = np.tile(np.arange(n, dtype=np.int64), len(val) // max(n, 1)) if n else np.zeros(0, np.int64)
+    present = ~np.isnan(val)
+    missing = int((~present).sum())
+    if missing:
+        ts, src, met, val, rows = ts[present], src[present], met[present], val[present], rows[present]
+        labels = {k: v[present] for k, v in labels.items()}
+    return _Raw(ts=ts, source=src, metric=met, value=val, labels=labels,
+                origin=np.zeros(len(ts), dtype=np.int64), row=rows, files=[str(ctx.path)], missing=missing)
+
+
+def _string_column(table, name: str, ctx: _FileContext) -> np.ndarray:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = table.column(name)
+    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+        col = pc.cast(col, pa.string())
+    if name in ("source", "metric") and col.null_count:
+        bad = int(np.flatnonzero(np.asarray(col.is_null()))[0])
+        raise DataError(f"{ctx.where(bad, name)}: empty {name}; every row needs one")
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _float_column(table, name: str, ctx: _FileContext) -> np.ndarray:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = table.column(name)
+    t = col.type
+    if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_null(t) or pa.types.is_decimal(t):
+        return np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        # A column pyarrow could not read as numbers: find the first offending row.
+        ok = pc.match_substring_regex(col, _NUMERIC_RE + r"|^\s*(?i:nan|inf|-inf|\+inf|infinity|-infinity)\s*$")
+        ok = np.asarray(pc.fill_null(ok, True))
+        bad = int(np.flatnonzero(~ok)[0]) if (~ok).any() else 0
+        value = col[bad].as_py()
+        raise DataError(f"{ctx.where(bad, name)}: {value!r} is not a number; expected a numeric value or empty")
+    raise DataError(f"{ctx.where(None, name)}: column type {t} is not numeric")
+
+
+def _parse_timestamps(col, ctx: _FileContext, timezone: str | None) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Timestamps of an arrow column as int64 UTC nanoseconds; errors name the row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+    if col.null_count:
+        bad = int(np.flatnonzero(np.asarray(col.is_null()))[0])
+        raise DataError(f"{ctx.where(bad, 'timestamp')}: empty timestamp; every row needs one")
+    t = col.type
+    if pa.types.is_timestamp(t):
+        arr = col
+        if t.tz is None:
+            arr = _assume_tz(pc.cast(arr, pa.timestamp("ns")), timezone, ctx)
+        return np.asarray(pc.cast(arr, pa.timestamp("ns", tz="UTC")).cast(pa.int64()).to_numpy(), dtype=np.int64)
+    if pa.types.is_date(t):
+        return _parse_timestamps(pc.cast(col, pa.timestamp("ns")), ctx, timezone)
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
+        return _epoch_to_ns(np.asarray(pc.cast(col, pa.float64()).to_numpy(), dtype=np.float64),
+                            np.asarray(col.to_numpy()) if pa.types.is_integer(t) else None)
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        raise DataError(f"{ctx.where(None, 'timestamp')}: column type {t} is not a time")
+    n = len(col)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    numeric = np.asarray(pc.match_substring_regex(col, _NUMERIC_RE))
+    if numeric.all():
+        as_float = np.asarray(pc.cast(pc.utf8_trim_whitespace(col), pa.float64()).to_numpy(), dtype=np.float64)
+        as_int = None
+        if not np.asarray(pc.match_substring(col, ".")).any() and not np.asarray(pc.match_substring_regex(col, "[eE]")).any():
+            as_int = np.asarray(pc.cast(pc.utf8_trim_whitespace(col), pa.int64()).to_numpy(), dtype=np.int64)
+        return _epoch_to_ns(as_float, as_int)
+    if numeric.any():
+        bad = int(np.flatnonzero(numeric)[0]) if numeric.sum() < n / 2 else int(np.flatnonzero(~numeric)[0])
+        raise DataError(
+            f"{ctx.where(bad, 'timestamp')}: {col[bad].as_py()!r} mixes epoch numbers and date strings; "
+            "use one timestamp format per file"
+        )
+    # Fast paths: every value zone-less, or every value with a zone.
+    try:
+        naive = pc.cast(col, pa.timestamp("ns"))
+        return np.asarray(pc.cast(_assume_tz(naive, timezone, ctx), pa.int64()).to_numpy(), dtype=np.int64)
+    except pa.ArrowInvalid:
+        pass
+    try:
+        aware = pc.cast(col, pa.timestamp("ns", tz="UTC"))
+        return np.asarray(pc.cast(aware, pa.int64()).to_numpy(), dtype=np.int64)
+    except pa.ArrowInvalid:
+        pass
+    # Mixed or unusual ISO 8601 forms: pandas' parser, then locate the first failure.
+    strings = pd.Series(np.asarray(col.to_numpy(zero_copy_only=False), dtype=object))
+    parsed = pd.to_datetime(strings, format="ISO8601", utc=True, errors="coerce")
+    if parsed.isna().any():
+        bad = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        raise DataError(
+            f"{ctx.where(bad, 'timestamp')}: cannot parse {strings[bad]!r} as a time; expected ISO 8601 "
+            "(2026-01-03T00:00:00Z), 'YYYY-MM-DD HH:MM:SS' or epoch seconds/milliseconds"
+        )
+    if timezone is not None:
+        has_zone = strings.str.contains(r"(?:Z|[+-]\d\d:?\d\d)\s*$", regex=True)
+        if (~has_zone).any():
+            bad = int(np.flatnonzero((~has_zone).to_numpy())[0])
+            raise DataError(f"{ctx.where(bad, 'timestamp')}: the file mixes zone-less and zoned times; a timezone applies only to zone-less files")
+    return np.asarray(parsed.dt.as_unit("ns").astype("int64").to_numpy(), dtype=np.int64)
+
+
+def _assume_tz(naive, timezone: str | None, ctx: _FileContext):  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if timezone is None or timezone.upper() == "UTC":
+        return pc.cast(naive, pa.timestamp("ns", tz="UTC"))
+    try:
+        local = pc.assume_timezone(naive, timezone, ambiguous="earliest", nonexistent="earliest")
+    except (pa.ArrowInvalid, ValueError) as exc:
+        raise DataError(f"{ctx.path}: unknown timezone {timezone!r} ({str(exc).splitlines()[0][:80]})") from None
+    return pc.cast(local, pa.timestamp("ns", tz="UTC"))
+
+
+def _epoch_to_ns(as_float: np.ndarray, as_int: np.ndarray | None) -> np.ndarray:
+    """Epoch numbers to nanoseconds; the unit is told by the largest magnitude."""
+    if len(as_float) == 0:
+        return np.zeros(0, dtype=np.int64)
+    top = float(np.nanmax(np.abs(as_float)))
+    scale = NS_PER_S if top < 1e11 else 1_000_000 if top < 1e14 else 1_000 if top < 1e17 else 1
+    if as_int is not None:
+        return as_int.astype(np.int64) * scale
+    return np.round(as_float * scale).astype(np.int64)
+
+
+def _line_of_row(path: Path, row: int) -> int:
+    """The 1-based line of data row ``row`` (0-based, header excluded) in a CSV file.
+
+    Only used to word errors, so it reads the file again rather than tracking lines
+    on the fast path. Blank lines, which the reader skips, are skipped here too.
+    """
+    try:
+        with path.open("rb") as fh:
+            line_no = 0
+            seen = -1
+            for raw in fh:
+                line_no += 1
+                if not raw.strip():
+                    continue
+                if seen == row:
+                    return line_no
+                seen += 1
+    except OSError:
+        pass
+    return row + 2
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def _build_frame(ts: np.ndarray, source: np.ndarray, metric: np.ndarray, value: np.ndarray,
+                 labels: dict[str, np.ndarray]) -> pd.DataFrame:
+    data: dict[str, Any] = {
+        "timestamp": pd.DatetimeIndex(ts.astype("datetime64[ns]")).tz_localize("UTC"),
+        "source": pd.array(source, dtype="str"),
+        "metric": pd.array(metric, dtype="str"),
+        "value": np.asarray(value, dtype=np.float64),
+    }
+    for k, v in labels.items():
+        data[k] = pd.array(v, dtype="str")
+    return pd.DataFrame(data)
+
+
+def _series_codes(source: np.ndarray, metric: np.ndarray) -> np.ndarray:
+    s_codes, s_uniques = pd.factorize(source)
+    m_codes, _ = pd.factorize(metric)
+    return s_codes.astype(np.int64) * (int(m_codes.max()) + 1 if len(m_codes) else 1) + m_codes
+
+
+def _sort_and_dedupe(ts: np.ndarray, series: np.ndarray, duplicates: Duplicates, *, time_major: bool,
+                     values: np.ndarray | None = None):  # type: ignore[no-untyped-def]
+    """Stable sort and duplicate handling shared by files and frames.
+
+    Returns ``((order, merged_values_or_None), out_of_order, duplicate_pair_or_None)``:
+    ``order`` indexes the rows kept, sorted by time (``time_major``) or by series then
+    time; ``merged_values`` is set only for ``duplicates='mean'``.
+    """
+    n = len(ts)
+    if n == 0:
+        return (np.zeros(0, dtype=np.int64), None), 0, None
+    by_series = np.lexsort((ts, series))  # stable: ties stay in input order
+    s_sorted, t_sorted = series[by_series], ts[by_series]
+    same_series = s_sorted[1:] == s_sorted[:-1]
+    # A row is out of order when its series already had a later sample above it.
+    out_of_order = _count_out_of_order(ts, series)
+    dup = same_series & (t_sorted[1:] == t_sorted[:-1])
+    merged = None
+    if dup.any():
+        if duplicates == "error":
+            k = int(np.flatnonzero(dup)[0])
+            return (by_series, None), out_of_order, (int(by_series[k]), int(by_series[k + 1]))
+        if duplicates == "last":
+            keep = np.ones(n, dtype=bool)
+            keep[:-1] = ~dup
+        elif duplicates == "first":
+            keep = np.ones(n, dtype=bool)
+            keep[1:] = ~dup
+        else:  # mean
+            if values is None:
+                raise AssertionError("values needed for duplicates='mean'")
+            starts = np.flatnonzero(np.concatenate(([True], ~dup)))
+            merged = np.add.reduceat(values[by_series], starts) / np.diff(np.append(starts, n))
+            keep = np.zeros(n, dtype=bool)
+            keep[starts] = True
+        kept = by_series[keep]
+    else:
+        kept = by_series
+    if time_major:
+        # Back to time order (stable in input order) for the frame handed to users.
+        reorder = np.argsort(ts[kept], kind="stable")
+        kept = kept[reorder]
+        if merged is not None:
+            merged = merged[reorder]
+    return (kept, merged), out_of_order, None
+
+
+def _count_out_of_order(ts: np.ndarray, series: np.ndarray) -> int:
+    """Rows that are earlier than some row above them in the same series."""
+    if len(ts) < 2:
+        return 0
+    running = pd.Series(ts).groupby(series, sort=False).cummax().to_numpy()
+    prev = pd.Series(running).groupby(series, sort=False).shift(1, fill_value=np.iinfo(np.int64).min)
+    return int((ts < prev.to_numpy(dtype=np.int64)).sum())
+
+
+def normalize_frame(frame: pd.DataFrame, *, duplicates: Duplicates = "last", name: str = "frame") -> pd.DataFrame:
+    """Validate a user's long DataFrame and bring it to the metric-frame contract.
+
+    The input is never modified. ``timestamp`` may be tz-aware (converted to UTC),
+    naive (taken as UTC) or epoch numbers; a missing ``source`` column defaults to
+    the metric name. Missing values are dropped and duplicates handled as in
+    :func:`read_metrics`.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"{name}: expected a pandas DataFrame in the long format, got {type(frame).__name__}")
+    missing = [c for c in ("timestamp", "metric", "value") if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{name}: missing column(s) {', '.join(missing)}; expected timestamp, source, metric, value "
+            f"(found {', '.join(map(str, list(frame.columns)[:8]))})"
+        )
+    ts = _frame_timestamps(frame["timestamp"], name)
+    try:
+        values = pd.to_numeric(frame["value"], errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
+    except (ValueError, TypeError):
+        coerced = pd.to_numeric(frame["value"], errors="coerce")
+        bad = np.flatnonzero(coerced.isna().to_numpy() & frame["value"].notna().to_numpy())
+        i = int(bad[0]) if len(bad) else 0
+        raise DataError(f"{name}: row {i}: value {frame['value'].iloc[i]!r} is not a number") from None
+    metric = frame["metric"].astype("str").to_numpy(dtype=object)
+    source = frame["source"].astype("str").to_numpy(dtype=object) if "source" in frame.columns else metric.copy()
+    label_cols = [c for c in frame.columns if c not in METRIC_COLUMNS]
+    labels = {str(c): frame[c].astype("str").to_numpy(dtype=object) for c in label_cols}
+    present = ~np.isnan(values)
+    missing_n = int((~present).sum())
+    if missing_n:
+        ts, values, metric, source = ts[present], values[present], metric[present], source[present]
+        labels = {k: v[present] for k, v in labels.items()}
+    series = _series_codes(source, metric)
+    (order, merged), out_of_order, dup = _sort_and_dedupe(ts, series, duplicates, time_major=True, values=values)
+    if dup is not None:
+        i, j = dup
+        raise DataError(f"{name}: duplicate timestamp {_iso(ts[j])} for source {source[j]!r} metric {metric[j]!r}; "
+                        "use duplicates='last', 'first' or 'mean'")
+    out = _build_frame(ts[order], source[order], metric[order], values[order] if merged is None else merged,
+                       {k: v[order] for k, v in labels.items()})
+    out.attrs["perfalert"] = {"rows": int(len(out)), "missing_dropped": missing_n,
+                              "duplicates_dropped": int(len(ts) - len(order)), "out_of_order": out_of_order}
+    return out
+
+
+def _frame_timestamps(col: pd.Series, name: str) -> np.ndarray:
+    if isinstance(col.dtype, pd.DatetimeTZDtype):
+        ts = col.dt.tz_convert("UTC").dt.as_unit("ns")
+    elif pd.api.types.is_datetime64_dtype(col.dtype):
+        ts = col.dt.as_unit("ns").dt.tz_localize("UTC")
+    elif pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        if col.isna().any():
+            raise DataError(f"{name}: row {int(np.flatnonzero(col.isna().to_numpy())[0])}: empty timestamp")
+        as_float = col.to_numpy(dtype=np.float64)
+        as_int = col.to_numpy(dtype=np.int64) if pd.api.types.is_integer_dtype(col.dtype) else None
+        return _epoch_to_ns(as_float, as_int)
+    else:
+        ts = pd.to_datetime(col, format="ISO8601", utc=True, errors="coerce").dt.as_unit("ns")
+        bad = ts.isna().to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{name}: row {i}: cannot parse timestamp {col.iloc[i]!r}; expected ISO 8601 or epoch numbers")
+    if ts.isna().any():
+        raise DataError(f"{name}: row {int(np.flatnonzero(ts.isna().to_numpy())[0])}: empty timestamp")
+    return col_ns(ts)
+
+
+# --------------------------------------------------------------------------- engine input
+
+
+@dataclass(frozen=True)
+class SeriesSet:
+    """A metric frame as contiguous per-series arrays: what the engine works on.
+
+    Series ``i`` occupies ``times[offsets[i]:offsets[i+1]]`` (strictly increasing
+    int64 UTC nanoseconds) and the same slice of ``values``. ``keys`` has one row per
+    series: ``source``, ``metric`` and the label columns (their last value).
+    """
+
+    times: np.ndarray
+    values: np.ndarray
+    offsets: np.ndarray
+    keys: pd.DataFrame
+    start_ns: int
+    end_ns: int
+
+    @property
+    def n_series(self) -> int:
+        return len(self.offsets) - 1
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, *, duplicates: Duplicates = "last") -> SeriesSet:
+        """Build from a metric frame (normalised first when it is not one already)."""
+        if not _is_normalized(frame):
+            frame = normalize_frame(frame, duplicates=duplicates)
+        ts = col_ns(frame["timestamp"])
+        source = frame["source"].to_numpy(dtype=object)
+        metric = frame["metric"].to_numpy(dtype=object)
+        s_codes, s_uniq = pd.factorize(source)
+        m_codes, m_uniq = pd.factorize(metric)
+        combined = s_codes.astype(np.int64) * max(len(m_uniq), 1) + m_codes
+        codes, uniq = pd.factorize(combined, sort=True)
+        # The frame is time-sorted, so a stable sort by series keeps time order inside each.
+        if len(ts) and not (np.diff(ts) >= 0).all():
+            order = np.lexsort((ts, codes))
+        else:
+            order = np.argsort(codes, kind="stable")
+        t = ts[order]
+        c = codes[order]
+        dup = (c[1:] == c[:-1]) & (t[1:] == t[:-1])
+        if dup.any():  # a frame that claims to be normalised but is not: keep the last
+            keep = np.ones(len(t), dtype=bool)
+            keep[:-1] = ~dup
+            order, t, c = order[keep], t[keep], c[keep]
+        counts = np.bincount(c, minlength=len(uniq))
+        offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        last_rows = order[offsets[1:] - 1]
+        label_cols = [col for col in frame.columns if col not in METRIC_COLUMNS]
+        keys = frame.iloc[last_rows][["source", "metric", *label_cols]].reset_index(drop=True)
+        vals = frame["value"].to_numpy(dtype=np.float64)[order]
+        return cls(
+            times=np.ascontiguousarray(t), values=np.ascontiguousarray(vals), offsets=offsets, keys=keys,
+            start_ns=int(t.min()) if len(t) else 0, end_ns=int(t.max()) if len(t) else 0,
+        )
+
+
+def _is_normalized(frame: pd.DataFrame) -> bool:
+    return (
+        all(c in frame.columns for c in METRIC_COLUMNS)
+        and isinstance(frame["timestamp"].dtype, pd.DatetimeTZDtype)
+        and str(frame["timestamp"].dt.tz) == "UTC"
+        and frame["value"].dtype == np.float64
+        and not frame["value"].isna().any()
+    )
+
+
+# --------------------------------------------------------------------------- incidents
+
+
+def read_incidents(path: str | Path) -> pd.DataFrame:
+    """Read labelled incidents: a CSV ``start,end[,source,metric,point]`` or NAB label JSON.
+
+    For NAB's ``combined_windows.json`` the source and metric are the file stem of each
+    key (as :func:`read_metrics` names NAB series) and ``point`` comes from
+    ``combined_labels.json`` beside it when present, else the window centre.
+    ``point`` defaults to ``start`` in CSV files.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputFileNotFound(f"{p}: no such file")
+    if p.is_dir():
+        raise InputFileNotFound(f"{p}: is a directory, expected an incidents CSV or NAB JSON file")
+    if p.suffix.lower() == ".json":
+        return _read_nab_incidents(p)
+    try:
+        frame = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{p}: cannot parse incidents CSV ({str(exc).splitlines()[0][:120]})") from None
+    return incidents_frame(frame, name=str(p), csv=True)
+
+
+def incidents_frame(frame: pd.DataFrame, *, name: str = "incidents", csv: bool = False) -> pd.DataFrame:
+    """Validate incidents given as a DataFrame and return the incidents contract frame."""
+    missing = [c for c in ("start", "end") if c not in frame.columns]
+    if missing:
+        raise DataError(f"{name}: missing column(s) {', '.join(missing)}; expected start,end[,source,metric,point]")
+    unknown = [c for c in frame.columns if c not in INCIDENT_COLUMNS]
+    if unknown:
+        raise DataError(f"{name}: unknown column(s) {', '.join(map(str, unknown))}; expected start,end[,source,metric,point]")
+    out: dict[str, Any] = {}
+    for col in ("start", "end", "point"):
+        if col not in frame.columns:
+            continue
+        vals = []
+        for i, v in enumerate(frame[col].tolist()):
+            if col == "point" and (v is None or v == "" or (isinstance(v, float) and np.isnan(v))):
+                vals.append(None)
+                continue
+            try:
+                vals.append(parse_instant(v))
+            except ValueError:
+                where = f"{name}:{i + 2}" if csv else f"{name}: row {i}"
+                raise DataError(f"{where}: column {col!r}: cannot parse {v!r} as a time; expected ISO 8601") from None
+        out[col] = vals
+    start = np.array(out["start"], dtype=np.int64)
+    end = np.array(out["end"], dtype=np.int64)
+    point = np.array([p if p is not None else s for p, s in zip(out.get("point", [None] * len(start)), start, strict=True)],
+                     dtype=np.int64)
+    bad = np.flatnonzero(end < start)
+    if len(bad):
+        i = int(bad[0])
+        where = f"{name}:{i + 2}" if csv else f"{name}: row {i}"
+        raise DataError(f"{where}: incident ends before it starts")
+
+    def text(col: str) -> Any:
+        if col not in frame.columns:
+            return pd.array([pd.NA] * len(start), dtype="str")
+        vals = [None if (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) else str(v) for v in frame[col]]
+        return pd.array(vals, dtype="str")
+
+    return pd.DataFrame({
+        "start": _utc(start), "end": _utc(end),
+        "source": text("source"), "metric": text("metric"), "point": _utc(point),
+    })
+
+
+def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")).tz_localize("UTC")
+
+
+def _read_nab_incidents(p: Path) -> pd.DataFrame:
+    def load(path: Path) -> Any:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DataError(f"{path}: not valid JSON ({exc})") from None
+
+    data = load(p)
+    if not isinstance(data, dict):
+        raise DataError(f"{p}: expected a NAB label object mapping file names to windows")
+    points: dict[str, list[Any]] = {}
+    labels_path = p.with_name("combined_labels.json")
+    if p.name != labels_path.name and labels_path.exists():
+        loaded = load(labels_path)
+        points = loaded if isinstance(loaded, dict) else {}
+    rows = []
+    for key, windows in data.items():
+        stem = Path(str(key)).stem
+        if not isinstance(windows, list):
+            raise DataError(f"{p}: entry {key!r}: expected a list of windows or points")
+        pts = [parse_instant(x) for x in points.get(key, [])]
+        for w in windows:
+            if isinstance(w, list) and len(w) == 2:
+                try:
+                    s, e = parse_instant(w[0]), parse_instant(w[1])
+                except ValueError:
+                    raise DataError(f"{p}: entry {key!r}: cannot parse window {w!r}") from None
+                inside = [x for x in pts if s <= x <= e]
+                rows.append((s, e, stem, stem, inside[0] if inside else s + (e - s) // 2))
+            elif isinstance(w, str):  # combined_labels.json: points only
+                x = parse_instant(w)
+                rows.append((x, x, stem, stem, x))
+            else:
+                raise DataError(f"{p}: entry {key!r}: expected [start, end] windows, got {w!r}")
+    frame = pd.DataFrame(rows, columns=["start", "end", "source", "metric", "point"])
+    return pd.DataFrame({
+        "start": _utc(frame["start"].to_numpy(dtype=np.int64)),
+        "end": _utc(frame["end"].to_numpy(dtype=np.int64)),
+        "source": pd.array(frame["source"].tolist(), dtype="str"),
+        "metric": pd.array(frame["metric"].tolist(), dtype="str"),
+        "point": _utc(frame["point"].to_numpy(dtype=np.int64)),
+    })
+
+
+def iter_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand directories into the CSV/Parquet files they hold (sorted), keep files."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.suffix.lower() in (".csv", ".parquet", ".pq"))
+            if not found:
+                raise InputFileNotFound(f"{p}: directory holds no .csv or .parquet file")
+            out += found
+        else:
+            out.append(p)
+    return out

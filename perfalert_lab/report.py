@@ -1,0 +1,128 @@
+"""HTML renderings: Jupyter reprs of results and rule sets (the report builds on them)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ._secrets import redact_settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine.run import BacktestResult
+    from .rules.model import RuleSet
+
+__all__ = ["csv_ready", "iso_utc", "result_html", "rules_html", "table_html", "write_report", "write_table_csv"]
+
+
+def table_html(frame: pd.DataFrame, max_rows: int = 20) -> str:
+    """A DataFrame as an HTML table (first ``max_rows`` rows), times in ISO 8601 UTC."""
+    shown = frame.head(max_rows).copy()
+    for col in shown.columns:
+        if isinstance(shown[col].dtype, pd.DatetimeTZDtype):
+            shown[col] = shown[col].dt.strftime("%Y-%m-%dT%H:%M:%SZ").fillna("")
+    more = f"<p><small>{len(frame) - max_rows} more rows</small></p>" if len(frame) > max_rows else ""
+    return shown.to_html(index=False, border=0, classes="pal-table", na_rep="", float_format=lambda x: f"{x:.4g}") + more
+
+
+def rules_html(rules: RuleSet) -> str:
+    rows = []
+    for r in rules:
+        channels = ", ".join(c.channel + (f" {redact_settings(dict(c.settings))}" if c.settings else "") for c in r.channels)
+        rows.append({"id": r.id, "condition": r.describe(), "mode": r.mode, "severity": r.severity,
+                     "notify": channels, "escalation": "yes" if r.escalation else "", "enabled": r.enabled})
+    return f"<b>RuleSet</b> ({len(rules)} rules)" + pd.DataFrame(rows).to_html(index=False, border=0, escape=True)
+
+
+def result_html(result: BacktestResult) -> str:
+    head = html.escape(repr(result))
+    return (f"<div><b>{head}</b><h4>stats</h4>{table_html(result.stats)}"
+            f"<h4>alerts</h4>{table_html(result.alerts, 10)}</div>")
+
+
+def iso_utc(col: pd.Series) -> pd.Series:
+    """Times as ISO 8601 UTC text (``2026-01-03T00:00:00Z``; fractions only when present); NaT as empty."""
+    c = col.dt.tz_convert("UTC")
+    whole = (c.dropna().dt.nanosecond == 0).all() and (c.dropna().dt.microsecond == 0).all()
+    fmt = "%Y-%m-%dT%H:%M:%SZ" if whole else "%Y-%m-%dT%H:%M:%S.%fZ"
+    return c.dt.strftime(fmt).fillna("")
+
+
+def csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with every datetime column as ISO 8601 UTC text."""
+    out = frame.copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
+            out[col] = iso_utc(out[col])
+    return out
+
+
+def write_table_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write a result table as CSV with ISO 8601 UTC times (``path`` is written whole)."""
+    csv_ready(frame).to_csv(path, index=False, lineterminator="\n")
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+table.pal-table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0}
+.pal-table th,.pal-table td{padding:.2rem .5rem;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
+.pal-table th{background:#f6f6f6}.meta{color:#666;font-size:.85rem}.figure img{max-width:100%;border:1px solid #eee}
+.cards{display:flex;gap:1rem;flex-wrap:wrap}.card{background:#f6f8fa;border-radius:6px;padding:.6rem 1rem}
+.card b{display:block;font-size:1.3rem}
+"""
+
+
+def _cards(result: BacktestResult) -> str:
+    total = result.stats[result.stats["rule_id"] == "TOTAL"].iloc[0]
+    items = [("alerts", int(total["alerts"])), ("suppressed", int(total["suppressed"])),
+             ("alerts / day", f"{total['alerts_per_day']:.2f}"), ("notifications", int(total["notifications"])),
+             ("undelivered", int(total["undelivered"])), ("escalations", int(total["escalations"]))]
+    if "recall" in result.stats.columns:
+        items += [("recall", f"{total['recall']:.2f}"), ("precision", f"{total['precision']:.2f}")]
+    return '<div class="cards">' + "".join(f'<div class="card"><b>{html.escape(str(v))}</b>{k}</div>'
+                                          for k, v in items) + "</div>"
+
+
+def write_report(result: BacktestResult, path: Path, *, title: str = "perfalert_lab backtest",
+                 figures: list[tuple[str, bytes]] | None = None) -> None:
+    """A self-contained HTML report: summary, statistics, alerts, notifications, pictures.
+
+    Pictures are PNGs embedded as data URIs, so the file can be mailed or archived.
+    When ``figures`` is None the standard timeline pictures are drawn (if
+    matplotlib is importable).
+    """
+    import base64
+
+    if figures is None:
+        figures = _default_figures(result)
+    figs = "".join(
+        f'<div class="figure"><h3>{html.escape(name)}</h3>'
+        f'<img alt="{html.escape(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}"></div>'
+        for name, png in figures)
+    span = f"{result.span[0]:%Y-%m-%d %H:%M} to {result.span[1]:%Y-%m-%d %H:%M} UTC"
+    oncall = result.oncall()
+    doc = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_CSS}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<p class="meta">{len(result.rules)} rules, clock {html.escape(str(result.clock))}, data {span}</p>
+{_cards(result)}
+<h2>Rules</h2>{rules_html(result.rules)}
+<h2>Statistics</h2>{table_html(result.stats, 200)}
+<h2>On-call load</h2>{table_html(oncall, 200)}
+<h2>Timelines</h2>{figs or '<p>No pictures.</p>'}
+<h2>Alerts</h2>{table_html(result.alerts, 200)}
+<h2>Notifications</h2>{table_html(result.notifications, 200)}
+</body></html>
+"""
+    path.write_text(doc, encoding="utf-8")
+
+
+def _default_figures(result: BacktestResult) -> list[tuple[str, bytes]]:
+    try:
+        from .plot import report_figures
+    except ImportError:  # plotting is optional for reports
+        return []
+    return report_figures(result)

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+# CI runs thousands of randomized examples; a local run fewer (PERFALERT_EXAMPLES overrides).
+settings.register_profile("ci", max_examples=int(os.environ.get("PERFALERT_EXAMPLES", 1500)), deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], derandomize=True)
+settings.register_profile("dev", max_examples=int(os.environ.get("PERFALERT_EXAMPLES", 200)), deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+ROOT = Path(__file__).resolve().parent.parent
+NAB = ROOT / "data" / "nab"
+SHARED_NAB = ROOT.parent / "shared" / "data" / "nab"
