@@ -107,6 +107,8 @@ def read_metrics(
         raise UsageError("read_metrics: no file given")
     parts = [_read_one(Path(p), source=source, metric=metric, timezone=timezone) for p in paths]
     raw = _Raw.concat(parts)
+    if len(raw.ts) == 0:
+        raise DataError(f"{', '.join(raw.files)}: every value is empty; no samples to replay")
     return raw.finish(duplicates)
 
 
@@ -154,7 +156,8 @@ class _Raw:
 
     def finish(self, duplicates: Duplicates) -> pd.DataFrame:
         series = _series_codes(self.source, self.metric)
-        keep, out_of_order, dup_index = _sort_and_dedupe(self.ts, series, duplicates, time_major=True)
+        keep, out_of_order, dup_index = _sort_and_dedupe(self.ts, series, duplicates, time_major=True,
+                                                         values=self.value)
         if dup_index is not None:
             i, j = dup_index
             raise DataError(
@@ -280,6 +283,8 @@ def _table_to_raw(table, ctx: _FileContext, *, source: str | None, metric: str |
             "name the time column 'timestamp'"
         )
     n = table.num_rows
+    if n == 0:
+        raise DataError(f"{ctx.path}: no data rows (only a header); expected one row per sample")
     ts = _parse_timestamps(table.column("timestamp"), ctx, timezone)
     src = _string_column(table, "source", ctx) if "source" in names else np.full(n, source or stem, dtype=object)
     labels: dict[str, np.ndarray] = {}
@@ -313,6 +318,8 @@ def _string_column(table, name: str, ctx: _FileContext) -> np.ndarray:  # type: 
     import pyarrow.compute as pc
 
     col = table.column(name)
+    if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+        raise DataError(f"{ctx.where(None, name)}: not UTF-8 text; re-export the file as UTF-8")
     if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
         col = pc.cast(col, pa.string())
     if name in ("source", "metric") and col.null_count:
@@ -767,6 +774,8 @@ def _read_nab_incidents(p: Path) -> pd.DataFrame:
                     s, e = parse_instant(w[0]), parse_instant(w[1])
                 except ValueError:
                     raise DataError(f"{p}: entry {key!r}: cannot parse window {w!r}") from None
+                # NAB merges overlapping windows: such a window holds several points; the
+                # incident is the window, measured from its first point
                 inside = [x for x in pts if s <= x <= e]
                 rows.append((s, e, stem, stem, inside[0] if inside else s + (e - s) // 2))
             elif isinstance(w, str):  # combined_labels.json: points only

@@ -1,0 +1,208 @@
+"""Loading metrics and incidents (SPEC section 1), including the NAB quirks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import NAB, SHARED_NAB
+
+import perfalert_lab as pal
+from perfalert_lab.frames import SeriesSet
+
+T = pd.Timestamp("2026-01-01T00:00:00Z")
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.encode() if isinstance(text, str) else text)
+    return p
+
+
+def nab_dirs() -> list[Path]:
+    return [d for d in (NAB, SHARED_NAB) if d.is_dir()]
+
+
+@pytest.mark.parametrize("root", nab_dirs(), ids=lambda p: p.parent.parent.name)
+def test_every_nab_file_loads(root: Path) -> None:
+    files = sorted(root.glob("real*/*.csv"))
+    assert len(files) == 9
+    for f in files:
+        frame = pal.read_metrics(f)
+        assert frame["timestamp"].is_monotonic_increasing
+        assert not frame.duplicated(["timestamp", "source", "metric"]).any()
+        assert set(frame["source"]) == {f.stem} and set(frame["metric"]) == {f.stem}
+
+
+def test_nab_clock_change_duplicates_keep_the_last_row() -> None:
+    f = NAB / "realKnownCause" / "ec2_request_latency_system_failure.csv"
+    raw = pd.read_csv(f)
+    same = raw[raw["timestamp"] == "2014-03-09 03:00:00"]
+    assert len(same) == 12  # 11 rows at 03:00:00 after the gap, plus the regular one
+    frame = pal.read_metrics(f)
+    assert frame.attrs["perfalert"]["duplicates_dropped"] == 11
+    kept = frame[frame["timestamp"] == pd.Timestamp("2014-03-09 03:00:00", tz="UTC")]
+    assert kept["value"].tolist() == [same["value"].iloc[-1]]
+    first = pal.read_metrics(f, duplicates="first")
+    assert first[first["timestamp"] == kept["timestamp"].iloc[0]]["value"].tolist() == [same["value"].iloc[0]]
+    mean = pal.read_metrics(f, duplicates="mean")
+    assert mean[mean["timestamp"] == kept["timestamp"].iloc[0]]["value"].iloc[0] == pytest.approx(same["value"].mean())
+    with pytest.raises(pal.DataError, match=r"ec2_request_latency_system_failure.csv:\d+: duplicate timestamp 2014-03-09"):
+        pal.read_metrics(f, duplicates="error")
+
+
+def test_nab_timestamp_going_backwards_is_sorted_and_counted() -> None:
+    f = NAB / "realKnownCause" / "machine_temperature_system_failure.csv"
+    raw = pd.read_csv(f)
+    frame = pal.read_metrics(f)
+    info = frame.attrs["perfalert"]
+    assert info["out_of_order"] == 11  # the hour re-sent after the jump back, but for its last row
+    assert info["duplicates_dropped"] == 12  # 02:00 .. 02:55 appear twice; the later rows win
+    assert len(frame) == len(raw) - 12
+    back = pd.to_datetime(raw["timestamp"]).diff() < pd.Timedelta(0)
+    i = int(np.flatnonzero(back.to_numpy())[0])
+    t = pd.Timestamp(raw["timestamp"].iloc[i], tz="UTC")
+    assert frame.loc[frame["timestamp"] == t, "value"].tolist() == [raw["value"].iloc[i]]
+
+
+@pytest.mark.parametrize("stamp", [
+    "2026-01-01T00:01:00Z", "2026-01-01T01:01:00+01:00", "2026-01-01 00:01:00", "2026-01-01T00:01:00",
+    "1767225660", "1767225660000", "1767225660.0",
+])
+def test_timestamp_formats(tmp_path: Path, stamp: str) -> None:
+    p = write(tmp_path, "cpu.csv", f"timestamp,value\n{stamp},1\n")
+    assert pal.read_metrics(p)["timestamp"].tolist() == [T + pd.Timedelta(minutes=1)]
+
+
+def test_mixed_zone_forms_in_one_file(tmp_path: Path) -> None:
+    p = write(tmp_path, "cpu.csv", "timestamp,value\n2026-01-01 00:00:00,1\n2026-01-01T02:00:00+02:00,2\n")
+    frame = pal.read_metrics(p)  # both rows are the same instant: the last is kept
+    assert frame["timestamp"].tolist() == [T]
+    assert frame["value"].tolist() == [2.0]
+
+
+def test_timezone_applies_to_naive_timestamps(tmp_path: Path) -> None:
+    p = write(tmp_path, "cpu.csv", "timestamp,value\n2026-01-01 01:00:00,1\n")
+    assert pal.read_metrics(p, timezone="Europe/Berlin")["timestamp"].tolist() == [T]
+
+
+def test_empty_and_nan_values_are_dropped_and_counted(tmp_path: Path) -> None:
+    p = write(tmp_path, "cpu.csv", "timestamp,value\n2026-01-01 00:00:00,1\n2026-01-01 00:01:00,\n"
+                                   "2026-01-01 00:02:00,NaN\n2026-01-01 00:03:00,4\n")
+    frame = pal.read_metrics(p)
+    assert frame["value"].tolist() == [1.0, 4.0]
+    assert frame.attrs["perfalert"]["missing_dropped"] == 2
+
+
+def test_long_format_with_labels(tmp_path: Path) -> None:
+    p = write(tmp_path, "m.csv", "timestamp,source,metric,value,env\n"
+                                 "2026-01-01 00:01:00,web-1,cpu,5,prod\n2026-01-01 00:00:00,web-2,cpu,6,dev\n")
+    frame = pal.read_metrics(p)
+    assert list(frame.columns) == ["timestamp", "source", "metric", "value", "env"]
+    assert frame["source"].tolist() == ["web-2", "web-1"]  # sorted by time
+    assert frame["env"].tolist() == ["dev", "prod"]
+
+
+def test_wide_format_becomes_long(tmp_path: Path) -> None:
+    p = write(tmp_path, "host.csv", "timestamp,cpu,mem\n2026-01-01 00:00:00,1,2\n2026-01-01 00:01:00,3,\n")
+    frame = pal.read_metrics(p)
+    assert sorted(zip(frame["metric"], frame["value"], strict=True)) == [("cpu", 1.0), ("cpu", 3.0), ("mem", 2.0)]
+    assert set(frame["source"]) == {"host"}
+
+
+def test_semicolon_delimiter_is_detected(tmp_path: Path) -> None:
+    p = write(tmp_path, "cpu.csv", "timestamp;value\n2026-01-01 00:00:00;1\n")
+    assert pal.read_metrics(p)["value"].tolist() == [1.0]
+
+
+def test_parquet_equals_csv(tmp_path: Path) -> None:
+    csv = write(tmp_path, "cpu.csv", "timestamp,value\n2026-01-01 00:00:00,1\n2026-01-01 00:01:00,2\n")
+    frame = pal.read_metrics(csv)
+    pq = tmp_path / "cpu.parquet"
+    frame.to_parquet(pq)
+    pd.testing.assert_frame_equal(pal.read_metrics(pq), frame, check_like=True)
+
+
+def test_source_and_metric_options(tmp_path: Path) -> None:
+    p = write(tmp_path, "x.csv", "timestamp,value\n2026-01-01 00:00:00,1\n")
+    frame = pal.read_metrics(p, source="web-1", metric="cpu")
+    assert (frame["source"].iloc[0], frame["metric"].iloc[0]) == ("web-1", "cpu")
+
+
+@pytest.mark.parametrize(("text", "match"), [
+    ("timestamp,value\n2026-01-01 00:00:00,1\n2026-01-01 00:01:00,abc\n", r"bad.csv:3: column 'value': 'abc' is not a number"),
+    ("timestamp,value\n2026-01-01 00:00:00,1\nyesterday,2\n", r"bad.csv:3: column 'timestamp': cannot parse 'yesterday'"),
+    ("timestamp,value\n", r"bad.csv: no data rows"),
+    ("", r"bad.csv: empty file"),
+    ("time,value\n1,2\n", r"bad.csv: no 'timestamp' column"),
+    ("timestamp,value\n2026-01-01 00:00:00,1,3\n", r"bad.csv: a row has 3 fields"),
+    ("timestamp,value\n1767225660,1\n2026-01-01 00:00:00,2\n", r"bad.csv:\d: column 'timestamp': .* mixes epoch"),
+    ("timestamp,value\n,1\n", r"bad.csv:2: column 'timestamp': empty timestamp"),
+    ("timestamp,value\n2026-01-01 00:00:00,\n", r"bad.csv: every value is empty"),
+])
+def test_bad_files_name_file_line_and_column(tmp_path: Path, text: str, match: str) -> None:
+    p = write(tmp_path, "bad.csv", text)
+    with pytest.raises(pal.DataError, match=match):
+        pal.read_metrics(p)
+
+
+def test_binary_and_wrong_encoding(tmp_path: Path) -> None:
+    with pytest.raises(pal.DataError, match="binary data"):
+        pal.read_metrics(write(tmp_path, "a.csv", b"\x00\x01\x02garbage"))
+    with pytest.raises(pal.DataError, match="not UTF-8"):
+        pal.read_metrics(write(tmp_path, "b.csv", "timestamp,value,host\n2026-01-01,1,caf\xe9\n".encode("latin-1")))
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(pal.InputError, match="no such file") as e:
+        pal.read_metrics(tmp_path / "nope.csv")
+    assert isinstance(e.value, FileNotFoundError)
+    with pytest.raises(pal.InputError, match="is a directory"):
+        pal.read_metrics(tmp_path)
+
+
+def test_normalize_frame_accepts_naive_and_epoch_and_fills_source() -> None:
+    frame = pd.DataFrame({"timestamp": [1767225600, 1767225660], "metric": "cpu", "value": [1, 2]})
+    out = pal.normalize_frame(frame)
+    assert out["timestamp"].tolist() == [T, T + pd.Timedelta(minutes=1)]
+    assert out["source"].tolist() == ["cpu", "cpu"]
+    with pytest.raises(pal.DataError, match="missing column"):
+        pal.normalize_frame(frame.drop(columns="value"))
+
+
+def test_series_set_groups_series_in_time_order() -> None:
+    frame = pd.DataFrame({"timestamp": pd.to_datetime(["2026-01-01 00:02", "2026-01-01 00:01", "2026-01-01 00:00"], utc=True),
+                          "source": ["a", "b", "a"], "metric": "m", "value": [3.0, 2.0, 1.0]})
+    s = SeriesSet.from_frame(frame)
+    assert s.offsets.tolist() == [0, 2, 3]
+    assert s.values.tolist() == [1.0, 3.0, 2.0]
+    assert s.keys["source"].tolist() == ["a", "b"]
+
+
+def test_nab_incidents_use_points_from_labels_file() -> None:
+    inc = pal.read_incidents(NAB / "labels" / "combined_windows.json")
+    labels = json.loads((NAB / "labels" / "combined_labels.json").read_text())
+    windows = json.loads((NAB / "labels" / "combined_windows.json").read_text())
+    assert len(inc) == sum(len(v) for v in windows.values())  # one incident per window
+    points = {pd.Timestamp(p, tz="UTC") for v in labels.values() for p in v}
+    assert set(inc["point"]) <= points and ((inc["start"] <= inc["point"]) & (inc["point"] <= inc["end"])).all()
+    # NAB merged two overlapping windows of asg_misconfiguration: measured from the first point
+    asg = inc[inc["source"] == "cpu_utilization_asg_misconfiguration"]
+    assert asg["point"].tolist() == [pd.Timestamp("2014-07-12 02:04:00", tz="UTC")]
+    row = inc[inc["source"] == "ec2_cpu_utilization_24ae8d"].iloc[0]
+    assert row["point"] == pd.Timestamp("2014-02-26 22:05:00", tz="UTC")
+    assert row["start"] <= row["point"] <= row["end"]
+
+
+def test_incidents_csv(tmp_path: Path) -> None:
+    p = write(tmp_path, "inc.csv", "start,end,source\n2026-01-01T00:00:00Z,2026-01-01T01:00:00Z,web-1\n"
+                                   "2026-01-02T00:00:00Z,2026-01-02T01:00:00Z,\n")
+    inc = pal.read_incidents(p)
+    assert inc["point"].tolist() == inc["start"].tolist()
+    assert inc["source"].isna().tolist() == [False, True]
+    bad = write(tmp_path, "bad.csv", "start,end\n2026-01-02,2026-01-01\n")
+    with pytest.raises(pal.DataError, match="bad.csv:2: incident ends before it starts"):
+        pal.read_incidents(bad)
