@@ -635,8 +635,9 @@ class SeriesSet:
         ts = col_ns(frame["timestamp"])
         source = frame["source"].to_numpy(dtype=object)
         metric = frame["metric"].to_numpy(dtype=object)
-        s_codes, s_uniq = pd.factorize(source)
-        m_codes, m_uniq = pd.factorize(metric)
+        # series are numbered in (source, metric) order, so every table lists them alike
+        s_codes, s_uniq = pd.factorize(source, sort=True)
+        m_codes, m_uniq = pd.factorize(metric, sort=True)
         combined = s_codes.astype(np.int64) * max(len(m_uniq), 1) + m_codes
         codes, uniq = pd.factorize(combined, sort=True)
         # The frame is time-sorted, so a stable sort by series keeps time order inside each.

@@ -201,7 +201,7 @@ def run_samples(times: np.ndarray, offsets: np.ndarray, active: np.ndarray, cool
 
 
 @numba.njit(cache=True, nogil=True)
-def _peaks(times, values, present, k_start, k_end, end_t, direction):  # pragma: no cover - compiled
+def _peaks(times, values, present, k_start, k_end, end_t, direction, ref):  # pragma: no cover - compiled
     out = np.empty(len(k_start), dtype=np.float64)
     for i in range(len(k_start)):
         best = np.nan
@@ -219,7 +219,7 @@ def _peaks(times, values, present, k_start, k_end, end_t, direction):  # pragma:
             elif direction == -1:
                 if v < best:
                     best = v
-            elif abs(v) > abs(best):  # values shifted by the threshold: farthest from it
+            elif direction == 0 and abs(v - ref) > abs(best - ref):  # farthest from the threshold
                 best = v
         out[i] = best
     return out
@@ -239,9 +239,4 @@ def peak_values(times: np.ndarray, values: np.ndarray, present: np.ndarray, k_st
     evaluation always counts. For ``==`` and ``!=`` the value farthest from the
     threshold is the peak.
     """
-    d = peak_direction(op)
-    if d == 0:
-        shifted = values - threshold
-        out = _peaks(times, shifted, present, k_start, k_end, end_t, 0)
-        return out + threshold
-    return _peaks(times, values, present, k_start, k_end, end_t, d)
+    return _peaks(times, values, present, k_start, k_end, end_t, peak_direction(op), float(threshold))

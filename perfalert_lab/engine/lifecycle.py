@@ -91,8 +91,10 @@ def alert_ids(rule_id: str, series_hash: np.ndarray, pending_since: np.ndarray) 
 def ack_delays(responders: Responders, severity: str, keys: np.ndarray) -> np.ndarray:
     """Acknowledgement delay (ns) per alert, ``NAT`` for never.
 
-    ``keys`` are per-alert uint64 hashes, so random delays are reproducible per
-    alert whatever other alerts the run has.
+    ``keys`` are per-alert uint64 hashes (of the alert id), so random delays are
+    reproducible per alert whatever other alerts the run has. A lognormal delay is
+    ``median * exp(sigma * z)`` with ``z`` from Box-Muller on two uniforms drawn by
+    splitmix64 from ``key ^ splitmix64(seed)``.
     """
     n = len(keys)
     a = responders.ack_after
@@ -174,8 +176,8 @@ def apply_lifecycle(parts: list[AlertColumns], rules: RuleSet, horizon: int) -> 
         n = len(part)
         fired, pending = part.fired_at, part.pending_since
         resolved = part.resolved_at
-        keys_hash = _splitmix64(part.series_hash ^ _splitmix64(pending.view(np.uint64)))
         ids = alert_ids(rule.id, part.series_hash, pending)
+        keys_hash = np.array([stable_hash(i) for i in ids.tolist()], dtype=np.uint64)
         silences = [(silence_matches(s, rule, part.series_keys), s.start, s.end) for s in rules.silences]
         rows = np.arange(n)
         silenced = _silenced_at(silences, rows, fired) & ~part.suppressed
@@ -321,7 +323,7 @@ def _notifications_frame(notes: list[dict[str, np.ndarray]], rules: RuleSet, n_a
     order = np.lexsort((cols["chan_order"], cols["level"], cols["kind_order"], cols["row"], cols["at"]))
     cols = {k: v[order] for k, v in cols.items()}
     delivered = ~cols["silenced"]
-    reason = np.where(cols["silenced"], "silenced", "")
+    reason = np.where(cols["silenced"], "silenced", "").astype(object)
     for name, limits in rules.channels.items():
         if limits.max_per_hour is None:
             continue

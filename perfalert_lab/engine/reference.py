@@ -11,6 +11,8 @@ import fnmatch
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,8 +21,9 @@ from .._time import col_ns, to_ns
 from ..clock import Clock, IntervalClock, SampleClock
 from ..frames import normalize_frame
 from ..rules.model import Rule, RuleSet
+from .lifecycle import stable_hash
 
-__all__ = ["ReferenceAlert", "explain", "reference_alerts", "value_at"]
+__all__ = ["ReferenceAlert", "explain", "reference_alerts", "reference_backtest", "value_at"]
 
 NS = 1_000_000_000
 
@@ -285,3 +288,153 @@ def explain(frame: pd.DataFrame, rule: Rule, clock: Clock | None = None, source:
                          "active": active, "held": held, "state": m.state})
         break
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+_M64 = (1 << 64) - 1
+HOUR = 3600 * NS
+
+
+def _splitmix(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def _ack_delay(rule: Rule, responders: Any, alert_id: str) -> int | None:
+    from ..rules.model import LognormalDelay
+
+    a = responders.ack_after
+    if a is None:
+        return None
+    if isinstance(a, timedelta):
+        return to_ns(a)
+    if isinstance(a, LognormalDelay):
+        key = stable_hash(alert_id) ^ _splitmix(a.seed & _M64)
+        h1 = _splitmix(key)
+        h2 = _splitmix(h1)
+        u1 = ((h1 >> 11) + 0.5) / 2.0**53
+        u2 = ((h2 >> 11) + 0.5) / 2.0**53
+        z = math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+        return round(to_ns(a.median) * math.exp(a.sigma * z))
+    d = a.get(rule.severity)
+    return None if d is None else to_ns(d)
+
+
+def _silence_hits(silence: Any, rule: Rule, source: str, metric: str, labels: dict[str, str]) -> bool:
+    for k, pattern in silence.matchers.items():
+        if k == "rule_id":
+            value = rule.id
+        elif k == "severity":
+            value = rule.severity
+        elif k == "source":
+            value = source
+        elif k == "metric":
+            value = metric
+        elif k in labels:
+            value = labels[k]
+        elif k in rule.labels:
+            value = rule.labels[k]
+        else:
+            return False
+        if not fnmatch.fnmatchcase(value, pattern):
+            return False
+    return True
+
+
+def reference_backtest(frame: pd.DataFrame, rules: RuleSet | Rule, clock: Clock | None = None
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The alerts and notifications tables, one alert and one notification at a time.
+
+    Rows are plain dicts with the columns of SPEC section 5 (instants as int ns,
+    ``None`` for none).
+    """
+    rs = RuleSet.of(rules)
+    frame = normalize_frame(frame)
+    horizon = int(col_ns(frame["timestamp"]).max()) if len(frame) else 0
+    labels_of = _labels(frame)
+    resolve_after = to_ns(rs.responders.resolve_after) if rs.responders.resolve_after is not None else None
+    raw = reference_alerts(frame, rs, clock, resolve_after=resolve_after)
+    alerts: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    by_rule = {r.id: r for r in rs}
+    kinds = {"firing": 0, "escalation": 1, "repeat": 2, "resolved": 3}
+    for order, ra in enumerate(raw):
+        rule = by_rule[ra.rule_id]
+        labels = labels_of[(ra.source, ra.metric)]
+        alert_id = f"{rule.id}-{stable_hash(ra.source + chr(0) + ra.metric):016x}-{ra.pending_since:x}"
+        silences = [s for s in rs.silences if _silence_hits(s, rule, ra.source, ra.metric, labels)]
+        silenced = not ra.suppressed and any(s.start <= ra.fired_at < s.end for s in silences)
+        row = {"alert_id": alert_id, "rule_id": rule.id, "source": ra.source, "metric": ra.metric,
+               "severity": rule.severity, "mode": rule.mode, "pending_since": ra.pending_since,
+               "fired_at": ra.fired_at, "resolved_at": ra.resolved_at, "acknowledged_at": None,
+               "escalation_level": 0, "peak_value": ra.peak_value, "notifications": 0}
+        alerts.append(row)
+        if ra.suppressed or silenced:
+            row["status"], row["suppressed_by"] = "suppressed", "cooldown" if ra.suppressed else "silence"
+            continue
+        delay = _ack_delay(rule, rs.responders, alert_id)
+        if delay is not None:
+            ack = ra.fired_at + delay
+            if ack <= horizon and (ra.resolved_at is None or ack < ra.resolved_at):
+                row["acknowledged_at"] = ack
+        stops = [t for t in (row["acknowledged_at"], ra.resolved_at) if t is not None]
+        stop = min(stops) if stops else None
+
+        def notify(at: int, kind: str, level: int, channels: tuple[Any, ...], _row: dict = row, _order: int = order,
+                   _silences: list = silences) -> None:
+            for i, ch in enumerate(c for c in channels if c.enabled):
+                notes.append({"alert_id": _row["alert_id"], "rule_id": _row["rule_id"], "source": _row["source"],
+                              "channel": ch.channel, "kind": kind, "level": level, "at": at,
+                              "silenced": any(s.start <= at < s.end for s in _silences),
+                              "_key": (at, _order, kinds[kind], level, i)})
+                _row["notifications"] += 1
+
+        notify(ra.fired_at, "firing", 0, rule.notify)
+        esc = rule.escalation
+        if esc is not None:
+            prev = ra.fired_at
+            for n in range(1, esc.max + 1):
+                due = prev + to_ns(esc.delay)
+                if esc.check_every is not None:
+                    p = to_ns(esc.check_every)
+                    due = -(-due // p) * p  # the first polling tick at or after it
+                if due > horizon or (stop is not None and due >= stop):
+                    break
+                row["escalation_level"] = n
+                level = esc.levels[min(n, len(esc.levels)) - 1].notify if esc.levels else rule.notify
+                notify(due, "escalation", n, level)
+                prev = due
+        if rule.repeat_interval is not None:
+            k = 1
+            while True:
+                t = ra.fired_at + k * to_ns(rule.repeat_interval)
+                if t > horizon or (stop is not None and t >= stop):
+                    break
+                notify(t, "repeat", 0, rule.notify)
+                k += 1
+        if rule.send_resolved and ra.resolved_at is not None:
+            notify(ra.resolved_at, "resolved", 0, rule.notify)
+        if ra.resolved_at is not None:
+            row["status"] = "resolved"
+        elif row["acknowledged_at"] is not None:
+            row["status"] = "acknowledged"
+        else:
+            row["status"] = "active"
+        row["suppressed_by"] = ""
+    notes.sort(key=lambda n: n["_key"])
+    sent: dict[str, list[int]] = {}
+    for n in notes:
+        limit = rs.channels[n["channel"]].max_per_hour if n["channel"] in rs.channels else None
+        recent = [t for t in sent.get(n["channel"], []) if t > n["at"] - HOUR]
+        if n["silenced"]:
+            n["delivered"], n["reason"] = False, "silenced"
+        elif limit is not None and len(recent) >= limit:
+            n["delivered"], n["reason"] = False, "rate_limited"
+        else:
+            n["delivered"], n["reason"] = True, ""
+            sent.setdefault(n["channel"], []).append(n["at"])
+        del n["silenced"], n["_key"]
+    return alerts, notes

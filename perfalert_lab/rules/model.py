@@ -5,13 +5,17 @@ at once in a :class:`~perfalert_lab.errors.RulesError`; change one with
 ``dataclasses.replace`` or the ``replace`` method, which validates again::
 
     >>> from perfalert_lab.rules import Rule
+    >>> from perfalert_lab.errors import RulesError
     >>> rule = Rule(id="cpu-high", metric="cpu", op=">", threshold=80, for_="5m")
     >>> rule.replace(threshold=90).threshold
     90.0
-    >>> Rule(id="bad id", metric="cpu", op="~", threshold="x")   # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    perfalert_lab.errors.RulesError: rule 'bad id': key 'id': ...
+    >>> try:
+    ...     Rule(id="bad id", metric="cpu", op="~", threshold="x")
+    ... except RulesError as exc:
+    ...     print(*exc.problems, sep="\\n")
+    rule 'bad id': key 'id': 'bad id' may hold only letters, digits, '-' and '_'
+    rule 'bad id': key 'op': expected one of >, >=, <, <=, ==, !=, got '~'
+    rule 'bad id': key 'threshold': expected a number, got 'x'
 
 Durations are ``datetime.timedelta`` (given as Prometheus strings like ``"5m"``);
 times are ``int`` nanoseconds since the epoch (UTC).
