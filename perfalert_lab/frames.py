@@ -371,7 +371,10 @@ def _parse_timestamps(col, ctx: _FileContext, timezone: str | None) -> np.ndarra
     n = len(col)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    numeric = np.asarray(pc.match_substring_regex(col, _NUMERIC_RE))
+    if not re.match(_NUMERIC_RE, str(col[0].as_py())):
+        numeric = np.zeros(n, dtype=bool)  # dates: a stray number fails to parse below, with its line
+    else:
+        numeric = np.asarray(pc.match_substring_regex(col, _NUMERIC_RE))
     if numeric.all():
         as_float = np.asarray(pc.cast(pc.utf8_trim_whitespace(col), pa.float64()).to_numpy(), dtype=np.float64)
         as_int = None
@@ -384,17 +387,21 @@ def _parse_timestamps(col, ctx: _FileContext, timezone: str | None) -> np.ndarra
             f"{ctx.where(bad, 'timestamp')}: {col[bad].as_py()!r} mixes epoch numbers and date strings; "
             "use one timestamp format per file"
         )
-    # Fast paths: every value zone-less, or every value with a zone.
-    try:
-        naive = pc.cast(col, pa.timestamp("ns"))
-        return np.asarray(pc.cast(_assume_tz(naive, timezone, ctx), pa.int64()).to_numpy(), dtype=np.int64)
-    except pa.ArrowInvalid:
-        pass
-    try:
-        aware = pc.cast(col, pa.timestamp("ns", tz="UTC"))
-        return np.asarray(pc.cast(aware, pa.int64()).to_numpy(), dtype=np.int64)
-    except pa.ArrowInvalid:
-        pass
+    # Fast paths: every value zone-less, or every value with a zone. The first value
+    # tells which to try first (a failing cast of a large column is slow).
+    def naive() -> np.ndarray:
+        parsed = pc.cast(col, pa.timestamp("ns"))
+        return np.asarray(pc.cast(_assume_tz(parsed, timezone, ctx), pa.int64()).to_numpy(), dtype=np.int64)
+
+    def aware() -> np.ndarray:
+        return np.asarray(pc.cast(pc.cast(col, pa.timestamp("ns", tz="UTC")), pa.int64()).to_numpy(), dtype=np.int64)
+
+    zoned_first = bool(re.search(r"(?:Z|[+-]\d\d:?\d\d)\s*$", str(col[0].as_py())))
+    for attempt in (aware, naive) if zoned_first else (naive, aware):
+        try:
+            return attempt()
+        except pa.ArrowInvalid:
+            pass
     # Mixed or unusual ISO 8601 forms: pandas' parser, then locate the first failure.
     strings = pd.Series(np.asarray(col.to_numpy(zero_copy_only=False), dtype=object))
     parsed = pd.to_datetime(strings, format="ISO8601", utc=True, errors="coerce")
@@ -461,12 +468,18 @@ def _line_of_row(path: Path, row: int) -> int:
 # --------------------------------------------------------------------------- frames
 
 
+def _strings(values: np.ndarray) -> Any:
+    """An object array of strings as a pandas string column (factorised: fast when repetitive)."""
+    codes, uniques = pd.factorize(values)
+    return pd.array(np.asarray(uniques, dtype=object), dtype="str").take(codes)
+
+
 def _build_frame(ts: np.ndarray, source: np.ndarray, metric: np.ndarray, value: np.ndarray,
                  labels: dict[str, np.ndarray]) -> pd.DataFrame:
     data: dict[str, Any] = {
         "timestamp": pd.DatetimeIndex(ts.astype("datetime64[ns]")).tz_localize("UTC"),
-        "source": pd.array(source, dtype="str"),
-        "metric": pd.array(metric, dtype="str"),
+        "source": _strings(source),
+        "metric": _strings(metric),
         "value": np.asarray(value, dtype=np.float64),
     }
     for k, v in labels.items():
@@ -633,11 +646,9 @@ class SeriesSet:
         if not _is_normalized(frame):
             frame = normalize_frame(frame, duplicates=duplicates)
         ts = col_ns(frame["timestamp"])
-        source = frame["source"].to_numpy(dtype=object)
-        metric = frame["metric"].to_numpy(dtype=object)
         # series are numbered in (source, metric) order, so every table lists them alike
-        s_codes, s_uniq = pd.factorize(source, sort=True)
-        m_codes, m_uniq = pd.factorize(metric, sort=True)
+        s_codes, s_uniq = pd.factorize(frame["source"], sort=True)
+        m_codes, m_uniq = pd.factorize(frame["metric"], sort=True)
         combined = s_codes.astype(np.int64) * max(len(m_uniq), 1) + m_codes
         codes, uniq = pd.factorize(combined, sort=True)
         # The frame is time-sorted, so a stable sort by series keeps time order inside each.

@@ -46,20 +46,15 @@ def _firing_time(alerts: pd.DataFrame, end_ns: int) -> float:
     start = _ns(alerts["fired_at"])
     stop = _ns(alerts["resolved_at"])
     stop = np.where(stop == nat, end_ns, stop)
-    key = (alerts["rule_id"].astype("str") + "\x00" + alerts["source"].astype("str") + "\x00"
-           + alerts["metric"].astype("str")).to_numpy(dtype=object)
-    order = np.lexsort((start, key))
-    start, stop, key = start[order], stop[order], key[order]
-    total = 0
-    cur_key, cur_s, cur_e = None, 0, 0
-    for k, s, e in zip(key.tolist(), start.tolist(), stop.tolist(), strict=True):
-        if k != cur_key or s > cur_e:
-            total += cur_e - cur_s
-            cur_key, cur_s, cur_e = k, s, e
-        else:
-            cur_e = max(cur_e, e)
-    total += cur_e - cur_s
-    return total / NS
+    group = alerts.groupby(["rule_id", "source", "metric"], sort=False).ngroup().to_numpy()
+    order = np.lexsort((start, group))
+    start, stop, group = start[order], stop[order], group[order]
+    # the furthest end reached by earlier intervals of the same group
+    reach = pd.Series(stop).groupby(group).cummax().to_numpy()
+    prev = pd.Series(reach).groupby(group).shift(1, fill_value=nat).to_numpy(dtype=np.int64)
+    # each interval adds what it covers beyond the earlier intervals of its group
+    added = np.maximum(stop - np.maximum(start, prev), 0)
+    return float(added.sum()) / NS
 
 
 def score_alerts(alerts: pd.DataFrame, incidents: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .._time import NAT_NS, to_ns
-from ..rules.model import Channel, LognormalDelay, Responders, Rule, RuleSet, Silence
+from ..rules.model import CHANNELS, Channel, LognormalDelay, Responders, Rule, RuleSet, Silence
 
 __all__ = ["AlertColumns", "ack_delays", "apply_lifecycle", "stable_hash"]
 
@@ -91,7 +91,7 @@ def alert_ids(rule_id: str, series_hash: np.ndarray, pending_since: np.ndarray) 
 def ack_delays(responders: Responders, severity: str, keys: np.ndarray) -> np.ndarray:
     """Acknowledgement delay (ns) per alert, ``NAT`` for never.
 
-    ``keys`` are per-alert uint64 hashes (of the alert id), so random delays are
+    ``keys`` are per-alert uint64 hashes (see :func:`alert_keys`), so random delays are
     reproducible per alert whatever other alerts the run has. A lognormal delay is
     ``median * exp(sigma * z)`` with ``z`` from Box-Muller on two uniforms drawn by
     splitmix64 from ``key ^ splitmix64(seed)``.
@@ -166,24 +166,32 @@ def _escalation_times(fired: np.ndarray, blocked_from: np.ndarray, delay: int, c
     return out
 
 
+def alert_keys(rule_id: str, series_hash: np.ndarray, pending_since: np.ndarray) -> np.ndarray:
+    """Per-alert 64-bit keys for random responders: a hash of rule, series and pending instant."""
+    rule_hash = _splitmix64(np.array([stable_hash(rule_id)], dtype=np.uint64))[0]
+    return _splitmix64(series_hash ^ _splitmix64(pending_since.view(np.uint64)) ^ rule_hash)
+
+
 def apply_lifecycle(parts: list[AlertColumns], rules: RuleSet, horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The alerts and notifications tables of SPEC section 5."""
-    alert_frames = []
-    notes: list[dict[str, np.ndarray]] = []
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
+        "alert_id", "rule", "source", "metric", "pending_since", "fired_at", "resolved_at", "acknowledged_at",
+        "status", "suppressed_by", "escalation_level", "peak_value", "notifications")}
+    notes: dict[str, list[np.ndarray]] = {k: [] for k in ("row", "at", "level", "kind", "channel", "chan_order",
+                                                          "silenced")}
     offset = 0
-    for part in parts:
+    for rule_index, part in enumerate(parts):
         rule = part.rule
         n = len(part)
         fired, pending = part.fired_at, part.pending_since
         resolved = part.resolved_at
         ids = alert_ids(rule.id, part.series_hash, pending)
-        keys_hash = np.array([stable_hash(i) for i in ids.tolist()], dtype=np.uint64)
+        delay = ack_delays(rules.responders, rule.severity, alert_keys(rule.id, part.series_hash, pending))
         silences = [(silence_matches(s, rule, part.series_keys), s.start, s.end) for s in rules.silences]
         rows = np.arange(n)
         silenced = _silenced_at(silences, rows, fired) & ~part.suppressed
         suppressed = part.suppressed | silenced
         live = ~suppressed
-        delay = ack_delays(rules.responders, rule.severity, keys_hash)
         ack = np.where(delay == NAT, NAT, fired + np.where(delay == NAT, 0, delay))
         ok_ack = live & (delay != NAT) & (ack <= horizon) & ((resolved == NAT) | (ack < resolved))
         ack = np.where(ok_ack, ack, NAT)
@@ -220,45 +228,38 @@ def apply_lifecycle(parts: list[AlertColumns], rules: RuleSet, horizon: int) -> 
         for prow, pat, plevel, kind, chans in note_parts:
             if not chans or len(prow) == 0:
                 continue
-            m = len(prow)
-            k = len(chans)
+            m, k = len(prow), len(chans)
             all_rows = np.repeat(prow, k)
             all_at = np.repeat(pat, k)
             chan_idx = np.tile(np.arange(k), m)
-            names = np.array([c.channel for c in chans], dtype=object)[chan_idx]
-            np.add.at(counts, prow, k)
-            notes.append({
-                "row": all_rows + offset, "at": all_at, "level": np.full(m * k, plevel, dtype=np.int64),
-                "kind": np.full(m * k, kind, dtype=object), "channel": names,
-                "kind_order": np.full(m * k, KIND_ORDER[kind]), "chan_order": chan_idx,
-                "silenced": _silenced_at(silences, all_rows, all_at),
-                "alert_id": ids[all_rows], "rule_id": np.full(m * k, rule.id, dtype=object),
-                "source": part.series_keys["source"].to_numpy(dtype=object)[all_rows],
-            })
-        status = np.where(suppressed, "suppressed", np.where(resolved != NAT, "resolved",
-                          np.where(ack != NAT, "acknowledged", "active")))
-        suppressed_by = np.where(part.suppressed, "cooldown", np.where(silenced, "silence", ""))
-        alert_frames.append(pd.DataFrame({
-            "alert_id": ids,
-            "rule_id": rule.id,
-            "source": part.series_keys["source"].to_numpy(dtype=object),
-            "metric": part.series_keys["metric"].to_numpy(dtype=object),
-            "severity": rule.severity,
-            "mode": rule.mode,
-            "pending_since": pending,
-            "fired_at": fired,
-            "resolved_at": resolved,
-            "acknowledged_at": ack,
-            "status": status,
-            "suppressed_by": suppressed_by,
-            "escalation_level": level,
-            "peak_value": part.peak_value,
-            "notifications": counts,
-            "_row": np.arange(n) + offset,
-        }))
+            counts += np.bincount(prow, minlength=n) * k
+            notes["row"].append(all_rows + offset)
+            notes["at"].append(all_at)
+            notes["level"].append(np.full(m * k, plevel, dtype=np.int64))
+            notes["kind"].append(np.full(m * k, KIND_ORDER[kind], dtype=np.int8))
+            notes["channel"].append(np.array([CHANNEL_CODES[c.channel] for c in chans], dtype=np.int8)[chan_idx])
+            notes["chan_order"].append(chan_idx)
+            notes["silenced"].append(_silenced_at(silences, all_rows, all_at))
+        status = np.where(suppressed, STATUS.index("suppressed"), np.where(
+            resolved != NAT, STATUS.index("resolved"), np.where(ack != NAT, STATUS.index("acknowledged"),
+                                                                STATUS.index("active"))))
+        cols["alert_id"].append(ids)
+        cols["rule"].append(np.full(n, rule_index, dtype=np.int64))
+        cols["source"].append(part.series_keys["source"].to_numpy(dtype=object))
+        cols["metric"].append(part.series_keys["metric"].to_numpy(dtype=object))
+        cols["pending_since"].append(pending)
+        cols["fired_at"].append(fired)
+        cols["resolved_at"].append(resolved)
+        cols["acknowledged_at"].append(ack)
+        cols["status"].append(status.astype(np.int8))
+        cols["suppressed_by"].append(np.where(part.suppressed, 1, np.where(silenced, 2, 0)).astype(np.int8))
+        cols["escalation_level"].append(level.astype(np.int64))
+        cols["peak_value"].append(part.peak_value)
+        cols["notifications"].append(counts)
         offset += n
-    alerts = _alerts_frame(alert_frames)
-    notifications = _notifications_frame(notes, rules, offset)
+    rule_list = [p.rule for p in parts]
+    alerts, order = _alerts_frame(cols, rule_list)
+    notifications = _notifications_frame(notes, rules, alerts, order)
     return alerts, notifications
 
 
@@ -266,30 +267,52 @@ ALERT_COLUMNS = ["alert_id", "rule_id", "source", "metric", "severity", "mode", 
                  "resolved_at", "acknowledged_at", "status", "suppressed_by", "escalation_level", "peak_value",
                  "notifications"]
 NOTIFICATION_COLUMNS = ["alert_id", "rule_id", "source", "channel", "kind", "level", "at", "delivered", "reason"]
+STATUS = ("active", "acknowledged", "resolved", "suppressed")
+SUPPRESSED_BY = ("", "cooldown", "silence")
+CHANNEL_NAMES = CHANNELS
+CHANNEL_CODES = {c: i for i, c in enumerate(CHANNEL_NAMES)}
+KIND_NAMES = ("firing", "escalation", "repeat", "resolved")
+REASONS = ("", "silenced", "rate_limited")
 
 
 def _utc(values: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(np.asarray(values, dtype=np.int64).view("datetime64[ns]")).tz_localize("UTC")
 
 
-def _alerts_frame(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    if not parts:
-        df = pd.DataFrame({c: [] for c in ALERT_COLUMNS})
-        for c in ("pending_since", "fired_at", "resolved_at", "acknowledged_at"):
-            df[c] = _utc(np.zeros(0, np.int64))
-        for c in ("escalation_level", "notifications"):
-            df[c] = df[c].astype(np.int64)
-        df["peak_value"] = df["peak_value"].astype(np.float64)
-        return df[ALERT_COLUMNS].astype({c: "str" for c in ("alert_id", "rule_id", "source", "metric", "severity",
-                                                            "mode", "status", "suppressed_by")})
-    df = pd.concat(parts, ignore_index=True)
-    # one order for everyone: by firing time, then rule file order, then series
-    df = df.sort_values(["fired_at", "_row"], kind="stable").reset_index(drop=True)
-    for c in ("pending_since", "fired_at", "resolved_at", "acknowledged_at"):
-        df[c] = _utc(df[c].to_numpy(dtype=np.int64))
-    for c in ("alert_id", "rule_id", "source", "metric", "severity", "mode", "status", "suppressed_by"):
-        df[c] = df[c].astype("str")
-    return df[ALERT_COLUMNS]
+def _text(uniques: list[str] | tuple[str, ...], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """A string column from a few distinct values and per-row codes (an arrow take, no Python loop)."""
+    return pd.array(list(uniques), dtype="str").take(np.asarray(codes, dtype=np.int64))
+
+
+def _cat(parts: list[np.ndarray], dtype: object) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The alerts table, ordered by firing time, then rule file order, then series; and that order."""
+    fired = _cat(cols["fired_at"], np.int64)
+    # rows are concatenated in rule order, each rule's in series then time order: a stable sort by
+    # firing time keeps that order among alerts that fire at the same instant
+    order = np.argsort(fired, kind="stable")
+    rule_idx = _cat(cols["rule"], np.int64)[order]
+    df = pd.DataFrame({
+        "alert_id": pd.array(_cat(cols["alert_id"], object)[order], dtype="str"),
+        "rule_id": _text([r.id for r in rules], rule_idx),
+        "source": pd.array(_cat(cols["source"], object)[order], dtype="str"),
+        "metric": pd.array(_cat(cols["metric"], object)[order], dtype="str"),
+        "severity": _text([r.severity for r in rules], rule_idx),
+        "mode": _text([r.mode for r in rules], rule_idx),
+        "pending_since": _utc(_cat(cols["pending_since"], np.int64)[order]),
+        "fired_at": _utc(fired[order]),
+        "resolved_at": _utc(_cat(cols["resolved_at"], np.int64)[order]),
+        "acknowledged_at": _utc(_cat(cols["acknowledged_at"], np.int64)[order]),
+        "status": _text(STATUS, _cat(cols["status"], np.int8)[order]),
+        "suppressed_by": _text(SUPPRESSED_BY, _cat(cols["suppressed_by"], np.int8)[order]),
+        "escalation_level": _cat(cols["escalation_level"], np.int64)[order],
+        "peak_value": _cat(cols["peak_value"], np.float64)[order],
+        "notifications": _cat(cols["notifications"], np.int64)[order],
+    })
+    return df, order
 
 
 @numba.njit(cache=True, nogil=True)
@@ -312,35 +335,35 @@ def _rate_limit(at, candidate, limit, window):  # pragma: no cover - compiled
     return delivered
 
 
-def _notifications_frame(notes: list[dict[str, np.ndarray]], rules: RuleSet, n_alerts: int) -> pd.DataFrame:
-    if not notes:
-        df = pd.DataFrame({c: pd.array([], dtype="str") for c in NOTIFICATION_COLUMNS})
-        df["level"] = df["level"].astype(np.int64)
-        df["at"] = _utc(np.zeros(0, np.int64))
-        df["delivered"] = df["delivered"].astype(bool)
-        return df[NOTIFICATION_COLUMNS]
-    cols = {k: np.concatenate([p[k] for p in notes]) for k in notes[0]}
-    order = np.lexsort((cols["chan_order"], cols["level"], cols["kind_order"], cols["row"], cols["at"]))
+def _notifications_frame(notes: dict[str, list[np.ndarray]], rules: RuleSet, alerts: pd.DataFrame,
+                         alert_order: np.ndarray) -> pd.DataFrame:
+    cols = {k: _cat(v, np.int64) for k, v in notes.items()}
+    row = cols["row"]
+    # notifications in time order; at one instant by alert, kind, level and channel position
+    order = np.lexsort((cols["chan_order"], cols["level"], cols["kind"], row, cols["at"]))
     cols = {k: v[order] for k, v in cols.items()}
-    delivered = ~cols["silenced"]
-    reason = np.where(cols["silenced"], "silenced", "").astype(object)
+    silenced = cols["silenced"].astype(bool)
+    delivered = ~silenced
+    reason = np.where(silenced, 1, 0).astype(np.int8)
     for name, limits in rules.channels.items():
         if limits.max_per_hour is None:
             continue
-        on = cols["channel"] == name
-        idx = np.flatnonzero(on)
+        idx = np.flatnonzero(cols["channel"] == CHANNEL_CODES[name])
         got = _rate_limit(cols["at"][idx], delivered[idx], limits.max_per_hour, HOUR)
-        limited = delivered[idx] & ~got
+        reason[idx[delivered[idx] & ~got]] = 2
         delivered[idx] = got
-        reason[idx[limited]] = "rate_limited"
+    # where each notification's alert sits in the (re-ordered) alerts table
+    position = np.empty(len(alert_order), dtype=np.int64)
+    position[alert_order] = np.arange(len(alert_order))
+    at_row = position[cols["row"]] if len(alert_order) else np.zeros(0, np.int64)
     return pd.DataFrame({
-        "alert_id": pd.array(cols["alert_id"], dtype="str"),
-        "rule_id": pd.array(cols["rule_id"], dtype="str"),
-        "source": pd.array(cols["source"], dtype="str"),
-        "channel": pd.array(cols["channel"], dtype="str"),
-        "kind": pd.array(cols["kind"], dtype="str"),
+        "alert_id": alerts["alert_id"].array.take(at_row),
+        "rule_id": alerts["rule_id"].array.take(at_row),
+        "source": alerts["source"].array.take(at_row),
+        "channel": _text(CHANNEL_NAMES, cols["channel"]),
+        "kind": _text(KIND_NAMES, cols["kind"]),
         "level": cols["level"].astype(np.int64),
         "at": _utc(cols["at"]),
         "delivered": delivered,
-        "reason": pd.array(reason, dtype="str"),
+        "reason": _text(REASONS, reason),
     })

@@ -303,7 +303,12 @@ def _splitmix(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def _ack_delay(rule: Rule, responders: Any, alert_id: str) -> int | None:
+def _alert_key(rule: Rule, source: str, metric: str, pending_since: int) -> int:
+    series = stable_hash(source + chr(0) + metric)
+    return _splitmix(series ^ _splitmix(pending_since & _M64) ^ _splitmix(stable_hash(rule.id)))
+
+
+def _ack_delay(rule: Rule, responders: Any, key: int) -> int | None:
     from ..rules.model import LognormalDelay
 
     a = responders.ack_after
@@ -312,8 +317,7 @@ def _ack_delay(rule: Rule, responders: Any, alert_id: str) -> int | None:
     if isinstance(a, timedelta):
         return to_ns(a)
     if isinstance(a, LognormalDelay):
-        key = stable_hash(alert_id) ^ _splitmix(a.seed & _M64)
-        h1 = _splitmix(key)
+        h1 = _splitmix(key ^ _splitmix(a.seed & _M64))
         h2 = _splitmix(h1)
         u1 = ((h1 >> 11) + 0.5) / 2.0**53
         u2 = ((h2 >> 11) + 0.5) / 2.0**53
@@ -375,7 +379,7 @@ def reference_backtest(frame: pd.DataFrame, rules: RuleSet | Rule, clock: Clock 
         if ra.suppressed or silenced:
             row["status"], row["suppressed_by"] = "suppressed", "cooldown" if ra.suppressed else "silence"
             continue
-        delay = _ack_delay(rule, rs.responders, alert_id)
+        delay = _ack_delay(rule, rs.responders, _alert_key(rule, ra.source, ra.metric, ra.pending_since))
         if delay is not None:
             ack = ra.fired_at + delay
             if ack <= horizon and (ra.resolved_at is None or ack < ra.resolved_at):

@@ -1,0 +1,286 @@
+"""perfalert_lab benchmarks: print a table (and save it as JSON with --save).
+
+Every number is a median over repeats measured in this one run, so ratios compare
+like with like on the same (shared, noisy) machine. Nothing here fails a build.
+
+    python bench/run.py                 # full: 1M and 10M points
+    python bench/run.py --quick         # 1M only, fewer repeats
+    python bench/run.py --save bench/results/latest.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import perfalert_lab as pal
+from perfalert_lab.engine.conditions import conditions, evaluate_values, match_series
+from perfalert_lab.engine.episodes import run_episodes
+from perfalert_lab.engine.reference import reference_alerts
+from perfalert_lab.engine.run import _backtest_series, run_rule
+from perfalert_lab.frames import SeriesSet
+
+ROWS: list[dict] = []
+
+
+def median_time(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def record(name: str, **values: object) -> None:
+    ROWS.append({"benchmark": name, **values})
+    shown = "  ".join(f"{k}={_fmt(v)}" for k, v in values.items())
+    print(f"{name:<46} {shown}", flush=True)
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.3e}"
+    return str(v)
+
+
+def make_frame(points: int, series: int, seed: int = 0) -> pd.DataFrame:
+    """``points`` samples over ``series`` series, one a minute, a random walk with bursts."""
+    rng = np.random.default_rng(seed)
+    per = points // series
+    t0 = np.datetime64("2026-01-01T00:00:00", "ns").astype(np.int64)
+    times = t0 + np.arange(per, dtype=np.int64) * 60 * 10**9
+    vals = 50 + np.cumsum(rng.normal(0, 1.5, (series, per)), axis=1) % 40 + (rng.random((series, per)) < 0.01) * 45
+    frame = pd.DataFrame({
+        "timestamp": pd.DatetimeIndex(np.tile(times, series).view("datetime64[ns]")).tz_localize("UTC"),
+        "source": pd.array(np.repeat([f"host-{i:04d}" for i in range(series)], per), dtype="str"),
+        "metric": pd.array(np.full(per * series, "cpu"), dtype="str"),
+        "value": vals.ravel(),
+    })
+    return frame
+
+
+def rules_for(kind: str) -> list[pal.Rule]:
+    base = [("t70", 70), ("t75", 75), ("t80", 80), ("t85", 85), ("t90", 90)]
+    if kind == "plain":
+        return [pal.Rule(id=i, metric="cpu", threshold=t) for i, t in base]
+    if kind == "stateful":
+        return [pal.Rule(id=i, metric="cpu", threshold=t, clear=t - 5, for_="3m", keep_firing_for="2m",
+                         cooldown="30m") for i, t in base]
+    if kind == "window":
+        aggs = ["mean", "max", "min", "sum", "p95"]
+        return [pal.Rule(id=i, metric="cpu", threshold=t, window="5m", aggregate=a, for_="2m")
+                for (i, t), a in zip(base, aggs, strict=True)]
+    raise ValueError(kind)
+
+
+def engine_only(series: SeriesSet, rules: list[pal.Rule], clock: pal.Clock) -> int:
+    n = 0
+    for r in rules:
+        n += run_rule(series, r, clock).evaluations.n
+    return n
+
+
+def python_loop(times: list[int], values: list[float], thr: float, clear: float, for_ns: int, keep_ns: int,
+                cooldown_ns: int) -> int:
+    """A tight plain-Python loop of the same episode semantics (one series)."""
+    state = 0
+    ps = fired = 0
+    last = None
+    blocked = None
+    keep = None
+    n = 0
+    for t, v in zip(times, values):
+        if state == 2:
+            if v > clear:
+                keep = None
+                continue
+            if keep_ns:
+                if keep is None:
+                    keep = t
+                if t - keep < keep_ns:
+                    continue
+            n += 1
+            state = 0
+            keep = None
+            continue
+        active = v > thr
+        if state == 0:
+            if not active:
+                continue
+            state, ps, blocked = 1, t, None
+        elif not active:
+            if blocked is not None:
+                n += 1
+            state = 0
+            continue
+        if t - ps >= for_ns:
+            if last is not None and t < last + cooldown_ns:
+                if blocked is None:
+                    blocked = t
+            else:
+                state, fired, last, keep = 2, t, t, None
+    return n
+
+
+def bench_engine(points: int, repeats: int, ratios: bool) -> None:
+    frame = make_frame(points, series=max(1, points // 100_000))
+    series = SeriesSet.from_frame(frame)
+    sample = pal.SampleClock()
+    interval = pal.IntervalClock("1m", lookback="5m")
+    for kind in ("plain", "stateful", "window"):
+        rules = rules_for(kind)
+        for clock_name, clock in (("sample", sample), ("interval", interval)):
+            if kind == "window" and clock_name == "interval" and points > 2_000_000:
+                continue
+            engine_only(series, rules[:1], clock)  # compile / warm
+            n = engine_only(series, rules, clock)
+            t = median_time(lambda r=rules, c=clock: engine_only(series, r, c), repeats)
+            record(f"engine {kind} {clock_name} {points / 1e6:g}M x5", evaluations=n, seconds=t, evals_per_s=n / t)
+    # the kernel alone (values given): what the state machine itself costs
+    r = rules_for("stateful")[2]
+    sids = match_series(series.keys, r)
+    ev = evaluate_values(series, sids, r, sample)
+    active, held = conditions(ev, r)
+    t = median_time(lambda: run_episodes(ev.times, ev.offsets, active, held, 180 * 10**9, 120 * 10**9, 1800 * 10**9),
+                    repeats)
+    record(f"state-machine kernel only {points / 1e6:g}M", evaluations=ev.n, seconds=t, evals_per_s=ev.n / t)
+    # end to end: prepare, engine, lifecycle, stats
+    rs = pal.RuleSet(tuple(rules_for("stateful")))
+    t_prep = median_time(lambda: SeriesSet.from_frame(frame), max(1, repeats // 2))
+    t_all = median_time(lambda: _backtest_series(series, rs, sample, None), repeats)
+    t_eng = median_time(lambda: engine_only(series, list(rs), sample), repeats)
+    record(f"backtest end-to-end {points / 1e6:g}M x5 stateful", prepare_s=t_prep, engine_s=t_eng,
+           lifecycle_and_stats_s=t_all - t_eng, total_s=t_prep + t_all,
+           evals_per_s=5 * len(frame) / (t_prep + t_all))
+    if ratios:
+        small = make_frame(20_000, series=2)
+        rule = rules_for("stateful")[2]
+        t_ref = median_time(lambda: reference_alerts(small, rule), 1)
+        loop_n = 200_000
+        big = make_frame(loop_n, series=1)
+        times = big["timestamp"].astype("int64").tolist()
+        values = big["value"].tolist()
+        t_loop = median_time(lambda: python_loop(times, values, 80, 75, 180 * 10**9, 120 * 10**9, 1800 * 10**9), 3)
+        fast = ev.n / median_time(lambda: run_rule(series, rule, sample), repeats)
+        record("reference engine (plain Python, per evaluation)", evals_per_s=len(small) / t_ref,
+               compiled_over_reference=fast / (len(small) / t_ref))
+        record("tight plain-Python loop, same semantics", evals_per_s=loop_n / t_loop,
+               compiled_over_loop=fast / (loop_n / t_loop))
+
+
+def bench_busy_lifecycle(points: int, repeats: int) -> None:
+    frame = make_frame(points, series=max(1, points // 100_000))
+    series = SeriesSet.from_frame(frame)
+    busy = pal.Rule(id="busy", metric="cpu", threshold=60, notify=("log", "email", "sms"), repeat_interval="1h",
+                    send_resolved=True, escalation={"delay": "10m", "max": 2})
+    rs = pal.RuleSet((busy,), responders=pal.rules.Responders(ack_after={"distribution": "lognormal", "median": "8m",
+                                                                          "sigma": 0.8, "seed": 1}),
+                     channels={"sms": pal.rules.ChannelLimits(max_per_hour=6)})
+    result = _backtest_series(series, rs, pal.SampleClock(), None)
+    t_all = median_time(lambda: _backtest_series(series, rs, pal.SampleClock(), None), repeats)
+    t_eng = median_time(lambda: run_rule(series, busy, pal.SampleClock()), repeats)
+    record(f"busy rule lifecycle share {points / 1e6:g}M", alerts=len(result.alerts),
+           notifications=len(result.notifications), engine_s=t_eng, total_s=t_all,
+           lifecycle_share=(t_all - t_eng) / t_all)
+
+
+def bench_io(points: int) -> None:
+    frame = make_frame(points, series=max(1, points // 100_000))
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "m.csv"
+        out = frame.copy()
+        out["timestamp"] = out["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.to_csv(csv, index=False)
+        pq = Path(tmp) / "m.parquet"
+        frame.to_parquet(pq)
+        t_csv = median_time(lambda: pal.read_metrics(csv), 3)
+        t_pq = median_time(lambda: pal.read_metrics(pq), 3)
+        t_pd = median_time(lambda: pd.read_csv(csv), 3)
+        record(f"read CSV {points / 1e6:g}M rows", rows_per_s=points / t_csv, mb=csv.stat().st_size / 1e6,
+               pandas_read_csv_rows_per_s=points / t_pd)
+        record(f"read Parquet {points / 1e6:g}M rows", rows_per_s=points / t_pq)
+
+
+_MEM_CHILD = """
+import gc, os, sys, threading, time
+sys.path.insert(0, {bench!r})
+import run as b
+import perfalert_lab as pal
+page = os.sysconf("SC_PAGE_SIZE")
+def rss():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * page
+frame = b.make_frame({points}, series=max(1, {points} // 100_000))
+frame_bytes = int(frame.memory_usage(deep=True).sum())
+rules = pal.RuleSet(tuple(b.rules_for("stateful")))
+pal.backtest(frame.iloc[:1000], rules)  # compile outside the measure
+gc.collect()
+base = rss()
+peak = [base]
+done = threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], rss())
+        time.sleep(0.002)
+th = threading.Thread(target=sample); th.start()
+result = pal.backtest(frame, rules)
+done.set(); th.join()
+print(frame_bytes, base, peak[0])
+"""
+
+
+def bench_memory(points: int) -> None:
+    """Peak resident memory added by a backtest, sampled from /proc while it runs."""
+    code = _MEM_CHILD.format(bench=str(Path(__file__).parent), points=points)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    frame_bytes, base, peak = (int(float(x)) for x in out[-3:])
+    extra = max(peak - base, 0)
+    record(f"peak memory backtest {points / 1e6:g}M x5 stateful", input_mb=frame_bytes / 1e6, extra_peak_mb=extra / 1e6,
+           peak_incl_input_over_input=(frame_bytes + extra) / frame_bytes)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1M points only, fewer repeats")
+    ap.add_argument("--save", help="write the table as JSON to this file")
+    args = ap.parse_args()
+    sizes = [1_000_000] if args.quick else [1_000_000, 10_000_000]
+    repeats = 3 if args.quick else 5
+    print(f"perfalert_lab {pal.__version__} on {platform.machine()} {platform.processor() or ''} "
+          f"{os.cpu_count()} cpus, Python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}")
+    for i, points in enumerate(sizes):
+        bench_engine(points, repeats if points < 5_000_000 else 3, ratios=i == 0)
+    bench_busy_lifecycle(sizes[-1], 3)
+    bench_io(sizes[0])
+    bench_memory(sizes[-1])
+    extra = [b for b in ("sweep",) if hasattr(pal, b)]
+    if extra:
+        from sweep_bench import bench_sweeps  # type: ignore[import-not-found]
+
+        bench_sweeps(record, median_time, make_frame, quick=args.quick)
+    if args.save:
+        path = Path(args.save)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                "numpy": np.__version__, "pandas": pd.__version__, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        path.write_text(json.dumps({"meta": meta, "rows": ROWS}, indent=1, default=float))
+        print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    main()
