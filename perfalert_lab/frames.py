@@ -651,11 +651,15 @@ class SeriesSet:
         m_codes, m_uniq = pd.factorize(frame["metric"], sort=True)
         combined = s_codes.astype(np.int64) * max(len(m_uniq), 1) + m_codes
         codes, uniq = pd.factorize(combined, sort=True)
-        # The frame is time-sorted, so a stable sort by series keeps time order inside each.
-        if len(ts) and not (np.diff(ts) >= 0).all():
-            order = np.lexsort((ts, codes))
+        dc = np.diff(codes)
+        if len(ts) < 2 or ((dc > 0) | ((dc == 0) & (np.diff(ts) > 0))).all():
+            order = np.arange(len(ts))  # already grouped by series, in time order
+        elif (np.diff(ts) >= 0).all():
+            # time-sorted: a stable sort by series keeps time order (radix sort on small codes)
+            small = codes.astype(np.int16) if len(uniq) < 2**15 else codes
+            order = np.argsort(small, kind="stable")
         else:
-            order = np.argsort(codes, kind="stable")
+            order = np.lexsort((ts, codes))
         t = ts[order]
         c = codes[order]
         dup = (c[1:] == c[:-1]) & (t[1:] == t[:-1])

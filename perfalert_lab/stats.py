@@ -24,7 +24,7 @@ import pandas as pd
 
 from ._time import col_ns
 
-__all__ = ["STATS_COLUMNS", "SCORE_COLUMNS", "compute_stats", "oncall_load", "score_alerts"]
+__all__ = ["SCORE_COLUMNS", "STATS_COLUMNS", "compute_stats", "oncall_load", "rule_stats", "score_arrays"]
 
 STATS_COLUMNS = ["rule_id", "evaluations", "alerts", "suppressed", "alerts_per_day", "notifications",
                  "undelivered", "escalations", "acknowledged", "firing_fraction", "mean_duration_s",
@@ -38,57 +38,102 @@ def _ns(col: pd.Series) -> np.ndarray:
     return col_ns(col) if len(col) else np.zeros(0, np.int64)
 
 
-def _firing_time(alerts: pd.DataFrame, end_ns: int) -> float:
-    """Seconds firing, as the union of firing intervals per rule and series."""
-    if alerts.empty:
-        return 0.0
-    nat = np.iinfo(np.int64).min
-    start = _ns(alerts["fired_at"])
-    stop = _ns(alerts["resolved_at"])
-    stop = np.where(stop == nat, end_ns, stop)
-    group = alerts.groupby(["rule_id", "source", "metric"], sort=False).ngroup().to_numpy()
-    order = np.lexsort((start, group))
-    start, stop, group = start[order], stop[order], group[order]
+NAT = np.iinfo(np.int64).min
+
+
+def firing_ns(group: np.ndarray, fired: np.ndarray, resolved: np.ndarray, end_ns: int) -> int:
+    """Nanoseconds firing: the union of ``[fired, resolved or end)`` within each group."""
+    if len(fired) == 0:
+        return 0
+    stop = np.where(resolved == NAT, end_ns, resolved)
+    order = np.lexsort((fired, group))
+    start, stop, group = fired[order], stop[order], group[order]
     # the furthest end reached by earlier intervals of the same group
     reach = pd.Series(stop).groupby(group).cummax().to_numpy()
-    prev = pd.Series(reach).groupby(group).shift(1, fill_value=nat).to_numpy(dtype=np.int64)
+    prev = pd.Series(reach).groupby(group).shift(1, fill_value=NAT).to_numpy(dtype=np.int64)
     # each interval adds what it covers beyond the earlier intervals of its group
-    added = np.maximum(stop - np.maximum(start, prev), 0)
-    return float(added.sum()) / NS
+    return int(np.maximum(stop - np.maximum(start, prev), 0).sum())
 
 
-def score_alerts(alerts: pd.DataFrame, incidents: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def score_arrays(fired: np.ndarray, source: np.ndarray, incidents: pd.DataFrame
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Match fired alerts to incidents.
 
-    Returns ``(true_positive per alert, first detecting alert index per incident or
-    -1, detection delay in seconds per incident or NaN)``.
+    Returns ``(true positive per alert, detecting alert index per incident or -1,
+    detection delay in ns per incident)``: the first alert firing inside an incident
+    window of its source detects it (``start <= fired_at <= end``; an incident
+    without a source matches any).
     """
-    fired = _ns(alerts["fired_at"])
-    a_src = alerts["source"].astype("str").to_numpy(dtype=object)
-    tp = np.zeros(len(alerts), dtype=bool)
+    tp = np.zeros(len(fired), dtype=bool)
     first = np.full(len(incidents), -1, dtype=np.int64)
-    delay = np.full(len(incidents), np.nan)
-    if len(incidents) == 0 or len(alerts) == 0:
+    delay = np.zeros(len(incidents), dtype=np.int64)
+    if len(incidents) == 0 or len(fired) == 0:
         return tp, first, delay
+    order = np.argsort(fired, kind="stable")
+    f_sorted = fired[order]
     starts, ends, points = _ns(incidents["start"]), _ns(incidents["end"]), _ns(incidents["point"])
-    i_src = incidents["source"].to_numpy(dtype=object)
+    i_src = incidents["source"].astype(object).where(incidents["source"].notna(), None).to_numpy()
+    lo = np.searchsorted(f_sorted, starts, side="left")
+    hi = np.searchsorted(f_sorted, ends, side="right")
     for i in range(len(incidents)):
-        inside = (fired >= starts[i]) & (fired <= ends[i])
-        src = i_src[i]
-        if src is not None and not (isinstance(src, float) and np.isnan(src)) and src is not pd.NA:
-            inside &= a_src == str(src)
-        hits = np.flatnonzero(inside)
-        if len(hits):
-            tp[hits] = True
-            j = hits[np.argmin(fired[hits])]
-            first[i] = j
-            delay[i] = (fired[j] - points[i]) / NS
+        cand = order[lo[i]:hi[i]]  # in firing order
+        if i_src[i] is not None:
+            cand = cand[source[cand] == i_src[i]]
+        if len(cand):
+            tp[cand] = True
+            first[i] = cand[0]
+            delay[i] = fired[cand[0]] - points[i]
     return tp, first, delay
 
 
-def _relevant(incidents: pd.DataFrame, sources: set[str]) -> np.ndarray:
+def rule_stats(rule_id: str, *, evaluations: int, n_series: int, span_ns: tuple[int, int], group: np.ndarray,
+               source: np.ndarray, fired: np.ndarray, resolved: np.ndarray, acked: np.ndarray, level: np.ndarray,
+               live: np.ndarray, notifications: int, undelivered: int,
+               incidents: pd.DataFrame | None = None) -> dict[str, object]:
+    """One statistics row from per-alert arrays (the same arithmetic for backtests and sweeps).
+
+    Sums run over integer nanoseconds, so a row does not depend on the order of
+    the alerts.
+    """
+    start, end = span_ns
+    span = end - start
+    days = span / NS / 86400
+    f, r = fired[live], resolved[live]
+    done = r != NAT
+    dur = r[done] - f[done]
+    row: dict[str, object] = {
+        "rule_id": rule_id,
+        "evaluations": int(evaluations),
+        "alerts": int(live.sum()),
+        "suppressed": int(len(live) - live.sum()),
+        "alerts_per_day": float(live.sum()) / days if days > 0 else np.nan,
+        "notifications": int(notifications),
+        "undelivered": int(undelivered),
+        "escalations": int(level[live].sum()),
+        "acknowledged": int(acked[live].sum()),
+        "firing_fraction": firing_ns(group[live], f, r, end) / (span * n_series) if span > 0 and n_series else np.nan,
+        "mean_duration_s": float(int(dur.sum())) / len(dur) / NS if len(dur) else np.nan,
+        "median_duration_s": float(np.median(dur)) / NS if len(dur) else np.nan,
+    }
+    if incidents is not None:
+        tp, first, delay = score_arrays(f, source[live], incidents)
+        detected = first >= 0
+        row.update({
+            "incidents": int(len(incidents)),
+            "detected": int(detected.sum()),
+            "recall": float(detected.sum()) / len(incidents) if len(incidents) else np.nan,
+            "precision": float(tp.sum()) / len(f) if len(f) else np.nan,
+            "mean_detection_delay_s": float(int(delay[detected].sum())) / int(detected.sum()) / NS
+            if detected.any() else np.nan,
+        })
+    return row
+
+
+def relevant_incidents(incidents: pd.DataFrame, sources: set[str]) -> pd.DataFrame:
+    """The incidents a rule is scored on: those of the sources it watches, or naming none."""
     src = incidents["source"]
-    return (src.isna() | src.astype("str").isin(sources)).to_numpy(dtype=bool)
+    keep = (src.isna() | src.astype("str").isin(sources)).to_numpy(dtype=bool)
+    return incidents[keep].reset_index(drop=True)
 
 
 def compute_stats(alerts: pd.DataFrame, notifications: pd.DataFrame, evaluations: dict[str, int],
@@ -99,59 +144,34 @@ def compute_stats(alerts: pd.DataFrame, notifications: pd.DataFrame, evaluations
     ``evaluations``, ``watched`` (sources) and ``n_series`` describe what each rule
     evaluated.
     """
-    start, end = span_ns
-    span_s = (end - start) / NS
-    days = span_s / 86400
+    group = alerts.groupby(["rule_id", "source", "metric"], sort=False).ngroup().to_numpy(dtype=np.int64) \
+        if len(alerts) else np.zeros(0, np.int64)
+    arrays = {
+        "group": group,
+        "source": alerts["source"].to_numpy(dtype=object),
+        "fired": _ns(alerts["fired_at"]),
+        "resolved": _ns(alerts["resolved_at"]),
+        "acked": alerts["acknowledged_at"].notna().to_numpy(dtype=bool),
+        "level": alerts["escalation_level"].to_numpy(dtype=np.int64),
+        "live": (alerts["status"] != "suppressed").to_numpy(dtype=bool),
+    }
+    rids = alerts["rule_id"].to_numpy(dtype=object)
+    note_rules = notifications["rule_id"].to_numpy(dtype=object)
+    undelivered = ~notifications["delivered"].to_numpy(dtype=bool)
     rows = []
-    fired_all = alerts[alerts["status"] != "suppressed"]
     for rid in [*rule_ids, "TOTAL"]:
-        a = alerts if rid == "TOTAL" else alerts[alerts["rule_id"] == rid]
-        n = notifications if rid == "TOTAL" else notifications[notifications["rule_id"] == rid]
-        live = a[a["status"] != "suppressed"]
-        ev = sum(evaluations.values()) if rid == "TOTAL" else evaluations.get(rid, 0)
-        series = sum(n_series.get(r, 0) for r in rule_ids) if rid == "TOTAL" else n_series.get(rid, 0)
-        resolved = live[live["resolved_at"].notna()]
-        dur = (_ns(resolved["resolved_at"]) - _ns(resolved["fired_at"])) / NS
-        row = {
-            "rule_id": rid,
-            "evaluations": int(ev),
-            "alerts": int(len(live)),
-            "suppressed": int(len(a) - len(live)),
-            "alerts_per_day": len(live) / days if days > 0 else np.nan,
-            "notifications": int(len(n)),
-            "undelivered": int((~n["delivered"].astype(bool)).sum()),
-            "escalations": int(live["escalation_level"].sum()),
-            "acknowledged": int(live["acknowledged_at"].notna().sum()),
-            "firing_fraction": _firing_time(live, end) / (span_s * series) if span_s > 0 and series else np.nan,
-            "mean_duration_s": float(dur.mean()) if len(dur) else np.nan,
-            "median_duration_s": float(np.median(dur)) if len(dur) else np.nan,
-        }
-        rows.append(row)
-    out = pd.DataFrame(rows, columns=STATS_COLUMNS)
-    if incidents is not None:
-        tp, first, delay = score_alerts(fired_all.reset_index(drop=True), incidents)
-        score_rows = []
-        rids = fired_all["rule_id"].to_numpy(dtype=object)
-        for rid in [*rule_ids, "TOTAL"]:
-            if rid == "TOTAL":
-                rel = np.ones(len(incidents), dtype=bool)
-                mine = np.ones(len(fired_all), dtype=bool)
-            else:
-                rel = _relevant(incidents, watched.get(rid, set()))
-                mine = rids == rid
-            sub = fired_all[mine].reset_index(drop=True)
-            tp_r, first_r, delay_r = score_alerts(sub, incidents[rel].reset_index(drop=True))
-            detected = int((first_r >= 0).sum())
-            n_inc = int(rel.sum())
-            score_rows.append({
-                "incidents": n_inc,
-                "detected": detected,
-                "recall": detected / n_inc if n_inc else np.nan,
-                "precision": float(tp_r.mean()) if len(sub) else np.nan,
-                "mean_detection_delay_s": float(np.nanmean(delay_r)) if detected else np.nan,
-            })
-        out = pd.concat([out, pd.DataFrame(score_rows, columns=SCORE_COLUMNS)], axis=1)
-    return out
+        mine = np.ones(len(alerts), bool) if rid == "TOTAL" else rids == rid
+        notes = np.ones(len(notifications), bool) if rid == "TOTAL" else note_rules == rid
+        inc = None
+        if incidents is not None:
+            inc = incidents.reset_index(drop=True) if rid == "TOTAL" else relevant_incidents(incidents, watched.get(rid, set()))
+        rows.append(rule_stats(
+            rid,
+            evaluations=sum(evaluations.values()) if rid == "TOTAL" else evaluations.get(rid, 0),
+            n_series=sum(n_series.get(r, 0) for r in rule_ids) if rid == "TOTAL" else n_series.get(rid, 0),
+            span_ns=span_ns, notifications=int(notes.sum()), undelivered=int((undelivered & notes).sum()),
+            incidents=inc, **{k: v[mine] for k, v in arrays.items()}))
+    return pd.DataFrame(rows, columns=STATS_COLUMNS + (SCORE_COLUMNS if incidents is not None else []))
 
 
 def oncall_load(alerts: pd.DataFrame, notifications: pd.DataFrame, span_ns: tuple[int, int]) -> pd.DataFrame:

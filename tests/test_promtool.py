@@ -52,14 +52,17 @@ def notation(vals: list[int | None]) -> str:
     return " ".join("_" if v is None else str(v) for v in vals)
 
 
-def compare(values: dict[str, list[int | None]], rule: pal.Rule, expr: str) -> None:
+def compare(values: dict[str, list[int | None]], rule: pal.Rule, expr: str | None = None,
+            rules_text: str | None = None) -> None:
+    """promtool's timeline for ``expr`` (or a whole rule file) equals our interval clock's for ``rule``."""
     frame = frame_of(values)
     if frame.empty:
         return
     last_tick = int(frame["timestamp"].max().value // 10**9) // 60
-    rules_text = "groups:\n- name: g\n  rules:\n  - alert: A\n" + f"    expr: '{expr}'\n" + \
-        f"    for: {int(rule.for_.total_seconds())}s\n" + \
-        f"    keep_firing_for: {int(rule.keep_firing_for.total_seconds())}s\n"
+    if rules_text is None:
+        rules_text = "groups:\n- name: g\n  rules:\n  - alert: A\n" + f"    expr: '{expr}'\n" + \
+            f"    for: {int(rule.for_.total_seconds())}s\n" + \
+            f"    keep_firing_for: {int(rule.keep_firing_for.total_seconds())}s\n"
     with tempfile.TemporaryDirectory() as tmp:
         theirs = promtool_states(Path(tmp), rules_text, {f'm{{source="{s}"}}': notation(v) for s, v in values.items()},
                                  last_tick + 1)

@@ -172,94 +172,147 @@ def alert_keys(rule_id: str, series_hash: np.ndarray, pending_since: np.ndarray)
     return _splitmix64(series_hash ^ _splitmix64(pending_since.view(np.uint64)) ^ rule_hash)
 
 
+@dataclass
+class PartLifecycle:
+    """The lifecycle of one rule's alerts as arrays (before any table is built).
+
+    Per alert: ``ack`` (``NAT`` for none), ``status`` and ``suppressed_by`` codes
+    (indices into ``STATUS`` / ``SUPPRESSED_BY``), escalation ``level`` and
+    notification ``counts``. Per notification (``notes``): ``row`` (the alert),
+    ``at``, ``level``, ``kind`` and ``channel`` codes, ``chan_order``, ``silenced``.
+    """
+
+    ack: np.ndarray
+    status: np.ndarray
+    suppressed_by: np.ndarray
+    level: np.ndarray
+    counts: np.ndarray
+    notes: dict[str, np.ndarray]
+
+
+def part_lifecycle(part: AlertColumns, rules: RuleSet, horizon: int) -> PartLifecycle:
+    """Silences, acknowledgement, escalation and fan-out of one rule's alerts."""
+    rule = part.rule
+    n = len(part)
+    fired, pending = part.fired_at, part.pending_since
+    resolved = part.resolved_at
+    delay = ack_delays(rules.responders, rule.severity, alert_keys(rule.id, part.series_hash, pending))
+    silences = [(silence_matches(s, rule, part.series_keys), s.start, s.end) for s in rules.silences]
+    rows = np.arange(n)
+    silenced = _silenced_at(silences, rows, fired) & ~part.suppressed
+    suppressed = part.suppressed | silenced
+    live = ~suppressed
+    ack = np.where(delay == NAT, NAT, fired + np.where(delay == NAT, 0, delay))
+    ok_ack = live & (delay != NAT) & (ack <= horizon) & ((resolved == NAT) | (ack < resolved))
+    ack = np.where(ok_ack, ack, NAT)
+    # an alert stops escalating and repeating at its acknowledgement or resolution
+    big = np.iinfo(np.int64).max
+    stop = np.minimum(np.where(ack == NAT, big, ack), np.where(resolved == NAT, big, resolved))
+    level = np.zeros(n, dtype=np.int64)
+    channels = rule.channels
+    note_parts: list[tuple[np.ndarray, np.ndarray, int, str, tuple[Channel, ...]]] = []
+    note_parts.append((rows[live], fired[live], 0, "firing", channels))
+    if rule.escalation is not None:
+        e = rule.escalation
+        esc = _escalation_times(fired, stop, to_ns(e.delay), to_ns(e.check_every) if e.check_every else None,
+                                e.max, horizon)
+        esc[~live] = NAT
+        level = (esc != NAT).sum(axis=1).astype(np.int64)
+        for lv in range(e.max):
+            happened = esc[:, lv] != NAT
+            chans = e.levels[min(lv + 1, len(e.levels)) - 1].notify if e.levels else channels
+            chans = tuple(c for c in chans if c.enabled)
+            note_parts.append((rows[happened], esc[happened, lv], lv + 1, "escalation", chans))
+    if rule.repeat_interval is not None:
+        r = to_ns(rule.repeat_interval)
+        limit = np.minimum(stop, horizon + 1)  # repeats strictly before ack/resolution, up to the horizon
+        count = np.where(live & (limit > fired), (limit - fired - 1) // r, 0)
+        count = np.maximum(count, 0)
+        rep_rows = np.repeat(rows, count)
+        within = np.arange(len(rep_rows)) - np.repeat(np.cumsum(count) - count, count)
+        note_parts.append((rep_rows, fired[rep_rows] + (within + 1) * r, 0, "repeat", channels))
+    if rule.send_resolved:
+        done = live & (resolved != NAT)
+        note_parts.append((rows[done], resolved[done], 0, "resolved", channels))
+    counts = np.zeros(n, dtype=np.int64)
+    notes: dict[str, list[np.ndarray]] = {k: [] for k in NOTE_FIELDS}
+    for prow, pat, plevel, kind, chans in note_parts:
+        if not chans or len(prow) == 0:
+            continue
+        m, k = len(prow), len(chans)
+        all_rows = np.repeat(prow, k)
+        all_at = np.repeat(pat, k)
+        chan_idx = np.tile(np.arange(k), m)
+        counts += np.bincount(prow, minlength=n) * k
+        notes["row"].append(all_rows)
+        notes["at"].append(all_at)
+        notes["level"].append(np.full(m * k, plevel, dtype=np.int64))
+        notes["kind"].append(np.full(m * k, KIND_ORDER[kind], dtype=np.int64))
+        notes["channel"].append(np.array([CHANNEL_CODES[c.channel] for c in chans], dtype=np.int64)[chan_idx])
+        notes["chan_order"].append(chan_idx)
+        notes["silenced"].append(_silenced_at(silences, all_rows, all_at).astype(np.int64))
+    status = np.where(suppressed, STATUS.index("suppressed"), np.where(
+        resolved != NAT, STATUS.index("resolved"), np.where(ack != NAT, STATUS.index("acknowledged"),
+                                                            STATUS.index("active"))))
+    suppressed_by = np.where(part.suppressed, 1, np.where(silenced, 2, 0))
+    return PartLifecycle(ack, status.astype(np.int8), suppressed_by.astype(np.int8), level, counts,
+                         {k: _cat(v, np.int64) for k, v in notes.items()})
+
+
+NOTE_FIELDS = ("row", "at", "level", "kind", "channel", "chan_order", "silenced")
+
+
+def deliver(notes: dict[str, np.ndarray], rules: RuleSet) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Order notifications and decide delivery: silences, then each channel's hourly limit.
+
+    Returns the notes in time order (at one instant by alert, kind, level and channel
+    position), ``delivered`` and a ``reason`` code per notification (see ``REASONS``).
+    """
+    order = np.lexsort((notes["chan_order"], notes["level"], notes["kind"], notes["row"], notes["at"]))
+    cols = {k: v[order] for k, v in notes.items()}
+    silenced = cols["silenced"].astype(bool)
+    delivered = ~silenced
+    reason = np.where(silenced, 1, 0).astype(np.int8)
+    for name, limits in rules.channels.items():
+        if limits.max_per_hour is None:
+            continue
+        idx = np.flatnonzero(cols["channel"] == CHANNEL_CODES[name])
+        if len(idx) == 0:
+            continue
+        got = _rate_limit(cols["at"][idx], delivered[idx], limits.max_per_hour, HOUR)
+        reason[idx[delivered[idx] & ~got]] = 2
+        delivered[idx] = got
+    return cols, delivered, reason
+
+
 def apply_lifecycle(parts: list[AlertColumns], rules: RuleSet, horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The alerts and notifications tables of SPEC section 5."""
     cols: dict[str, list[np.ndarray]] = {k: [] for k in (
         "alert_id", "rule", "source", "metric", "pending_since", "fired_at", "resolved_at", "acknowledged_at",
         "status", "suppressed_by", "escalation_level", "peak_value", "notifications")}
-    notes: dict[str, list[np.ndarray]] = {k: [] for k in ("row", "at", "level", "kind", "channel", "chan_order",
-                                                          "silenced")}
+    notes: dict[str, list[np.ndarray]] = {k: [] for k in NOTE_FIELDS}
     offset = 0
     for rule_index, part in enumerate(parts):
-        rule = part.rule
+        life = part_lifecycle(part, rules, horizon)
+        for k in NOTE_FIELDS:
+            notes[k].append(life.notes[k] + offset if k == "row" else life.notes[k])
         n = len(part)
-        fired, pending = part.fired_at, part.pending_since
-        resolved = part.resolved_at
-        ids = alert_ids(rule.id, part.series_hash, pending)
-        delay = ack_delays(rules.responders, rule.severity, alert_keys(rule.id, part.series_hash, pending))
-        silences = [(silence_matches(s, rule, part.series_keys), s.start, s.end) for s in rules.silences]
-        rows = np.arange(n)
-        silenced = _silenced_at(silences, rows, fired) & ~part.suppressed
-        suppressed = part.suppressed | silenced
-        live = ~suppressed
-        ack = np.where(delay == NAT, NAT, fired + np.where(delay == NAT, 0, delay))
-        ok_ack = live & (delay != NAT) & (ack <= horizon) & ((resolved == NAT) | (ack < resolved))
-        ack = np.where(ok_ack, ack, NAT)
-        # an alert stops escalating and repeating at its acknowledgement or resolution
-        big = np.iinfo(np.int64).max
-        stop = np.minimum(np.where(ack == NAT, big, ack), np.where(resolved == NAT, big, resolved))
-        level = np.zeros(n, dtype=np.int64)
-        channels = rule.channels
-        note_parts: list[tuple[np.ndarray, np.ndarray, int, str, tuple[Channel, ...]]] = []
-        note_parts.append((rows[live], fired[live], 0, "firing", channels))
-        if rule.escalation is not None:
-            e = rule.escalation
-            esc = _escalation_times(fired, stop, to_ns(e.delay), to_ns(e.check_every) if e.check_every else None,
-                                    e.max, horizon)
-            esc[~live] = NAT
-            level = (esc != NAT).sum(axis=1)
-            for lv in range(e.max):
-                happened = esc[:, lv] != NAT
-                chans = e.levels[min(lv + 1, len(e.levels)) - 1].notify if e.levels else channels
-                chans = tuple(c for c in chans if c.enabled)
-                note_parts.append((rows[happened], esc[happened, lv], lv + 1, "escalation", chans))
-        if rule.repeat_interval is not None:
-            r = to_ns(rule.repeat_interval)
-            limit = np.minimum(stop, horizon + 1)  # repeats strictly before ack/resolution, up to the horizon
-            count = np.where(live & (limit > fired), (limit - fired - 1) // r, 0)
-            count = np.maximum(count, 0)
-            rep_rows = np.repeat(rows, count)
-            within = np.arange(len(rep_rows)) - np.repeat(np.cumsum(count) - count, count)
-            note_parts.append((rep_rows, fired[rep_rows] + (within + 1) * r, 0, "repeat", channels))
-        if rule.send_resolved:
-            done = live & (resolved != NAT)
-            note_parts.append((rows[done], resolved[done], 0, "resolved", channels))
-        counts = np.zeros(n, dtype=np.int64)
-        for prow, pat, plevel, kind, chans in note_parts:
-            if not chans or len(prow) == 0:
-                continue
-            m, k = len(prow), len(chans)
-            all_rows = np.repeat(prow, k)
-            all_at = np.repeat(pat, k)
-            chan_idx = np.tile(np.arange(k), m)
-            counts += np.bincount(prow, minlength=n) * k
-            notes["row"].append(all_rows + offset)
-            notes["at"].append(all_at)
-            notes["level"].append(np.full(m * k, plevel, dtype=np.int64))
-            notes["kind"].append(np.full(m * k, KIND_ORDER[kind], dtype=np.int8))
-            notes["channel"].append(np.array([CHANNEL_CODES[c.channel] for c in chans], dtype=np.int8)[chan_idx])
-            notes["chan_order"].append(chan_idx)
-            notes["silenced"].append(_silenced_at(silences, all_rows, all_at))
-        status = np.where(suppressed, STATUS.index("suppressed"), np.where(
-            resolved != NAT, STATUS.index("resolved"), np.where(ack != NAT, STATUS.index("acknowledged"),
-                                                                STATUS.index("active"))))
-        cols["alert_id"].append(ids)
+        cols["alert_id"].append(alert_ids(part.rule.id, part.series_hash, part.pending_since))
         cols["rule"].append(np.full(n, rule_index, dtype=np.int64))
         cols["source"].append(part.series_keys["source"].to_numpy(dtype=object))
         cols["metric"].append(part.series_keys["metric"].to_numpy(dtype=object))
-        cols["pending_since"].append(pending)
-        cols["fired_at"].append(fired)
-        cols["resolved_at"].append(resolved)
-        cols["acknowledged_at"].append(ack)
-        cols["status"].append(status.astype(np.int8))
-        cols["suppressed_by"].append(np.where(part.suppressed, 1, np.where(silenced, 2, 0)).astype(np.int8))
-        cols["escalation_level"].append(level.astype(np.int64))
+        cols["pending_since"].append(part.pending_since)
+        cols["fired_at"].append(part.fired_at)
+        cols["resolved_at"].append(part.resolved_at)
+        cols["acknowledged_at"].append(life.ack)
+        cols["status"].append(life.status)
+        cols["suppressed_by"].append(life.suppressed_by)
+        cols["escalation_level"].append(life.level)
         cols["peak_value"].append(part.peak_value)
-        cols["notifications"].append(counts)
+        cols["notifications"].append(life.counts)
         offset += n
-    rule_list = [p.rule for p in parts]
-    alerts, order = _alerts_frame(cols, rule_list)
-    notifications = _notifications_frame(notes, rules, alerts, order)
+    alerts, order = _alerts_frame(cols, [p.rule for p in parts])
+    notifications = _notifications_frame({k: _cat(v, np.int64) for k, v in notes.items()}, rules, alerts, order)
     return alerts, notifications
 
 
@@ -335,23 +388,9 @@ def _rate_limit(at, candidate, limit, window):  # pragma: no cover - compiled
     return delivered
 
 
-def _notifications_frame(notes: dict[str, list[np.ndarray]], rules: RuleSet, alerts: pd.DataFrame,
+def _notifications_frame(notes: dict[str, np.ndarray], rules: RuleSet, alerts: pd.DataFrame,
                          alert_order: np.ndarray) -> pd.DataFrame:
-    cols = {k: _cat(v, np.int64) for k, v in notes.items()}
-    row = cols["row"]
-    # notifications in time order; at one instant by alert, kind, level and channel position
-    order = np.lexsort((cols["chan_order"], cols["level"], cols["kind"], row, cols["at"]))
-    cols = {k: v[order] for k, v in cols.items()}
-    silenced = cols["silenced"].astype(bool)
-    delivered = ~silenced
-    reason = np.where(silenced, 1, 0).astype(np.int8)
-    for name, limits in rules.channels.items():
-        if limits.max_per_hour is None:
-            continue
-        idx = np.flatnonzero(cols["channel"] == CHANNEL_CODES[name])
-        got = _rate_limit(cols["at"][idx], delivered[idx], limits.max_per_hour, HOUR)
-        reason[idx[delivered[idx] & ~got]] = 2
-        delivered[idx] = got
+    cols, delivered, reason = deliver(notes, rules)
     # where each notification's alert sits in the (re-ordered) alerts table
     position = np.empty(len(alert_order), dtype=np.int64)
     position[alert_order] = np.arange(len(alert_order))

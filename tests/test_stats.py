@@ -1,0 +1,118 @@
+"""Statistics and scoring (SPEC section 5), computed by hand on a tiny labelled series."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import NAB
+from series import at, series_frame
+
+import perfalert_lab as pal
+from perfalert_lab.cli import main
+from perfalert_lab.rules import ChannelLimits, Responders
+
+RULES = pal.RuleSet(
+    (pal.Rule(id="r", metric="m", threshold=80, notify=("log", "sms"), escalation={"delay": "1m", "max": 2}),),
+    channels={"sms": ChannelLimits(max_per_hour=2)},
+    responders=Responders(ack_after="2m"),
+)
+INCIDENTS = pd.DataFrame({"start": [at(0.5), at(4)], "end": [at(2), at(4.5)], "source": ["s1", "s1"],
+                          "metric": ["m", "m"], "point": [at(1), at(4)]})
+
+
+def test_hand_computed_tables_and_stats() -> None:
+    frame = series_frame("0 90 90 0 0 90 0 0")  # minutes 0..7
+    result = pal.backtest(frame, RULES, incidents=INCIDENTS)
+    a = result.alerts
+    # alert 1: fires at 1, resolves at 3; the ack due at 3 is not before the resolution: never acked.
+    # escalation 1 at 2; escalation 2 would be at 3, when it resolved: does not happen.
+    # alert 2: fires at 5, resolves at 6; ack due at 7 comes after the resolution; escalation due at 6 too late.
+    assert a["fired_at"].tolist() == [at(1), at(5)]
+    assert a["resolved_at"].tolist() == [at(3), at(6)]
+    assert a["acknowledged_at"].isna().all()
+    assert a["escalation_level"].tolist() == [1, 0]
+    assert a["notifications"].tolist() == [4, 2]
+    n = result.notifications
+    assert list(zip(n["kind"], n["channel"], n["at"], n["delivered"], n["reason"], strict=True)) == [
+        ("firing", "log", at(1), True, ""), ("firing", "sms", at(1), True, ""),
+        ("escalation", "log", at(2), True, ""), ("escalation", "sms", at(2), True, ""),
+        ("firing", "log", at(5), True, ""), ("firing", "sms", at(5), False, "rate_limited"),  # 3rd sms in an hour
+    ]
+    s = result.stats.set_index("rule_id").loc["r"]
+    assert (s["evaluations"], s["alerts"], s["suppressed"], s["notifications"], s["undelivered"]) == (8, 2, 0, 6, 1)
+    assert (s["escalations"], s["acknowledged"]) == (1, 0)
+    assert s["alerts_per_day"] == pytest.approx(2 / (7 / 1440))
+    assert s["firing_fraction"] == pytest.approx(3 / 7)
+    assert (s["mean_duration_s"], s["median_duration_s"]) == (90.0, 90.0)
+    # incident 1 [0:30, 2:00] is detected by alert 1 at its point (delay 0); incident 2 is missed;
+    # alert 2 fires outside every window: precision 1/2
+    assert (s["incidents"], s["detected"], s["recall"], s["precision"], s["mean_detection_delay_s"]) == (2, 1, 0.5, 0.5, 0.0)
+    total = result.stats.set_index("rule_id").loc["TOTAL"]
+    assert total["alerts"] == 2 and total["recall"] == 0.5
+
+
+def test_incident_without_source_matches_any_and_others_are_not_scored_for_a_rule() -> None:
+    frame = pd.concat([series_frame("0 90 0", source="web"), series_frame("0 0 0", source="db")])
+    inc = pd.DataFrame({"start": [at(0), at(0)], "end": [at(2), at(2)], "source": [None, "db"],
+                        "metric": [None, None], "point": [at(0), at(0)]})
+    rule = pal.Rule(id="web", metric="m", threshold=80, match={"source": "web"})
+    s = pal.backtest(frame, rule, incidents=inc).stats.set_index("rule_id")
+    assert (s.loc["web", "incidents"], s.loc["web", "detected"]) == (1, 1)  # the db incident is not the web rule's
+    assert (s.loc["TOTAL", "incidents"], s.loc["TOTAL", "detected"]) == (2, 1)
+    assert s.loc["web", "mean_detection_delay_s"] == 60.0
+
+
+def test_suppressed_alerts_count_only_as_suppressed() -> None:
+    frame = series_frame("0 90 0 90 90 0 0")
+    rule = pal.Rule(id="r", metric="m", threshold=80, cooldown="10m", notify=("log",))
+    result = pal.backtest(frame, rule)
+    s = result.stats.iloc[0]
+    assert (s["alerts"], s["suppressed"], s["notifications"]) == (1, 1, 1)
+    assert result.alerts["suppressed_by"].tolist() == ["", "cooldown"]
+
+
+def test_silenced_alert_is_suppressed_and_notifies_nobody() -> None:
+    frame = series_frame("0 90 0 90 0")
+    rs = pal.RuleSet((pal.Rule(id="r", metric="m", threshold=80),),
+                     silences=(pal.rules.Silence({"source": "s*"}, start=at(3), end=at(4)),))
+    result = pal.backtest(frame, rs)
+    assert result.alerts["status"].tolist() == ["resolved", "suppressed"]
+    assert result.alerts["suppressed_by"].tolist() == ["", "silence"]
+    assert result.notifications["at"].tolist() == [at(1)]
+
+
+def _recompute(alerts: pd.DataFrame, incidents: pd.DataFrame, span: tuple[pd.Timestamp, pd.Timestamp]) -> dict:
+    """The score columns from alerts.csv and the incidents, independently of the library."""
+    fired = alerts[alerts["status"] != "suppressed"]
+    detected, delays, tp = 0, [], set()
+    for inc in incidents.itertuples():
+        hits = fired[(fired["fired_at"] >= inc.start) & (fired["fired_at"] <= inc.end) & (fired["source"] == inc.source)]
+        tp |= set(hits["alert_id"])
+        if len(hits):
+            detected += 1
+            delays.append((hits["fired_at"].min() - inc.point).total_seconds())
+    days = (span[1] - span[0]).total_seconds() / 86400
+    return {"alerts": len(fired), "recall": detected / len(incidents), "precision": len(tp) / len(fired),
+            "mean_detection_delay_s": float(np.mean(delays)), "alerts_per_day": len(fired) / days}
+
+
+def test_scores_recompute_exactly_from_the_written_csv(tmp_path: Path) -> None:
+    metrics = NAB / "realKnownCause" / "machine_temperature_system_failure.csv"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\nrules:\n  - {id: low, metric: machine_temperature_system_failure, op: '<', "
+                     "threshold: 60, for: 10m, cooldown: 1h}\n")
+    incidents_file = NAB / "labels" / "combined_windows.json"
+    assert main(["backtest", str(metrics), "--rules", str(rules), "--incidents", str(incidents_file),
+                 "--out", str(tmp_path / "out")]) == 0
+    alerts = pd.read_csv(tmp_path / "out" / "alerts.csv", parse_dates=["fired_at"])
+    stats = pd.read_csv(tmp_path / "out" / "stats.csv").set_index("rule_id")
+    incidents = pal.read_incidents(incidents_file)
+    incidents = incidents[incidents["source"] == "machine_temperature_system_failure"]
+    frame = pal.read_metrics(metrics)
+    got = _recompute(alerts, incidents, (frame["timestamp"].min(), frame["timestamp"].max()))
+    for key, value in got.items():
+        assert stats.loc["low", key] == pytest.approx(value, rel=1e-12), key
+    assert 0 < got["recall"] <= 1
