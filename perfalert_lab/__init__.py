@@ -32,6 +32,11 @@ _LAZY = {
     "read_incidents": ".frames",
     "normalize_frame": ".frames",
     "datasets": ".datasets",
+    "sweep": ".tuning",
+    "frontier": ".tuning",
+    "recommend": ".tuning",
+    "diff": ".tuning",
+    "to_prometheus": ".rules.prometheus",
 }
 
 __all__ = [
@@ -49,14 +54,19 @@ __all__ = [
     "UsageError",
     "backtest",
     "datasets",
+    "diff",
     "explain",
+    "frontier",
     "load_rules",
     "normalize_frame",
     "parse_clock",
     "parse_rules",
     "read_incidents",
     "read_metrics",
+    "recommend",
     "save_rules",
+    "sweep",
+    "to_prometheus",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,6 +74,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.reference import explain
     from .engine.run import BacktestResult, backtest
     from .frames import normalize_frame, read_incidents, read_metrics
+    from .rules.prometheus import to_prometheus
+    from .tuning import diff, frontier, recommend, sweep
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,9 @@
 """The ``perfalert`` command (SPEC section 7).
 
 Exit codes: 0 success; 2 bad input (usage, unreadable or invalid files), one line
-per problem on stderr and no traceback; 1 an unexpected internal error. Outputs are
-written atomically: complete files or none.
+per problem on stderr and no traceback; 1 an unexpected internal error; 3 from
+``perfalert diff`` when the two rule sets behave differently (so CI can gate on it).
+Outputs are written atomically: complete files or none.
 """
 
 from __future__ import annotations
@@ -145,6 +146,128 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_param(text: str) -> tuple[str, list[Any]]:
+    """``NAME=START:STOP:STEP`` (inclusive) or ``NAME=a,b,c`` for a sweep parameter."""
+    from ._time import format_duration, parse_duration, to_ns
+    from .tuning import SWEEP_PARAMS
+
+    name, sep, spec = text.partition("=")
+    name = name.strip()
+    if not sep or not spec:
+        raise UsageError(f"--param {text!r}: expected NAME=START:STOP:STEP or NAME=a,b,c, e.g. threshold=70:95:0.5")
+    if name not in SWEEP_PARAMS:
+        raise UsageError(f"--param {text!r}: unknown parameter {name!r}; sweepable: {', '.join(SWEEP_PARAMS)}")
+    duration = name in ("for", "cooldown", "keep_firing_for")
+    try:
+        if ":" in spec:
+            parts = spec.split(":")
+            if len(parts) != 3:
+                raise ValueError("a range needs START:STOP:STEP")
+            if duration:
+                lo, hi, step = (to_ns(parse_duration(x)) for x in parts)
+                if step <= 0 or hi < lo:
+                    raise ValueError("needs STEP > 0 and STOP >= START")
+                values: list[Any] = [format_duration(v) for v in range(lo, hi + 1, step)]
+            else:
+                lo_f, hi_f, step_f = (float(x) for x in parts)
+                if step_f <= 0 or hi_f < lo_f:
+                    raise ValueError("needs STEP > 0 and STOP >= START")
+                count = int(round((hi_f - lo_f) / step_f)) + 1
+                if count > 100_000:
+                    raise ValueError(f"{count} values is too many for one parameter")
+                values = [round(lo_f + i * step_f, 12) for i in range(count) if lo_f + i * step_f <= hi_f + 1e-9 * step_f]
+        else:
+            raw = [x.strip() for x in spec.split(",") if x.strip()]
+            if duration:
+                values = [format_duration(parse_duration(x)) for x in raw]
+            elif name == "clear":
+                values = [None if x.lower() == "none" else float(x) for x in raw]
+            else:
+                values = [float(x) for x in raw]
+    except ValueError as exc:
+        raise UsageError(f"--param {text!r}: {exc}") from None
+    if not values:
+        raise UsageError(f"--param {text!r}: no values")
+    return name, values
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from ._io import atomic_write_text, write_outputs
+    from .clock import parse_clock
+    from .frames import read_incidents
+    from .plot import sweep_png
+    from .rules import load_rules
+    from .tuning import SWEEP_PARAMS, frontier, recommend, sweep
+
+    clock = parse_clock(args.clock)
+    params = dict(parse_param(p) for p in args.param)
+    rules = load_rules(args.rules)
+    if args.rule not in rules:
+        raise UsageError(f"--rule {args.rule!r}: not in {args.rules} (rules: {', '.join(rules.ids)})")
+    incidents = read_incidents(args.incidents) if args.incidents else None
+    frame = _read_metrics(args.metrics, args)
+    kwargs = {SWEEP_PARAMS[k] if k != "threshold" else k: v for k, v in params.items()}
+    table = sweep(frame, rules[args.rule], incidents=incidents, clock=clock, rules=rules,
+                  progress=sys.stderr.isatty() and not os.environ.get("CI"), **kwargs)
+    front = frontier(table)
+    print(f"{len(table)} combinations; {len(front)} on the frontier")
+    shown = [c for c in (*params, "alerts_per_week", "pages_per_week", "recall", "precision",
+                         "mean_detection_delay_s") if c in front.columns]
+    print(front[shown].head(15).to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    rec = None
+    if args.max_alerts_per_week is not None or args.max_pages_per_week is not None:
+        rec = recommend(table, max_alerts_per_week=args.max_alerts_per_week,
+                        max_pages_per_week=args.max_pages_per_week)
+        print(rec.explanation)
+    if args.out:
+        from .report import write_table_csv
+
+        writers = {
+            "sweep.csv": lambda p: write_table_csv(table, p),
+            "frontier.csv": lambda p: write_table_csv(front, p),
+            "sweep.png": lambda p: p.write_bytes(sweep_png(table)),
+        }
+        if rec is not None and rec.rule is not None:
+            from .rules.yaml_io import update_rules_file
+
+            text = update_rules_file(Path(args.rules), rec.rule)
+            writers["tuned-rules.yaml"] = lambda p: atomic_write_text(p, text)
+        written = write_outputs(Path(args.out), writers)
+        print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from .clock import parse_clock
+    from .frames import read_incidents
+    from .rules import load_rules
+    from .tuning import diff
+
+    clock = parse_clock(args.clock)
+    old, new = load_rules(args.old), load_rules(args.new)
+    incidents = read_incidents(args.incidents) if args.incidents else None
+    frame = _read_metrics(args.metrics, args)
+    result = diff(old, new, frame, incidents=incidents, clock=clock)
+    print(result.summary())
+    if args.out:
+        from ._io import write_outputs
+        from .report import write_table_csv
+
+        writers = {"gained.csv": lambda p: write_table_csv(result.gained, p),
+                   "lost.csv": lambda p: write_table_csv(result.lost, p),
+                   "volume.csv": lambda p: write_table_csv(result.volume, p)}
+        if result.incidents is not None:
+            writers["incidents.csv"] = lambda p: write_table_csv(result.incidents, p)  # type: ignore[arg-type]
+        write_outputs(Path(args.out), writers)
+    if result.empty:
+        print("no difference")
+        return 0
+    return EXIT_DIFFERENT
+
+
+EXIT_DIFFERENT = 3
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -165,6 +288,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for alerts.csv, notifications.csv, stats.csv, report.html")
     _add_input_options(p)
     p.set_defaults(func=_cmd_backtest)
+
+    p = sub.add_parser("sweep", help="statistics of one rule for every combination of parameters")
+    p.add_argument("metrics", nargs="+", metavar="METRICS", help="CSV or Parquet files, or folders of them")
+    p.add_argument("--rules", required=True, help="rules YAML file")
+    p.add_argument("--rule", required=True, help="id of the rule to sweep")
+    p.add_argument("--param", action="append", required=True, metavar="NAME=SPEC",
+                   help="threshold=70:95:0.5 (inclusive range) or for=0m,5m (list); repeat for a grid")
+    p.add_argument("--incidents", help="labelled incidents to score recall and detection delay")
+    p.add_argument("--clock", default="sample", help="'sample' (default) or 'interval:EVERY[:LOOKBACK]'")
+    p.add_argument("--max-alerts-per-week", type=float, help="recommend the best setting within this budget")
+    p.add_argument("--max-pages-per-week", type=float, help="recommend the best setting within this budget")
+    p.add_argument("--out", help="folder for sweep.csv, frontier.csv, sweep.png (and tuned-rules.yaml)")
+    _add_input_options(p)
+    p.set_defaults(func=_cmd_sweep)
+
+    p = sub.add_parser("diff", help="compare two rules files on the same history (exit 3 when they differ)")
+    p.add_argument("old", metavar="OLD")
+    p.add_argument("new", metavar="NEW")
+    p.add_argument("metrics", nargs="+", metavar="METRICS")
+    p.add_argument("--incidents", help="labelled incidents: which are newly caught or missed")
+    p.add_argument("--clock", default="sample", help="'sample' (default) or 'interval:EVERY[:LOOKBACK]'")
+    p.add_argument("--out", help="folder for gained.csv, lost.csv, volume.csv, incidents.csv")
+    _add_input_options(p)
+    p.set_defaults(func=_cmd_diff)
 
     p = sub.add_parser("validate", help="check rules files; list every problem")
     p.add_argument("files", nargs="+", metavar="FILE")

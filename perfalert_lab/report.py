@@ -121,8 +121,6 @@ def write_report(result: BacktestResult, path: Path, *, title: str = "perfalert_
 
 
 def _default_figures(result: BacktestResult) -> list[tuple[str, bytes]]:
-    try:
-        from .plot import report_figures
-    except ImportError:  # plotting is optional for reports
-        return []
+    from .plot import report_figures
+
     return report_figures(result)

@@ -167,3 +167,20 @@ def test_rule_set_access() -> None:
         rules["x"]
     tuned = rules.with_rule(rules["cpu-high"].replace(threshold=85))
     assert tuned["cpu-high"].threshold == 85 and rules["cpu-high"].threshold == 80
+
+
+def test_updating_a_users_file_keeps_comments_and_order(tmp_path: Path) -> None:
+    from perfalert_lab.rules.yaml_io import update_rules_file
+
+    src = tmp_path / "rules.yaml"
+    src.write_text(SPEC_EXAMPLE.read_text())
+    tuned = pal.load_rules(src)["cpu-high"].replace(threshold=85.5, for_="10m", cooldown="0s")
+    text = update_rules_file(src, tuned)
+    assert "# unique; letters, digits, - and _" in text and "# optional per-channel limits" in text
+    assert "threshold: 85.5" in text and "for: 10m" in text and "cooldown: 0s" in text
+    original_keys = [line.split(":")[0].strip() for line in SPEC_EXAMPLE.read_text().splitlines() if line.startswith("    ")]
+    new_keys = [line.split(":")[0].strip() for line in text.splitlines() if line.startswith("    ")]
+    assert new_keys == original_keys
+    again = parse_rules(text)["cpu-high"]
+    assert (again.threshold, again.for_, again.cooldown) == (85.5, timedelta(minutes=10), timedelta(0))
+    assert again.replace(threshold=80, for_="5m", cooldown="15m") == pal.load_rules(SPEC_EXAMPLE)["cpu-high"]

@@ -1,0 +1,346 @@
+"""Pictures of results: compute once, then draw on an axis (scikit-learn's Display pattern).
+
+Every display is built from computed results (``from_result``/``from_sweep``) and
+``plot(ax=None)`` only draws, keeping its artists. Nothing here recomputes a
+backtest, imports pyplot or changes matplotlib's global state: without an ``ax`` a
+standalone :class:`matplotlib.figure.Figure` is made (Jupyter shows it inline).
+
+Long series are decimated per horizontal pixel (min and max of each bin), so a
+plot of ten million points stays quick and every spike stays visible.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ._time import col_ns
+from .errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .engine.run import BacktestResult
+
+__all__ = ["FrontierDisplay", "LoadDisplay", "SweepDisplay", "TimelineDisplay", "decimate", "report_figures"]
+
+SEVERITY_COLORS = {"low": "#7fb3d5", "medium": "#f2c14e", "high": "#f08a4b", "critical": "#d1495b"}
+KIND_MARKERS = {"firing": ("v", "#444444"), "escalation": ("^", "#8e44ad"), "repeat": ("o", "#999999"),
+                "resolved": ("s", "#2e8b57")}
+DAY_NS = 86_400 * 10**9
+
+
+def _mpl_days(ns: np.ndarray) -> np.ndarray:
+    """int64 UTC nanoseconds to matplotlib date numbers (days since 1970)."""
+    return np.asarray(ns, dtype=np.float64) / DAY_NS
+
+
+def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax  # type: ignore[return-value]
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.subplots()
+
+
+def _date_axis(ax: Axes) -> None:
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def decimate(times: np.ndarray, values: np.ndarray, bins: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``2 * bins`` points that keep each time bin's minimum and maximum, in time order.
+
+    >>> t = np.arange(10_000, dtype=np.int64)
+    >>> v = np.zeros(10_000); v[1234] = 99.0
+    >>> dt, dv = decimate(t, v, bins=100)
+    >>> len(dv) <= 200, float(dv.max())
+    (True, 99.0)
+    """
+    n = len(times)
+    if n <= 2 * bins:
+        return times, values
+    edges = np.linspace(times[0], times[-1], bins + 1)
+    idx = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, bins - 1)
+    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+    ends = np.r_[starts[1:], n]
+    # position of the min and of the max inside each bin, emitted in time order
+    pos_lo = np.empty(len(starts), dtype=np.int64)
+    pos_hi = np.empty(len(starts), dtype=np.int64)
+    for j, (a, b) in enumerate(zip(starts, ends, strict=True)):  # bins <= 2000: cheap
+        seg = values[a:b]
+        pos_lo[j] = a + int(np.argmin(seg))
+        pos_hi[j] = a + int(np.argmax(seg))
+    first = np.minimum(pos_lo, pos_hi)
+    second = np.maximum(pos_lo, pos_hi)
+    keep = np.empty(2 * len(starts), dtype=np.int64)
+    keep[0::2] = first
+    keep[1::2] = second
+    return times[keep], values[keep]
+
+
+# --------------------------------------------------------------------------- timeline
+
+
+@dataclass
+class TimelineDisplay:
+    """One series with what a rule did to it: value, threshold and clear lines, pending and
+    firing spans (coloured by severity), notifications, escalations, acknowledgements and
+    incident windows."""
+
+    source: str
+    metric: str
+    times: np.ndarray
+    values: np.ndarray
+    rules: list[dict[str, Any]]
+    alerts: pd.DataFrame
+    notifications: pd.DataFrame
+    incidents: pd.DataFrame | None
+    artists: dict[str, list[Any]] = field(default_factory=dict)
+    figure_: Any = None
+    ax_: Any = None
+
+    @classmethod
+    def from_result(cls, result: BacktestResult, source: str | None = None, metric: str | None = None,
+                    rule_id: str | None = None, bins: int = 2000) -> TimelineDisplay:
+        """Collect what to draw for one series (default: the one with most alerts)."""
+        series = result.series
+        if series is None or series.n_series == 0:
+            raise UsageError("timeline: the result holds no series")
+        alerts = result.alerts if rule_id is None else result.alerts[result.alerts["rule_id"] == rule_id]
+        keys = series.keys
+        if source is None:
+            pool = alerts[alerts["status"] != "suppressed"]
+            if metric is not None:
+                pool = pool[pool["metric"] == metric]
+            if len(pool):
+                top = pool.groupby(["source", "metric"]).size().idxmax()
+                source, metric = str(top[0]), str(top[1])
+            else:
+                first = keys[keys["metric"] == metric].iloc[0] if metric is not None else keys.iloc[0]
+                source, metric = str(first["source"]), str(first["metric"])
+        mask = keys["source"] == source
+        if metric is not None:
+            mask &= keys["metric"] == metric
+        hits = np.flatnonzero(mask.to_numpy(dtype=bool))
+        if len(hits) == 0:
+            raise UsageError(f"timeline: no series with source {source!r}" + (f" and metric {metric!r}" if metric else ""))
+        s = int(hits[0])
+        metric = str(keys["metric"].iloc[s])
+        a, b = series.offsets[s], series.offsets[s + 1]
+        t, v = decimate(series.times[a:b], series.values[a:b], bins)
+        rules = [{"id": r.id, "op": r.op, "threshold": r.threshold, "clear": r.clear, "severity": r.severity}
+                 for r in result.rules if r.metric == metric and (rule_id is None or r.id == rule_id)]
+        sel = (alerts["source"] == source) & (alerts["metric"] == metric)
+        mine = alerts[sel]
+        notes = result.notifications[result.notifications["alert_id"].isin(set(mine["alert_id"]))]
+        inc = None
+        if result.incidents is not None:
+            src = result.incidents["source"]
+            inc = result.incidents[src.isna() | (src == source)]
+        return cls(source, metric, t, v, rules, mine.reset_index(drop=True), notes.reset_index(drop=True), inc)
+
+    def plot(self, ax: Axes | None = None, *, title: str | None = None) -> TimelineDisplay:
+        fig, ax = _new_axes(ax, (11, 3.6))
+        self.figure_, self.ax_ = fig, ax
+        art: dict[str, list[Any]] = {k: [] for k in ("value", "lines", "spans", "markers", "incidents")}
+        x = _mpl_days(self.times)
+        if self.incidents is not None:
+            for inc in self.incidents.itertuples():
+                x0, x1 = _mpl_days(np.array([inc.start.value, inc.end.value]))
+                art["incidents"].append(ax.axvspan(x0, x1, color="#9b59b6", alpha=0.12, lw=0,
+                                                   label="incident" if not art["incidents"] else None))
+        end = self.times[-1] if len(self.times) else 0
+        for a in self.alerts.itertuples():
+            color = SEVERITY_COLORS.get(a.severity, "#f08a4b")
+            p, f = a.pending_since.value, a.fired_at.value
+            r = end if pd.isna(a.resolved_at) else a.resolved_at.value
+            suppressed = a.status == "suppressed"
+            if f > p:
+                art["spans"].append(ax.axvspan(*_mpl_days(np.array([p, f])), color=color, alpha=0.15, lw=0))
+            art["spans"].append(ax.axvspan(*_mpl_days(np.array([f, max(r, f)])), color=color,
+                                           alpha=0.12 if suppressed else 0.35, lw=0,
+                                           hatch="//" if suppressed else None))
+            if not pd.isna(a.acknowledged_at):
+                art["markers"].append(ax.axvline(_mpl_days(np.array([a.acknowledged_at.value]))[0], color="#2e8b57",
+                                                 lw=0.8, ls=":"))
+        art["value"] += ax.plot(x, self.values, color="#34495e", lw=0.8, label=f"{self.metric}")
+        for i, r in enumerate(self.rules):
+            color = SEVERITY_COLORS.get(r["severity"], "#c0392b")
+            art["lines"].append(ax.axhline(r["threshold"], color=color, lw=1.2, ls="--",
+                                           label=f"{r['id']} {r['op']} {r['threshold']:g}"))
+            if r["clear"] is not None:
+                art["lines"].append(ax.axhline(r["clear"], color=color, lw=0.9, ls=":", label=f"clear {r['clear']:g}"))
+        if len(self.notifications):
+            ymax = float(np.nanmax(self.values)) if len(self.values) else 1.0
+            for kind, (marker, color) in KIND_MARKERS.items():
+                at = self.notifications.loc[self.notifications["kind"] == kind, "at"]
+                if len(at):
+                    xs = _mpl_days(col_ns(at))
+                    art["markers"].append(ax.scatter(xs, np.full(len(xs), ymax), marker=marker, s=18, color=color,
+                                                     zorder=5, label=kind, clip_on=False))
+        _date_axis(ax)
+        ax.set_ylabel(self.metric)
+        ax.set_title(title or f"{self.source} / {self.metric}: {int((self.alerts['status'] != 'suppressed').sum())} alerts",
+                     loc="left", fontsize=10)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncols=8, frameon=False)
+        ax.margins(x=0)
+        self.artists = art
+        return self
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+@dataclass
+class SweepDisplay:
+    """Statistics of a sweep against one parameter, one line per value of the others."""
+
+    table: pd.DataFrame
+    x: str
+    y: list[str]
+    by: list[str]
+    artists: list[Any] = field(default_factory=list)
+    figure_: Any = None
+    axes_: Any = None
+
+    @classmethod
+    def from_sweep(cls, table: pd.DataFrame, x: str | None = None, y: list[str] | None = None) -> SweepDisplay:
+        params = table.attrs.get("perfalert_sweep", {}).get("params") or [
+            c for c in ("threshold", "for", "cooldown", "clear", "keep_firing_for") if c in table.columns]
+        x = x or params[0]
+        y = y or [c for c in ("alerts_per_day", "recall", "mean_detection_delay_s") if c in table.columns]
+        return cls(table, x, y, [p for p in params if p != x])
+
+    def plot(self, axes: Any = None) -> SweepDisplay:
+        from matplotlib.figure import Figure
+
+        if axes is None:
+            fig = Figure(figsize=(4.2 * len(self.y), 3.3), layout="constrained")
+            axes = fig.subplots(1, len(self.y), squeeze=False)[0]
+        else:
+            fig = axes[0].figure
+        self.figure_, self.axes_ = fig, axes
+        groups = [((), self.table)] if not self.by else list(self.table.groupby(self.by, sort=False, dropna=False))
+        for ax, col in zip(axes, self.y, strict=True):
+            for key, g in groups[:12]:
+                label = ", ".join(f"{k}={v}" for k, v in zip(self.by, key if isinstance(key, tuple) else (key,), strict=False))
+                g = g.sort_values(self.x)
+                self.artists += ax.plot(g[self.x].to_numpy(), g[col].to_numpy(dtype=float), marker=".", lw=1,
+                                        label=label or None)
+            ax.set_xlabel(self.x)
+            ax.set_ylabel(col)
+            ax.grid(alpha=0.3)
+        if self.by:
+            axes[0].legend(fontsize=7, frameon=False)
+        return self
+
+
+@dataclass
+class FrontierDisplay:
+    """All sweep rows as points, the Pareto frontier as a line (alert volume against recall)."""
+
+    table: pd.DataFrame
+    front: pd.DataFrame
+    x: str
+    y: str
+    artists: list[Any] = field(default_factory=list)
+    figure_: Any = None
+    ax_: Any = None
+
+    @classmethod
+    def from_sweep(cls, table: pd.DataFrame, x: str = "alerts_per_day", y: str | None = None) -> FrontierDisplay:
+        from .tuning import frontier
+
+        y = y or ("recall" if "recall" in table.columns else "mean_duration_s")
+        front = frontier(table, {x: "min", y: "max" if y in ("recall", "precision") else "min"})
+        return cls(table, front, x, y)
+
+    def plot(self, ax: Axes | None = None) -> FrontierDisplay:
+        fig, ax = _new_axes(ax, (5.5, 4))
+        self.figure_, self.ax_ = fig, ax
+        self.artists.append(ax.scatter(self.table[self.x], self.table[self.y], s=10, color="#bbbbbb", label="combinations"))
+        f = self.front.sort_values(self.x)
+        self.artists += ax.plot(f[self.x], f[self.y], color="#d1495b", marker="o", ms=4, lw=1.5, label="frontier")
+        ax.set_xlabel(self.x)
+        ax.set_ylabel(self.y)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, frameon=False)
+        return self
+
+
+# --------------------------------------------------------------------------- load
+
+
+@dataclass
+class LoadDisplay:
+    """Delivered notifications by hour of week (UTC): when the on-call gets woken."""
+
+    counts: np.ndarray  # 7 x 24
+    artists: list[Any] = field(default_factory=list)
+    figure_: Any = None
+    ax_: Any = None
+
+    @classmethod
+    def from_result(cls, result: BacktestResult, pages_only: bool = False) -> LoadDisplay:
+        n = result.notifications[result.notifications["delivered"]]
+        if pages_only:
+            crit = set(result.alerts.loc[result.alerts["severity"] == "critical", "alert_id"])
+            n = n[(n["channel"] == "sms") | n["alert_id"].isin(crit)]
+        counts = np.zeros((7, 24), dtype=np.int64)
+        if len(n):
+            np.add.at(counts, (n["at"].dt.day_of_week.to_numpy(), n["at"].dt.hour.to_numpy()), 1)
+        return cls(counts)
+
+    def plot(self, ax: Axes | None = None) -> LoadDisplay:
+        fig, ax = _new_axes(ax, (9, 2.8))
+        self.figure_, self.ax_ = fig, ax
+        im = ax.imshow(self.counts, aspect="auto", cmap="YlOrRd", interpolation="nearest")
+        self.artists.append(im)
+        ax.set_yticks(range(7), ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])
+        ax.set_xticks(range(0, 24, 3))
+        ax.set_xlabel("hour of day (UTC)")
+        fig.colorbar(im, ax=ax, label="notifications")
+        return self
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return buf.getvalue()
+
+
+def report_figures(result: BacktestResult, max_series: int = 6) -> list[tuple[str, bytes]]:
+    """PNG pictures for the HTML report: timelines of the busiest series, and the load."""
+    out = []
+    fired = result.alerts[result.alerts["status"] != "suppressed"]
+    busiest = fired.groupby(["source", "metric"]).size().sort_values(ascending=False) if len(fired) else pd.Series()
+    for (source, metric), _ in list(busiest.items())[:max_series]:
+        d = TimelineDisplay.from_result(result, source=str(source), metric=str(metric)).plot()
+        out.append((f"{source} / {metric}", _png(d.figure_)))
+    if len(result.notifications):
+        d2 = LoadDisplay.from_result(result).plot()
+        out.append(("Notifications by hour of week", _png(d2.figure_)))
+    return out
+
+
+def sweep_png(table: pd.DataFrame) -> bytes:
+    """The sweep curves and the frontier side by side, as PNG."""
+    from matplotlib.figure import Figure
+
+    y = [c for c in ("alerts_per_day", "recall", "mean_detection_delay_s") if c in table.columns]
+    fig = Figure(figsize=(4.2 * (len(y) + 1), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(y) + 1, squeeze=False)[0]
+    SweepDisplay.from_sweep(table, y=y).plot(axes[:len(y)])
+    FrontierDisplay.from_sweep(table).plot(axes[-1])
+    return _png(fig)
+

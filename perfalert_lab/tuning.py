@@ -1,0 +1,383 @@
+"""Tuning: parameter sweeps, the trade-off frontier, recommendations, rule-set diffs.
+
+A sweep replays one rule for every combination of the given parameters. Each row
+holds exactly the statistics a separate :func:`~perfalert_lab.backtest` of that
+combination would give (the tests check it), but the work that does not depend on
+the swept parameters is done once: loading and grouping the series, the values per
+evaluation (clock, lookback, window), the condition per threshold and per clear
+level. Per combination only the compiled state machine, the lifecycle arrays and
+the statistics run — no tables are built.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._time import NAT_NS, format_duration, parse_duration, to_ns
+from .clock import Clock, SampleClock
+from .engine.conditions import compare, evaluate_values, match_series
+from .engine.episodes import run_episodes, run_samples
+from .engine.lifecycle import CHANNEL_CODES, AlertColumns, deliver, part_lifecycle
+from .engine.run import _backtest_series, _series_hashes
+from .errors import RulesError, UsageError
+from .frames import SeriesSet, incidents_frame
+from .rules.model import Rule, RuleSet
+from .stats import SCORE_COLUMNS, STATS_COLUMNS, relevant_incidents, rule_stats
+
+__all__ = ["Recommendation", "RuleSetDiff", "SWEEP_PARAMS", "diff", "frontier", "recommend", "sweep"]
+
+# rule key (as in the YAML file and the sweep table) -> Rule attribute
+SWEEP_PARAMS = {"threshold": "threshold", "for": "for_", "cooldown": "cooldown", "clear": "clear",
+                "keep_firing_for": "keep_firing_for"}
+_DURATIONS = {"for", "cooldown", "keep_firing_for"}
+
+
+def _values(name: str, values: Any) -> list[Any]:
+    if values is None:
+        return []
+    if isinstance(values, str | int | float | timedelta) or values is None:
+        values = [values]
+    out = []
+    for v in values:
+        if name in _DURATIONS:
+            out.append(parse_duration(v))
+        elif name == "clear" and (v is None or (isinstance(v, str) and v.lower() == "none")):
+            out.append(None)
+        else:
+            try:
+                out.append(float(v))
+            except (TypeError, ValueError):
+                raise UsageError(f"sweep: {name}={v!r} is not a number") from None
+    return out
+
+
+def _as_series(frame: Any) -> SeriesSet:
+    return frame if isinstance(frame, SeriesSet) else SeriesSet.from_frame(frame)
+
+
+def sweep(frame: Any, rule: Rule, *, threshold: Iterable[float] | None = None, for_: Iterable[Any] | None = None,
+          cooldown: Iterable[Any] | None = None, clear: Iterable[float | None] | None = None,
+          keep_firing_for: Iterable[Any] | None = None, incidents: pd.DataFrame | None = None,
+          clock: Clock | None = None, rules: RuleSet | None = None, progress: bool = False) -> pd.DataFrame:
+    """Statistics of ``rule`` for every combination of the given parameters.
+
+    Parameters not given keep the rule's value. ``rules`` supplies the shared
+    policies (channel limits, silences, responders) when the rule comes from a rule
+    set. Returns one row per valid combination: a column per swept parameter, named
+    as the rule key (``threshold``, ``for``, ``cooldown``, ``clear``,
+    ``keep_firing_for``; durations as Prometheus strings), then the statistics of
+    SPEC section 5 (score columns with incidents), then ``alerts_per_week``,
+    ``pages`` and ``pages_per_week``. Combinations the rule model rejects (a
+    ``clear`` above a ``>`` threshold, say) are left out with a warning.
+
+    Examples
+    --------
+    >>> import pandas as pd, perfalert_lab as pal
+    >>> frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=6, freq="1min", tz="UTC"),
+    ...                       "source": "web-1", "metric": "cpu", "value": [10, 90, 95, 20, 91, 10]})
+    >>> rule = pal.Rule(id="cpu-high", metric="cpu", threshold=80)
+    >>> pal.sweep(frame, rule, threshold=[80, 92], for_=["0s", "1m"])[["threshold", "for", "alerts"]]
+       threshold for  alerts
+    0       80.0  0s       2
+    1       80.0  1m       1
+    2       92.0  0s       1
+    3       92.0  1m       0
+    """
+    given = {"threshold": threshold, "for": for_, "cooldown": cooldown, "clear": clear,
+             "keep_firing_for": keep_firing_for}
+    grid = {k: _values(k, v) for k, v in given.items() if v is not None}
+    if not grid:
+        raise UsageError("sweep: give at least one of threshold, for_, cooldown, clear, keep_firing_for")
+    empty = [k for k, v in grid.items() if not v]
+    if empty:
+        raise UsageError(f"sweep: no values for {', '.join(empty)}")
+    if rule.mode == "sample" and any(k in grid for k in ("for", "clear", "keep_firing_for")):
+        raise UsageError("sweep: for, clear and keep_firing_for do not apply to a sample-mode rule")
+    context = (rules or RuleSet((rule,))).with_rule(rule)
+    clock = clock if clock is not None else SampleClock()
+    series = _as_series(frame)
+    if incidents is not None and not isinstance(incidents, pd.DataFrame):
+        raise UsageError("sweep: incidents must be a DataFrame (see read_incidents)")
+    if incidents is not None:
+        incidents = incidents_frame(incidents) if list(incidents.columns) != ["start", "end", "source", "metric",
+                                                                                 "point"] else incidents
+    sids = match_series(series.keys, rule)
+    ev = evaluate_values(series, sids, rule, clock)
+    horizon = series.end_ns
+    span = (series.start_ns, series.end_ns)
+    hashes = _series_hashes(series)[sids] if len(sids) else np.zeros(0, np.uint64)
+    keys = series.keys.iloc[sids].reset_index(drop=True)
+    sources = keys["source"].astype("str").to_numpy(dtype=object)
+    inc = relevant_incidents(incidents, set(sources.tolist())) if incidents is not None else None
+    weeks = (span[1] - span[0]) / 1e9 / 604800
+    names = list(grid)
+    combos = list(itertools.product(*(grid[k] for k in names)))
+    conditions_cache: dict[float | None, np.ndarray] = {}
+
+    def condition(bound: float) -> np.ndarray:
+        got = conditions_cache.get(bound)
+        if got is None:
+            got = compare(ev.values, ev.present, rule.op, bound)
+            conditions_cache[bound] = got
+        return got
+
+    rows = []
+    rejected: list[str] = []
+    iterator: Iterable[tuple[Any, ...]] = combos
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(combos, desc=f"sweep {rule.id}", unit="combo", leave=False)
+    for combo in iterator:
+        changes = {SWEEP_PARAMS[k]: v for k, v in zip(names, combo, strict=True)}
+        try:
+            r = rule.replace(**changes)
+        except RulesError as exc:
+            rejected.append(exc.problems[0])
+            continue
+        active = condition(r.threshold)
+        if r.mode == "sample":
+            eps = run_samples(ev.times, ev.offsets, active, to_ns(r.cooldown))
+        else:
+            held = active if r.clear is None else condition(r.clear)
+            eps = run_episodes(ev.times, ev.offsets, active, held, to_ns(r.for_), to_ns(r.keep_firing_for),
+                               to_ns(r.cooldown))
+        resolved = eps.resolved_at
+        if r.mode == "sample" and context.responders.resolve_after is not None:
+            res = eps.fired_at + to_ns(context.responders.resolve_after)
+            resolved = np.where(res <= horizon, res, NAT_NS)
+        # silences are the only reason to look at each alert's labels; peaks are not statistics
+        alert_keys = keys.iloc[eps.series].reset_index(drop=True) if context.silences else keys.iloc[:0]
+        part = AlertColumns(r, alert_keys, hashes[eps.series], eps.pending_since, eps.fired_at, resolved,
+                            eps.suppressed, np.zeros(len(eps), dtype=np.float64))
+        life = part_lifecycle(part, context.with_rule(r), horizon)
+        if any(ch in context.channels for ch in {c.channel for c in _all_channels(r)}):
+            notes, delivered, _ = deliver(life.notes, context)
+        else:
+            notes, delivered = life.notes, ~life.notes["silenced"].astype(bool)
+        live = life.status != 3
+        row = rule_stats(r.id, evaluations=ev.n, n_series=len(sids), span_ns=span, group=eps.series,
+                         source=sources[eps.series], fired=eps.fired_at, resolved=resolved,
+                         acked=life.ack != NAT_NS, level=life.level, live=live,
+                         notifications=len(delivered), undelivered=int((~delivered).sum()), incidents=inc)
+        pages = delivered & ((notes["channel"] == CHANNEL_CODES["sms"]) | (r.severity == "critical"))
+        row["alerts_per_week"] = row["alerts"] / weeks if weeks > 0 else np.nan  # type: ignore[operator]
+        row["pages"] = int(pages.sum())
+        row["pages_per_week"] = int(pages.sum()) / weeks if weeks > 0 else np.nan
+        for k, v in zip(names, combo, strict=True):
+            row[k] = format_duration(v) if k in _DURATIONS else v
+        rows.append(row)
+    if rejected:
+        warnings.warn(f"sweep: {len(rejected)} combination(s) left out as invalid, e.g. {rejected[0]}",
+                      UserWarning, stacklevel=2)
+    stat_cols = STATS_COLUMNS[1:] + (SCORE_COLUMNS if incidents is not None else [])
+    out = pd.DataFrame(rows, columns=[*names, *stat_cols, "alerts_per_week", "pages", "pages_per_week"])
+    out.attrs["perfalert_sweep"] = {"rule": rule, "params": names, "clock": str(clock)}
+    return out
+
+
+def _all_channels(rule: Rule) -> list[Any]:
+    chans = list(rule.channels)
+    if rule.escalation is not None:
+        for lv in rule.escalation.levels:
+            chans += [c for c in lv.notify if c.enabled]
+    return chans
+
+
+# --------------------------------------------------------------------------- frontier
+
+DEFAULT_OBJECTIVES = {"alerts_per_day": "min", "recall": "max", "mean_detection_delay_s": "min"}
+
+
+def frontier(table: pd.DataFrame, objectives: dict[str, str] | Sequence[str] | None = None) -> pd.DataFrame:
+    """The Pareto-optimal rows of a sweep: no other row is as good on every objective and better on one.
+
+    ``objectives`` maps a column to ``"min"`` or ``"max"`` (default: fewer alerts per
+    day, more recall, less detection delay — the columns present). Missing values
+    count as the worst. Rows come back sorted by the first objective.
+    """
+    if objectives is None:
+        objectives = {k: v for k, v in DEFAULT_OBJECTIVES.items() if k in table.columns}
+    elif not isinstance(objectives, dict):
+        objectives = {k: DEFAULT_OBJECTIVES.get(k, "min") for k in objectives}
+    missing = [k for k in objectives if k not in table.columns]
+    if missing:
+        raise UsageError(f"frontier: no column(s) {', '.join(missing)} in the sweep table")
+    if table.empty:
+        return table.copy()
+    # every objective as "smaller is better", NaN as the worst
+    cols = []
+    for k, sense in objectives.items():
+        v = table[k].to_numpy(dtype=np.float64)
+        v = -v if sense == "max" else v
+        cols.append(np.where(np.isnan(v), np.inf, v))
+    m = np.column_stack(cols)
+    n = len(m)
+    dominated = np.zeros(n, dtype=bool)
+    for start in range(0, n, 512):
+        block = m[start:start + 512]
+        le = (m[None, :, :] <= block[:, None, :]).all(axis=2)
+        lt = (m[None, :, :] < block[:, None, :]).any(axis=2)
+        dominated[start:start + 512] = (le & lt).any(axis=1)
+    first = next(iter(objectives))
+    out = table[~dominated].sort_values(first, ascending=objectives[first] == "min", kind="stable")
+    out.attrs = dict(table.attrs)
+    return out
+
+
+# --------------------------------------------------------------------------- recommend
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The sweep row chosen for a budget, the tuned rule, and why."""
+
+    row: pd.Series
+    rule: Rule | None
+    explanation: str
+
+    def __str__(self) -> str:
+        return self.explanation
+
+
+def recommend(table: pd.DataFrame, *, max_alerts_per_day: float | None = None,
+              max_alerts_per_week: float | None = None, max_pages_per_week: float | None = None,
+              min_recall: float | None = None) -> Recommendation:
+    """Pick the sweep row that meets an alert budget with the best recall, and explain it.
+
+    Among rows within every budget given, the choice maximises recall, then
+    minimises the mean detection delay, then the alert volume. Without incidents
+    (no recall), the most sensitive rule within budget (most alerts) is chosen.
+    """
+    ok = np.ones(len(table), dtype=bool)
+    budget = []
+    for col, limit, label in (("alerts_per_day", max_alerts_per_day, "alerts/day"),
+                              ("alerts_per_week", max_alerts_per_week, "alerts/week"),
+                              ("pages_per_week", max_pages_per_week, "pages/week")):
+        if limit is not None:
+            ok &= table[col].to_numpy(dtype=np.float64) <= limit
+            budget.append(f"at most {limit:g} {label}")
+    if min_recall is not None:
+        if "recall" not in table.columns:
+            raise UsageError("recommend: min_recall needs a sweep with incidents")
+        ok &= table["recall"].fillna(0).to_numpy(dtype=np.float64) >= min_recall
+        budget.append(f"recall at least {min_recall:g}")
+    candidates = table[ok]
+    if candidates.empty:
+        best_volume = table["alerts_per_day"].min() if len(table) else math.nan
+        raise UsageError(f"recommend: no combination meets {' and '.join(budget) or 'the budget'} "
+                         f"(the quietest gives {best_volume:.3g} alerts/day); widen the sweep or the budget")
+    if "recall" in candidates.columns:
+        key = candidates.assign(_r=-candidates["recall"].fillna(0), _d=candidates["mean_detection_delay_s"].fillna(np.inf))
+        pick = key.sort_values(["_r", "_d", "alerts_per_day"], kind="stable").index[0]
+        why = "the best recall"
+    else:
+        pick = candidates.sort_values("alerts_per_day", ascending=False, kind="stable").index[0]
+        why = "the most sensitive setting (no incidents to score recall)"
+    row = table.loc[pick]
+    meta = table.attrs.get("perfalert_sweep", {})
+    params = meta.get("params", [k for k in SWEEP_PARAMS if k in table.columns])
+    rule = meta.get("rule")
+    tuned = None
+    if rule is not None:
+        changes = {SWEEP_PARAMS[k]: (None if pd.isna(row[k]) else row[k]) if k == "clear" else row[k] for k in params}
+        tuned = rule.replace(**changes)
+    setting = ", ".join(f"{k}={row[k]:g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in params)
+    parts = [f"{setting}: {row['alerts_per_day']:.3g} alerts/day, {row['pages_per_week']:.3g} pages/week"]
+    if "recall" in table.columns:
+        parts.append(f"recall {row['recall']:.2f}, precision {row['precision']:.2f}, "
+                     f"mean detection delay {row['mean_detection_delay_s']:.0f}s")
+    text = (f"Chose {parts[0]}" + (f"; {parts[1]}" if len(parts) > 1 else "") +
+            f". Of {len(table)} combinations {len(candidates)} meet {' and '.join(budget) or 'no budget'}; "
+            f"this one has {why}.")
+    return Recommendation(row, tuned, text)
+
+
+# --------------------------------------------------------------------------- diff
+
+
+@dataclass(frozen=True)
+class RuleSetDiff:
+    """What changes between two rule sets on the same history.
+
+    ``gained``/``lost``: alerts only the new / only the old rules raise (matched by
+    rule id, series and firing time); ``incidents``: per incident, detected by old
+    and by new; ``volume``: alerts and notifications per rule, old and new.
+    """
+
+    gained: pd.DataFrame
+    lost: pd.DataFrame
+    incidents: pd.DataFrame | None
+    volume: pd.DataFrame
+
+    @property
+    def empty(self) -> bool:
+        """True when both rule sets behave the same on this history."""
+        changed_incidents = False
+        if self.incidents is not None and len(self.incidents):
+            changed_incidents = bool((self.incidents["old"] != self.incidents["new"]).any())
+        changed_volume = bool((self.volume["notifications_old"] != self.volume["notifications_new"]).any())
+        return self.gained.empty and self.lost.empty and not changed_incidents and not changed_volume
+
+    def summary(self) -> str:
+        lines = [f"{len(self.gained)} alert(s) gained, {len(self.lost)} lost"]
+        if self.incidents is not None:
+            caught = int((~self.incidents["old"] & self.incidents["new"]).sum())
+            missed = int((self.incidents["old"] & ~self.incidents["new"]).sum())
+            lines.append(f"{caught} incident(s) newly caught, {missed} newly missed")
+        for row in self.volume.itertuples():
+            if row.alerts_old != row.alerts_new or row.notifications_old != row.notifications_new:
+                lines.append(f"rule {row.rule_id}: alerts {row.alerts_old} -> {row.alerts_new}, "
+                             f"notifications {row.notifications_old} -> {row.notifications_new}")
+        return "\n".join(lines)
+
+
+def diff(old: RuleSet | Rule, new: RuleSet | Rule, frame: Any, *, incidents: pd.DataFrame | None = None,
+         clock: Clock | None = None) -> RuleSetDiff:
+    """Compare two rule sets on the same history (see :class:`RuleSetDiff`)."""
+    series = _as_series(frame)
+    clock = clock if clock is not None else SampleClock()
+    if incidents is not None:
+        incidents = incidents_frame(incidents) if list(incidents.columns) != ["start", "end", "source", "metric",
+                                                                                 "point"] else incidents
+    a = _backtest_series(series, RuleSet.of(old), clock, incidents)
+    b = _backtest_series(series, RuleSet.of(new), clock, incidents)
+    key = ["rule_id", "source", "metric", "fired_at"]
+    fa = a.alerts[a.alerts["status"] != "suppressed"]
+    fb = b.alerts[b.alerts["status"] != "suppressed"]
+    merged = fa[key].merge(fb[key], on=key, how="outer", indicator=True)
+    gained = fb.merge(merged[merged["_merge"] == "right_only"][key], on=key)
+    lost = fa.merge(merged[merged["_merge"] == "left_only"][key], on=key)
+    inc_table = None
+    if incidents is not None:
+        inc = a.incidents if a.incidents is not None else incidents
+        inc_table = inc.copy()
+        inc_table["old"] = _detected(fa, inc)
+        inc_table["new"] = _detected(fb, inc)
+    ids = list(dict.fromkeys([*a.rules.ids, *b.rules.ids]))
+    count = lambda res, col: res.alerts[res.alerts["status"] != "suppressed"].groupby("rule_id").size() \
+        if col == "alerts" else res.notifications.groupby("rule_id").size()  # noqa: E731
+    volume = pd.DataFrame({"rule_id": ids})
+    for name, res in (("old", a), ("new", b)):
+        for col in ("alerts", "notifications"):
+            volume[f"{col}_{name}"] = volume["rule_id"].map(count(res, col)).fillna(0).astype(int)
+    return RuleSetDiff(gained.reset_index(drop=True), lost.reset_index(drop=True), inc_table, volume)
+
+
+def _detected(alerts: pd.DataFrame, incidents: pd.DataFrame) -> np.ndarray:
+    out = np.zeros(len(incidents), dtype=bool)
+    for i, inc in enumerate(incidents.itertuples()):
+        hits = (alerts["fired_at"] >= inc.start) & (alerts["fired_at"] <= inc.end)
+        if isinstance(inc.source, str):
+            hits &= alerts["source"] == inc.source
+        out[i] = bool(hits.any())
+    return out

@@ -1,0 +1,165 @@
+"""Sweeps equal separate backtests; frontier, recommendation and rule-set diff."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import NAB
+from hypothesis import given
+from hypothesis import strategies as st
+from series import at, series_frame
+from test_engine_property import GRID_S, T0, clocks, frames
+from test_lifecycle_property import rule_sets
+
+import perfalert_lab as pal
+from perfalert_lab.cli import main
+from perfalert_lab.stats import SCORE_COLUMNS, STATS_COLUMNS
+
+
+@st.composite
+def incident_tables(draw: st.DrawFn) -> pd.DataFrame | None:
+    if draw(st.booleans()):
+        return None
+    rows = []
+    for _ in range(draw(st.integers(0, 3))):
+        s = draw(st.integers(0, 60))
+        e = s + draw(st.integers(0, 20))
+        p = draw(st.integers(s, e))
+        rows.append((T0 + pd.Timedelta(seconds=s * GRID_S), T0 + pd.Timedelta(seconds=e * GRID_S),
+                     draw(st.sampled_from(["s0", "s1", None])), None, T0 + pd.Timedelta(seconds=p * GRID_S)))
+    return pd.DataFrame(rows, columns=["start", "end", "source", "metric", "point"])
+
+
+def same(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+@given(frame=frames(), rules=rule_sets(), clock=clocks(), incidents=incident_tables(),
+       thresholds=st.lists(st.integers(0, 10), min_size=1, max_size=3, unique=True),
+       fors=st.lists(st.integers(0, 4), min_size=1, max_size=2, unique=True),
+       cooldowns=st.lists(st.integers(0, 8), min_size=1, max_size=2, unique=True),
+       clears=st.lists(st.one_of(st.none(), st.integers(0, 10)), min_size=1, max_size=2, unique=True))
+def test_each_sweep_row_equals_a_separate_backtest(frame, rules, clock, incidents, thresholds, fors, cooldowns,
+                                                   clears) -> None:
+    rule = rules.rules[0]
+    rules = rules.replace(rules=(rule,))
+    kw: dict = {"threshold": thresholds, "cooldown": [f"{c * GRID_S}s" for c in cooldowns]}
+    if rule.mode == "episode":
+        kw["for_"] = [f"{f * GRID_S}s" for f in fors]
+        if rule.op in (">", ">=", "<", "<="):
+            kw["clear"] = clears
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # invalid clear/threshold pairs are left out
+        table = pal.sweep(frame, rule, incidents=incidents, clock=clock, rules=rules, **kw)
+    cols = STATS_COLUMNS[1:] + (SCORE_COLUMNS if incidents is not None else [])
+    for row in table.to_dict("records"):
+        changes = {"threshold": row["threshold"], "cooldown": row["cooldown"]}
+        if "for" in row:
+            changes["for_"] = row["for"]
+        if "clear" in row:
+            changes["clear"] = None if row["clear"] is None or pd.isna(row["clear"]) else row["clear"]
+        single = rules.with_rule(rule.replace(**changes))
+        stats = pal.backtest(frame, single, clock=clock, incidents=incidents).stats.iloc[0]
+        for c in cols:
+            assert same(row[c], stats[c]), (c, row[c], stats[c], changes)
+
+
+def test_sweep_table_shape_and_names() -> None:
+    frame = series_frame("0 90 90 0 90 0 0 95 0")
+    rule = pal.Rule(id="r", metric="m", threshold=80)
+    with pytest.warns(UserWarning, match="2 combination"):
+        table = pal.sweep(frame, rule, threshold=[80, 92], clear=[None, 85], for_=["0s", "1m"])
+    assert list(table.columns[:3]) == ["threshold", "for", "clear"]  # the order of the rule keys
+    assert len(table) == 6  # (80, 85) is invalid with either for: clear above a > threshold
+    assert table["for"].tolist()[:3] == ["0s", "1m", "0s"]  # (80, None) x for, then 92 ...
+    with pytest.raises(pal.UsageError, match="give at least one"):
+        pal.sweep(frame, rule)
+
+
+def test_frontier_is_pareto_optimal() -> None:
+    t = pd.DataFrame({"threshold": [1, 2, 3, 4, 5], "alerts_per_day": [10, 5, 5, 1, 1],
+                      "recall": [1.0, 0.9, 0.8, 0.5, np.nan]})
+    f = pal.frontier(t, {"alerts_per_day": "min", "recall": "max"})
+    assert f["threshold"].tolist() == [4, 2, 1]  # 3 is dominated by 2; 5 (no recall) by 4
+
+
+def test_recommend_meets_the_budget_with_best_recall() -> None:
+    t = pd.DataFrame({"threshold": [70.0, 80.0, 90.0], "alerts_per_day": [5.0, 1.0, 0.2],
+                      "alerts_per_week": [35.0, 7.0, 1.4], "pages_per_week": [10.0, 2.0, 0.5],
+                      "recall": [1.0, 0.8, 0.4], "precision": [0.2, 0.7, 1.0],
+                      "mean_detection_delay_s": [60.0, 120.0, 600.0]})
+    t.attrs["perfalert_sweep"] = {"rule": pal.Rule(id="r", metric="m", threshold=50), "params": ["threshold"]}
+    rec = pal.recommend(t, max_pages_per_week=3)
+    assert rec.row["threshold"] == 80.0 and rec.rule is not None and rec.rule.threshold == 80.0
+    assert "threshold=80" in rec.explanation and "best recall" in rec.explanation
+    with pytest.raises(pal.UsageError, match="no combination meets at most 0.1 pages/week"):
+        pal.recommend(t, max_pages_per_week=0.1)
+
+
+def test_sweep_frontier_and_recommendation_on_nab() -> None:
+    frame, incidents = pal.datasets.load_nab(["machine_temperature_system_failure"])
+    rule = pal.Rule(id="temp-low", metric="machine_temperature_system_failure", op="<", threshold=50, for_="10m")
+    table = pal.sweep(frame, rule, threshold=np.arange(20, 80, 2.5), for_=["0s", "10m", "30m"],
+                      cooldown=["0s", "1h"], incidents=incidents)
+    assert len(table) == 24 * 3 * 2
+    f = pal.frontier(table)
+    assert 0 < len(f) < len(table)
+    rec = pal.recommend(table, max_alerts_per_week=2)
+    assert rec.row["alerts_per_week"] <= 2 and rec.row["recall"] > 0
+    assert rec.rule is not None
+    # the recommended rule really behaves as its row says
+    stats = pal.backtest(frame, rec.rule, incidents=incidents).stats.iloc[0]
+    assert stats["alerts"] == rec.row["alerts"] and stats["recall"] == rec.row["recall"]
+
+
+def test_diff_of_a_rule_set_with_itself_is_empty_and_a_change_is_seen() -> None:
+    frame = series_frame("0 90 0 85 0 95 0")
+    old = pal.RuleSet((pal.Rule(id="r", metric="m", threshold=80),))
+    assert pal.diff(old, old, frame).empty
+    new = old.with_rule(old["r"].replace(threshold=88))
+    inc = pd.DataFrame({"start": [at(3)], "end": [at(3)], "source": ["s1"], "metric": [None], "point": [at(3)]})
+    d = pal.diff(old, new, frame, incidents=inc)
+    assert not d.empty
+    assert d.lost["fired_at"].tolist() == [at(3)] and d.gained.empty
+    assert d.incidents[["old", "new"]].values.tolist() == [[True, False]]
+    assert "1 newly missed" in d.summary()
+
+
+def test_cli_sweep_writes_sweep_frontier_and_picture(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\nrules:\n  - {id: lat, metric: ec2_request_latency_system_failure, threshold: 50}\n")
+    out = tmp_path / "out"
+    metrics = NAB / "realKnownCause" / "ec2_request_latency_system_failure.csv"
+    code = main(["sweep", str(metrics), "--rules", str(rules), "--rule", "lat", "--param", "threshold=45:60:2.5",
+                 "--param", "for=0m,5m", "--incidents", str(NAB / "labels" / "combined_windows.json"),
+                 "--out", str(out)])
+    assert code == 0
+    table = pd.read_csv(out / "sweep.csv")
+    assert table["threshold"].tolist()[::2] == [45.0, 47.5, 50.0, 52.5, 55.0, 57.5, 60.0]
+    assert set(table["for"]) == {"0s", "5m"}
+    assert (out / "frontier.csv").exists() and (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("param", ["threshold=1:0:1", "threshold=a,b", "speed=1,2", "threshold"])
+def test_cli_sweep_bad_params_exit_2(tmp_path: Path, param: str) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\nrules:\n  - {id: lat, metric: m, threshold: 50}\n")
+    metrics = NAB / "realKnownCause" / "ec2_request_latency_system_failure.csv"
+    assert main(["sweep", str(metrics), "--rules", str(rules), "--rule", "lat", "--param", param]) == 2
+
+
+def test_cli_diff_exit_codes(tmp_path: Path) -> None:
+    a = tmp_path / "a.yaml"
+    a.write_text("version: 1\nrules:\n  - {id: lat, metric: ec2_request_latency_system_failure, threshold: 50}\n")
+    b = tmp_path / "b.yaml"
+    b.write_text("version: 1\nrules:\n  - {id: lat, metric: ec2_request_latency_system_failure, threshold: 60}\n")
+    metrics = str(NAB / "realKnownCause" / "ec2_request_latency_system_failure.csv")
+    assert main(["diff", str(a), str(a), metrics]) == 0
+    assert main(["diff", str(a), str(b), metrics]) == 3
