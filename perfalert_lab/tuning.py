@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import warnings
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -130,20 +132,12 @@ def sweep(frame: Any, rule: Rule, *, threshold: Iterable[float] | None = None, f
             conditions_cache[bound] = got
         return got
 
-    rows = []
-    rejected: list[str] = []
-    iterator: Iterable[tuple[Any, ...]] = combos
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(combos, desc=f"sweep {rule.id}", unit="combo", leave=False)
-    for combo in iterator:
+    def run_one(combo: tuple[Any, ...]) -> dict[str, Any] | str:
         changes = {SWEEP_PARAMS[k]: v for k, v in zip(names, combo, strict=True)}
         try:
             r = rule.replace(**changes)
         except RulesError as exc:
-            rejected.append(exc.problems[0])
-            continue
+            return exc.problems[0]
         active = condition(r.threshold)
         if r.mode == "sample":
             eps = run_samples(ev.times, ev.offsets, active, to_ns(r.cooldown))
@@ -175,7 +169,22 @@ def sweep(frame: Any, rule: Rule, *, threshold: Iterable[float] | None = None, f
         row["pages_per_week"] = int(pages.sum()) / weeks if weeks > 0 else np.nan
         for k, v in zip(names, combo, strict=True):
             row[k] = format_duration(v) if k in _DURATIONS else v
-        rows.append(row)
+        return row
+
+    # the compiled kernels release the GIL: combinations run on every core, rows keep grid order
+    workers = max(1, min(os.cpu_count() or 1, 8, len(combos) // 8))
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results: Iterable[dict[str, Any] | str] = pool.map(run_one, combos, chunksize=8)
+            if progress:
+                from tqdm import tqdm
+
+                results = tqdm(results, total=len(combos), desc=f"sweep {rule.id}", unit="combo", leave=False)
+            outcomes = list(results)
+    else:
+        outcomes = [run_one(c) for c in combos]
+    rows = [o for o in outcomes if isinstance(o, dict)]
+    rejected = [o for o in outcomes if isinstance(o, str)]
     if rejected:
         warnings.warn(f"sweep: {len(rejected)} combination(s) left out as invalid, e.g. {rejected[0]}",
                       UserWarning, stacklevel=2)
