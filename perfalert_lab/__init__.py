@@ -37,6 +37,7 @@ _LAZY = {
     "recommend": ".tuning",
     "diff": ".tuning",
     "to_prometheus": ".rules.prometheus",
+    "tune": ".widgets",
 }
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "save_rules",
     "sweep",
     "to_prometheus",
+    "tune",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,6 +78,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .frames import normalize_frame, read_incidents, read_metrics
     from .rules.prometheus import to_prometheus
     from .tuning import diff, frontier, recommend, sweep
+    from .widgets import tune
 
 
 def __getattr__(name: str) -> Any:

@@ -184,3 +184,13 @@ def test_updating_a_users_file_keeps_comments_and_order(tmp_path: Path) -> None:
     again = parse_rules(text)["cpu-high"]
     assert (again.threshold, again.for_, again.cooldown) == (85.5, timedelta(minutes=10), timedelta(0))
     assert again.replace(threshold=80, for_="5m", cooldown="15m") == pal.load_rules(SPEC_EXAMPLE)["cpu-high"]
+
+
+def test_rules_survive_copy_and_pickle() -> None:
+    import copy
+    import pickle
+
+    rules = pal.load_rules(SPEC_EXAMPLE)
+    assert copy.deepcopy(rules) == rules
+    assert pickle.loads(pickle.dumps(rules)) == rules
+    assert "SECRET" not in repr(copy.copy(rules))

@@ -181,6 +181,18 @@ class _FrozenDict(dict):  # type: ignore[type-arg]
         raise TypeError("rule mappings are read-only; use replace()")
 
     __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _ro  # type: ignore[assignment]
+    __ior__ = _ro  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:  # copy, deepcopy and pickle rebuild it whole
+        return (_FrozenDict, (dict(self),))
+
+    def __copy__(self) -> _FrozenDict:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _FrozenDict:
+        import copy
+
+        return _FrozenDict({k: copy.deepcopy(v, memo) for k, v in self.items()})
 
 
 def _frozen_map(v: Any) -> _FrozenDict:
