@@ -99,13 +99,42 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     clock = parse_clock(args.clock)
     rules = load_rules(args.rules)  # validate the cheap inputs before reading data
     incidents = read_incidents(args.incidents) if args.incidents else None
-    frame = _read_metrics(args.metrics, args)
-    result = backtest(frame, rules, clock=clock, incidents=incidents)
+    if args.workers or args.scheduler:
+        result = _backtest_on_dask(args, rules, clock, incidents)
+    else:
+        frame = _read_metrics(args.metrics, args)
+        result = backtest(frame, rules, clock=clock, incidents=incidents)
     _print_stats(result)
     if args.out:
         written = _write_result(result, Path(args.out), title=f"Backtest of {Path(args.rules).name}")
         print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
+
+
+def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incidents: Any) -> Any:
+    """Read each file in a task and backtest on a dask cluster (local or at --scheduler)."""
+    from .distributed import local_client
+    from .engine.run import backtest
+    from .errors import require_module
+    from .frames import iter_files, read_metrics
+
+    dask = require_module("dask", "dask", "--workers / --scheduler")
+    dd = require_module("dask.dataframe", "dask", "--workers / --scheduler")
+    distributed = require_module("distributed", "dask", "--workers / --scheduler")
+    files = iter_files(args.metrics)
+    for f in files:  # fail fast, here, on a missing file rather than inside a worker
+        if not f.is_file():
+            raise InputError(f"{f}: no such file")
+    client = distributed.Client(args.scheduler) if args.scheduler else local_client(args.workers)
+    try:
+        head = read_metrics(files[0], timezone=args.timezone, duplicates=args.duplicates).iloc[:0]
+        parts = [dask.delayed(read_metrics)(f, timezone=args.timezone, duplicates=args.duplicates) for f in files]
+        ddf = dd.from_delayed(parts, meta=head)
+        print(f"backtest on dask: {len(files)} file(s), {len(client.scheduler_info()['workers'])} worker(s)",
+              file=sys.stderr)
+        return backtest(ddf, rules, clock=clock, incidents=incidents, duplicates=args.duplicates)
+    finally:
+        client.close()
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -286,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--incidents", help="labelled incidents: CSV start,end[,source,metric,point] or NAB JSON")
     p.add_argument("--clock", default="sample", help="'sample' (default) or 'interval:EVERY[:LOOKBACK]', e.g. interval:1m:5m")
     p.add_argument("--out", help="folder for alerts.csv, notifications.csv, stats.csv, report.html")
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument("--workers", type=int, metavar="N", help="run on a local dask cluster of N processes")
+    scale.add_argument("--scheduler", metavar="ADDRESS", help="run on the dask cluster at ADDRESS (tcp://host:8786)")
     _add_input_options(p)
     p.set_defaults(func=_cmd_backtest)
 

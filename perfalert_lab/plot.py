@@ -190,8 +190,9 @@ class TimelineDisplay:
                                                      zorder=5, label=kind, clip_on=False))
         _date_axis(ax)
         ax.set_ylabel(self.metric)
-        ax.set_title(title or f"{self.source} / {self.metric}: {int((self.alerts['status'] != 'suppressed').sum())} alerts",
-                     loc="left", fontsize=10)
+        name = self.source if self.source == self.metric else f"{self.source} / {self.metric}"
+        fired = int((self.alerts["status"] != "suppressed").sum())
+        ax.set_title(title or f"{name}: {fired} alert{'s' if fired != 1 else ''}", loc="left", fontsize=10)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncols=8, frameon=False)
         ax.margins(x=0)
         self.artists = art
@@ -326,7 +327,7 @@ def report_figures(result: BacktestResult, max_series: int = 6) -> list[tuple[st
     busiest = fired.groupby(["source", "metric"]).size().sort_values(ascending=False) if len(fired) else pd.Series()
     for (source, metric), _ in list(busiest.items())[:max_series]:
         d = TimelineDisplay.from_result(result, source=str(source), metric=str(metric)).plot()
-        out.append((f"{source} / {metric}", _png(d.figure_)))
+        out.append((str(source) if source == metric else f"{source} / {metric}", _png(d.figure_)))
     if len(result.notifications):
         d2 = LoadDisplay.from_result(result).plot()
         out.append(("Notifications by hour of week", _png(d2.figure_)))

@@ -24,7 +24,8 @@ def table_html(frame: pd.DataFrame, max_rows: int = 20) -> str:
         if isinstance(shown[col].dtype, pd.DatetimeTZDtype):
             shown[col] = shown[col].dt.strftime("%Y-%m-%dT%H:%M:%SZ").fillna("")
     more = f"<p><small>{len(frame) - max_rows} more rows</small></p>" if len(frame) > max_rows else ""
-    return shown.to_html(index=False, border=0, classes="pal-table", na_rep="", float_format=lambda x: f"{x:.4g}") + more
+    table = shown.to_html(index=False, border=0, classes="pal-table", na_rep="", float_format=lambda x: f"{x:.4g}")
+    return f'<div class="scroll">{table}</div>{more}'
 
 
 def rules_html(rules: RuleSet) -> str:
@@ -71,7 +72,7 @@ table.pal-table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0}
 .pal-table th,.pal-table td{padding:.2rem .5rem;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
 .pal-table th{background:#f6f6f6}.meta{color:#666;font-size:.85rem}.figure img{max-width:100%;border:1px solid #eee}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{background:#f6f8fa;border-radius:6px;padding:.6rem 1rem}
-.card b{display:block;font-size:1.3rem}
+.card b{display:block;font-size:1.3rem}.scroll{overflow-x:auto}
 """
 
 
