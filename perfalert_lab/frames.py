@@ -224,6 +224,10 @@ def _sniff_delimiter(path: Path) -> str:
         head = fh.readline(65536)
     if b"\x00" in head:
         raise DataError(f"{path}: binary data, expected a CSV text file (UTF-8) or Parquet (.parquet)")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path}:1: the header is not UTF-8 text; re-export the file as UTF-8") from None
     if b"," not in head:
         for d in (b";", b"\t", b"|"):
             if d in head:
@@ -274,6 +278,9 @@ def _read_parquet_table(path: Path):  # type: ignore[no-untyped-def]
 def _table_to_raw(table, ctx: _FileContext, *, source: str | None, metric: str | None, timezone: str | None) -> _Raw:  # type: ignore[no-untyped-def]
     names = [str(n) for n in table.column_names]
     stem = ctx.path.stem
+    dups = sorted({n for n in names if names.count(n) > 1})
+    if dups:
+        raise DataError(f"{ctx.path}: duplicate column(s) {', '.join(map(repr, dups))} in the header; name each column once")
     if "timestamp" not in names:
         hint = ""
         if len(names) == 1 and any(d in names[0] for d in ";\t|"):
@@ -607,7 +614,15 @@ def _frame_timestamps(col: pd.Series, name: str) -> np.ndarray:
         as_int = col.to_numpy(dtype=np.int64) if pd.api.types.is_integer_dtype(col.dtype) else None
         return _epoch_to_ns(as_float, as_int)
     else:
-        ts = pd.to_datetime(col, format="ISO8601", utc=True, errors="coerce").dt.as_unit("ns")
+        if col.isna().any():
+            raise DataError(f"{name}: row {int(np.flatnonzero(col.isna().to_numpy())[0])}: empty timestamp")
+        numbers = col.map(lambda x: isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool))
+        if numbers.all():  # epoch numbers held in an object column
+            return _frame_timestamps(pd.to_numeric(col), name)
+        if numbers.any():
+            i = int(np.flatnonzero(numbers.to_numpy())[0])
+            raise DataError(f"{name}: row {i}: timestamp {col.iloc[i]!r} mixes epoch numbers and date strings")
+        ts = pd.to_datetime(col.astype(str), format="ISO8601", utc=True, errors="coerce").dt.as_unit("ns")
         bad = ts.isna().to_numpy()
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
