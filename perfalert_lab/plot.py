@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .engine.run import BacktestResult
 
-__all__ = ["FrontierDisplay", "LoadDisplay", "SweepDisplay", "TimelineDisplay", "decimate", "report_figures"]
+__all__ = ["FrontierDisplay", "LoadDisplay", "StackedTimelines", "SweepDisplay", "TimelineDisplay", "decimate",
+           "report_figures", "sweep_png"]
 
 SEVERITY_COLORS = {"low": "#7fb3d5", "medium": "#f2c14e", "high": "#f08a4b", "critical": "#d1495b"}
 KIND_MARKERS = {"firing": ("v", "#444444"), "escalation": ("^", "#8e44ad"), "repeat": ("o", "#999999"),
@@ -196,6 +197,39 @@ class TimelineDisplay:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncols=8, frameon=False)
         ax.margins(x=0)
         self.artists = art
+        return self
+
+
+@dataclass
+class StackedTimelines:
+    """Several series one above the other on a shared time axis."""
+
+    displays: list[TimelineDisplay]
+    figure_: Any = None
+
+    @classmethod
+    def from_result(cls, result: BacktestResult, series: list[tuple[str, str]] | None = None,
+                    limit: int = 6, bins: int = 1500) -> StackedTimelines:
+        """The given ``(source, metric)`` pairs, or the ``limit`` series with most alerts."""
+        if series is None:
+            fired = result.alerts[result.alerts["status"] != "suppressed"]
+            counts = fired.groupby(["source", "metric"]).size().sort_values(ascending=False)
+            series = [(str(s), str(m)) for s, m in counts.index[:limit]]
+            if not series and result.series is not None:
+                series = [(str(r.source), str(r.metric)) for r in result.series.keys.head(limit).itertuples()]
+        return cls([TimelineDisplay.from_result(result, source=s, metric=m, bins=bins) for s, m in series])
+
+    def plot(self, figure: Figure | None = None) -> StackedTimelines:
+        from matplotlib.figure import Figure
+
+        n = max(len(self.displays), 1)
+        fig = figure or Figure(figsize=(11, 2.6 * n + 0.6), layout="constrained")
+        axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
+        for d, ax in zip(self.displays, axes, strict=False):
+            d.plot(ax)
+            if ax is not axes[-1]:
+                ax.get_legend().remove()
+        self.figure_ = fig
         return self
 
 

@@ -68,10 +68,39 @@ def rules(draw: st.DrawFn) -> pal.Rule:
     return pal.Rule(**kw)
 
 
+class DelayedClock:
+    """A user's clock: each sample is seen ``delay`` after it was taken (ingestion delay)."""
+
+    lookback_ns = None
+
+    def __init__(self, delay_s: int) -> None:
+        self.delay = delay_s * 10**9
+
+    def evaluation_times(self, sample_times, start_ns, end_ns):  # type: ignore[no-untyped-def]
+        return sample_times + self.delay
+
+
+class JitteredClock:
+    """A user's clock: Prometheus-like ticks with a deterministic jitter, lookback 2 grid steps."""
+
+    lookback_ns = 2 * GRID_S * 10**9
+
+    def evaluation_times(self, sample_times, start_ns, end_ns):  # type: ignore[no-untyped-def]
+        import numpy as np
+
+        ticks = np.arange(start_ns, end_ns + 1, 45 * 10**9, dtype=np.int64)
+        return ticks + (ticks // 10**9 % 7) * 10**9
+
+
 @st.composite
 def clocks(draw: st.DrawFn) -> pal.Clock:
-    if draw(st.booleans()):
+    kind = draw(st.sampled_from(["sample", "sample", "interval", "interval", "delayed", "jittered"]))
+    if kind == "sample":
         return pal.SampleClock()
+    if kind == "delayed":
+        return DelayedClock(draw(st.integers(0, 3)) * GRID_S)
+    if kind == "jittered":
+        return JitteredClock()
     every = draw(st.integers(1, 6)) * GRID_S
     lookback = draw(st.integers(1, 10)) * GRID_S
     offset = draw(st.integers(0, every // GRID_S)) * GRID_S

@@ -1,0 +1,93 @@
+"""Displays draw what the result holds, never recompute, never touch global matplotlib state."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from series import at, series_frame
+
+import perfalert_lab as pal
+from perfalert_lab.plot import (
+    FrontierDisplay,
+    LoadDisplay,
+    StackedTimelines,
+    SweepDisplay,
+    TimelineDisplay,
+    decimate,
+    report_figures,
+)
+
+
+@pytest.fixture
+def result() -> pal.BacktestResult:
+    frame = pd.concat([series_frame("0 90 90 0 85 0 95 95 95 0", source="web-1"),
+                       series_frame("0 0 82 0 0 0 0 0 0 0", source="web-2")])
+    inc = pd.DataFrame({"start": [at(1)], "end": [at(3)], "source": ["web-1"], "metric": [None], "point": [at(1)]})
+    rules = pal.RuleSet((pal.Rule(id="r", metric="m", threshold=80, clear=70, severity="critical", notify=("log", "sms"),
+                                  escalation={"delay": "1m", "max": 1}),))
+    return pal.backtest(frame, rules, incidents=inc)
+
+
+def test_timeline_draws_spans_lines_markers_and_incidents(result: pal.BacktestResult) -> None:
+    before = dict(matplotlib.rcParams)
+    d = TimelineDisplay.from_result(result)
+    assert d.source == "web-1"  # the series with most alerts
+    d.plot()
+    assert len(d.artists["spans"]) == 3 and len(d.artists["incidents"]) == 1
+    assert len(d.artists["lines"]) == 2  # threshold and clear
+    labels = [t.get_text() for t in d.ax_.get_legend().get_texts()]
+    assert "firing" in labels and "escalation" in labels and "r > 80" in labels
+    assert dict(matplotlib.rcParams) == before
+
+
+def test_plotting_never_imports_pyplot() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, pandas as pd, perfalert_lab as pal\n"
+            "from perfalert_lab.plot import TimelineDisplay, report_figures\n"
+            "f = pd.DataFrame({'timestamp': pd.date_range('2026-01-01', periods=5, freq='1min', tz='UTC'),"
+            " 'source': 's', 'metric': 'm', 'value': [0, 90, 0, 90, 0]})\n"
+            "r = pal.backtest(f, pal.Rule(id='r', metric='m', threshold=80))\n"
+            "report_figures(r)\n"
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_plot_uses_the_given_axes(result: pal.BacktestResult) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.subplots()
+    d = TimelineDisplay.from_result(result, source="web-2").plot(ax)
+    assert d.ax_ is ax and d.figure_ is fig
+
+
+def test_decimation_keeps_spikes_and_bounds_points() -> None:
+    t = np.arange(1_000_000, dtype=np.int64) * 10**9
+    v = np.sin(np.arange(1_000_000) / 1000.0)
+    v[777_777] = 50.0
+    v[123_456] = -50.0
+    dt, dv = decimate(t, v, bins=1000)
+    assert len(dv) <= 2000 and dv.max() == 50.0 and dv.min() == -50.0
+    assert (np.diff(dt) >= 0).all()
+
+
+def test_stacked_sweep_frontier_load_and_report(result: pal.BacktestResult) -> None:
+    s = StackedTimelines.from_result(result).plot()
+    assert len(s.figure_.axes) == 2
+    table = pal.sweep(series_frame("0 90 90 0 85 0 95 95 95 0"), pal.Rule(id="r", metric="m", threshold=80),
+                      threshold=[70, 80, 90], for_=["0s", "1m"])
+    sd = SweepDisplay.from_sweep(table).plot()
+    assert sd.x == "threshold" and sd.by == ["for"] and len(sd.artists) == 2
+    fd = FrontierDisplay.from_sweep(table).plot()
+    assert len(fd.front) >= 1
+    ld = LoadDisplay.from_result(result)
+    assert ld.counts.sum() == result.notifications["delivered"].sum()
+    ld.plot()
+    pictures = report_figures(result)
+    assert [name for name, _ in pictures][-1] == "Notifications by hour of week"
+    assert all(png[:4] == b"\x89PNG" for _, png in pictures)
