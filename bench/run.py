@@ -254,6 +254,42 @@ def bench_memory(points: int) -> None:
            peak_incl_input_over_input=(frame_bytes + extra) / frame_bytes)
 
 
+def bench_interactive(repeats: int) -> None:
+    """What a person waits for: a slider move in the tuner, a 10M-point timeline, one NAB series."""
+    import io
+
+    from perfalert_lab.plot import TimelineDisplay
+
+    frame = make_frame(1_000_000, series=1)
+    series = SeriesSet.from_frame(frame)
+    rule = pal.Rule(id="cpu", metric="cpu", threshold=80, for_="3m", clear=75, notify=("log", "sms"))
+    state = {"x": 80.0}
+
+    def slider_move() -> None:  # what the tuner does on a change: replay, statistics, redraw, render
+        state["x"] = 81.0 if state["x"] == 80.0 else 80.0
+        result = _backtest_series(series, pal.RuleSet((rule.replace(threshold=state["x"]),)), pal.SampleClock(), None)
+        d = TimelineDisplay.from_result(result, source="host-0000").plot()
+        d.figure_.savefig(io.BytesIO(), format="png", dpi=80)
+
+    slider_move()
+    t = median_time(slider_move, max(repeats, 5))
+    record("tuner response, 1M points (replay+stats+draw+png)", seconds=t, ms=t * 1e3)
+    big = make_frame(10_000_000, series=1)
+    big_series = SeriesSet.from_frame(big)
+    result = _backtest_series(big_series, pal.RuleSet((rule,)), pal.SampleClock(), None)
+
+    def timeline() -> None:
+        d = TimelineDisplay.from_result(result, source="host-0000").plot()
+        d.figure_.savefig(io.BytesIO(), format="png", dpi=80)
+
+    timeline()
+    record("timeline plot of 10M points (decimate+draw+png)", seconds=median_time(timeline, 3))
+    nab = Path(__file__).resolve().parent.parent / "data" / "nab" / "realKnownCause" / "machine_temperature_system_failure.csv"
+    nab_rule = pal.Rule(id="t", metric=nab.stem, op="<", threshold=50, clear=60, for_="15m", cooldown="2h")
+    record("NAB series read + backtest (22.7k samples)",
+           seconds=median_time(lambda: pal.backtest(pal.read_metrics(nab), nab_rule), max(repeats, 5)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1M points only, fewer repeats")
@@ -268,6 +304,7 @@ def main() -> None:
     bench_busy_lifecycle(sizes[-1], 3)
     bench_io(sizes[0])
     bench_memory(sizes[-1])
+    bench_interactive(repeats)
     extra = [b for b in ("sweep",) if hasattr(pal, b)]
     if extra:
         from sweep_bench import bench_sweeps  # type: ignore[import-not-found]

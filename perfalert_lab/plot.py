@@ -41,13 +41,33 @@ def _mpl_days(ns: np.ndarray) -> np.ndarray:
     return np.asarray(ns, dtype=np.float64) / DAY_NS
 
 
-def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+def _new_axes(ax: Axes | None, figsize: tuple[float, float], margins: dict[str, float] | None = None
+              ) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax  # type: ignore[return-value]
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize, layout="constrained")
+    if margins is not None:  # fixed margins: a constrained layout costs more than the drawing
+        fig = Figure(figsize=figsize)
+        fig.subplots_adjust(**margins)
+    else:
+        fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.subplots()
+
+
+def merge_spans(starts: np.ndarray, ends: np.ndarray, min_gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals merged where less than ``min_gap`` apart: what a pixel can show of thousands of alerts.
+
+    >>> merge_spans(np.array([0.0, 1.0, 5.0]), np.array([1.5, 2.0, 6.0]), 0.5)
+    (array([0., 5.]), array([2., 6.]))
+    """
+    if len(starts) == 0:
+        return starts, ends
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order], ends[order]
+    reach = np.maximum.accumulate(e)
+    new = np.r_[True, s[1:] > reach[:-1] + min_gap]
+    return s[new], np.maximum.reduceat(e, np.flatnonzero(new)) if len(s) else e[:0]
 
 
 def _date_axis(ax: Axes) -> None:
@@ -112,7 +132,7 @@ class TimelineDisplay:
 
     @classmethod
     def from_result(cls, result: BacktestResult, source: str | None = None, metric: str | None = None,
-                    rule_id: str | None = None, bins: int = 2000) -> TimelineDisplay:
+                    rule_id: str | None = None, bins: int = 1200) -> TimelineDisplay:
         """Collect what to draw for one series (default: the one with most alerts)."""
         series = result.series
         if series is None or series.n_series == 0:
@@ -143,7 +163,9 @@ class TimelineDisplay:
                  for r in result.rules if r.metric == metric and (rule_id is None or r.id == rule_id)]
         sel = (alerts["source"] == source) & (alerts["metric"] == metric)
         mine = alerts[sel]
-        notes = result.notifications[result.notifications["alert_id"].isin(set(mine["alert_id"]))]
+        n = result.notifications
+        ids = {r["id"] for r in rules}
+        notes = n[(n["source"] == source) & n["rule_id"].isin(ids)] if len(n) else n
         inc = None
         if result.incidents is not None:
             src = result.incidents["source"]
@@ -151,29 +173,46 @@ class TimelineDisplay:
         return cls(source, metric, t, v, rules, mine.reset_index(drop=True), notes.reset_index(drop=True), inc)
 
     def plot(self, ax: Axes | None = None, *, title: str | None = None) -> TimelineDisplay:
-        fig, ax = _new_axes(ax, (11, 3.6))
+        fig, ax = _new_axes(ax, (11, 3.6), {"left": 0.07, "right": 0.99, "top": 0.91, "bottom": 0.24})
         self.figure_, self.ax_ = fig, ax
         art: dict[str, list[Any]] = {k: [] for k in ("value", "lines", "spans", "markers", "incidents")}
         x = _mpl_days(self.times)
-        if self.incidents is not None:
-            for inc in self.incidents.itertuples():
-                x0, x1 = _mpl_days(np.array([inc.start.value, inc.end.value]))
-                art["incidents"].append(ax.axvspan(x0, x1, color="#9b59b6", alpha=0.12, lw=0,
-                                                   label="incident" if not art["incidents"] else None))
+        band = ax.get_xaxis_transform()  # x in data, y from 0 to 1 of the axes: spans cover the height
+        if self.incidents is not None and len(self.incidents):
+            s0, s1 = _mpl_days(col_ns(self.incidents["start"])), _mpl_days(col_ns(self.incidents["end"]))
+            art["incidents"].append(ax.broken_barh(list(zip(s0, s1 - s0, strict=True)), (0, 1), transform=band,
+                                                   color="#9b59b6", alpha=0.12, lw=0, label="incident"))
         end = self.times[-1] if len(self.times) else 0
-        for a in self.alerts.itertuples():
-            color = SEVERITY_COLORS.get(a.severity, "#f08a4b")
-            p, f = a.pending_since.value, a.fired_at.value
-            r = end if pd.isna(a.resolved_at) else a.resolved_at.value
-            suppressed = a.status == "suppressed"
-            if f > p:
-                art["spans"].append(ax.axvspan(*_mpl_days(np.array([p, f])), color=color, alpha=0.15, lw=0))
-            art["spans"].append(ax.axvspan(*_mpl_days(np.array([f, max(r, f)])), color=color,
-                                           alpha=0.12 if suppressed else 0.35, lw=0,
-                                           hatch="//" if suppressed else None))
-            if not pd.isna(a.acknowledged_at):
-                art["markers"].append(ax.axvline(_mpl_days(np.array([a.acknowledged_at.value]))[0], color="#2e8b57",
-                                                 lw=0.8, ls=":"))
+        # one collection per kind of span (thousands of alerts draw as quickly as one)
+        a = self.alerts
+        if len(a):
+            p = col_ns(a["pending_since"])
+            f = col_ns(a["fired_at"])
+            r = col_ns(a["resolved_at"])
+            r = np.maximum(np.where(r == np.iinfo(np.int64).min, end, r), f)
+            suppressed = (a["status"] == "suppressed").to_numpy()
+            severity = a["severity"].to_numpy(dtype=object)
+            pixel = int(self.times[-1] - self.times[0]) // 2000 if len(self.times) > 1 else 0
+
+            def spans(lo: np.ndarray, hi: np.ndarray) -> list[tuple[float, float]]:
+                lo, hi = merge_spans(lo, hi, pixel)
+                return list(zip(_mpl_days(lo), _mpl_days(hi - lo), strict=True))
+
+            pend = f > p
+            if pend.any():
+                art["spans"].append(ax.broken_barh(spans(p[pend], f[pend]), (0, 1), transform=band, color="#999999",
+                                                   alpha=0.15, lw=0, label="pending"))
+            for sev, color in SEVERITY_COLORS.items():
+                for supp in (False, True):
+                    m = (severity == sev) & (suppressed == supp)
+                    if m.any():
+                        art["spans"].append(ax.broken_barh(
+                            spans(f[m], r[m]), (0, 1), transform=band, facecolor=color, alpha=0.12 if supp else 0.35,
+                            lw=0, hatch="//" if supp else None, label=("suppressed " if supp else "firing ") + sev))
+            acked = a["acknowledged_at"].notna().to_numpy()
+            if acked.any():
+                art["markers"].append(ax.vlines(_mpl_days(col_ns(a.loc[acked, "acknowledged_at"])), 0, 1,
+                                                transform=band, color="#2e8b57", lw=0.8, ls=":", label="acknowledged"))
         art["value"] += ax.plot(x, self.values, color="#34495e", lw=0.8, label=f"{self.metric}")
         for i, r in enumerate(self.rules):
             color = SEVERITY_COLORS.get(r["severity"], "#c0392b")
@@ -186,7 +225,9 @@ class TimelineDisplay:
             for kind, (marker, color) in KIND_MARKERS.items():
                 at = self.notifications.loc[self.notifications["kind"] == kind, "at"]
                 if len(at):
-                    xs = _mpl_days(col_ns(at))
+                    ns = col_ns(at)
+                    step = max(int(self.times[-1] - self.times[0]) // 1500, 1) if len(self.times) > 1 else 1
+                    xs = _mpl_days(np.unique(ns // step) * step)  # one marker per pixel is all one can see
                     art["markers"].append(ax.scatter(xs, np.full(len(xs), ymax), marker=marker, s=18, color=color,
                                                      zorder=5, label=kind, clip_on=False))
         _date_axis(ax)
