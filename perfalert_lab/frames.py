@@ -665,7 +665,14 @@ class SeriesSet:
         s_codes, s_uniq = pd.factorize(frame["source"], sort=True)
         m_codes, m_uniq = pd.factorize(frame["metric"], sort=True)
         combined = s_codes.astype(np.int64) * max(len(m_uniq), 1) + m_codes
-        codes, uniq = pd.factorize(combined, sort=True)
+        n_pairs = max(len(s_uniq), 1) * max(len(m_uniq), 1)
+        if n_pairs <= 50_000_000:  # number the (source, metric) pairs that occur, in order: O(n)
+            seen = np.bincount(combined, minlength=n_pairs) > 0
+            renumber = np.cumsum(seen) - 1
+            codes = renumber[combined]
+            uniq = np.flatnonzero(seen)
+        else:
+            codes, uniq = pd.factorize(combined, sort=True)
         dc = np.diff(codes)
         if len(ts) < 2 or ((dc > 0) | ((dc == 0) & (np.diff(ts) > 0))).all():
             order = np.arange(len(ts))  # already grouped by series, in time order

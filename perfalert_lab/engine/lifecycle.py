@@ -27,6 +27,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from datetime import timedelta
 
 import numba
@@ -79,10 +80,19 @@ def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
-def alert_ids(rule_id: str, series_hash: np.ndarray, pending_since: np.ndarray) -> np.ndarray:
-    """Deterministic ids: the rule, a hash of the series and the pending instant."""
-    return np.array([f"{rule_id}-{h:016x}-{p:x}" for h, p in zip(series_hash.tolist(), pending_since.tolist(), strict=True)],
-                    dtype=object)
+def alert_ids(rule_id: str, series_hash: np.ndarray, pending_since: np.ndarray) -> Any:
+    """Deterministic ids ``<rule>-<series hash, 16 hex>-<pending instant, ns>``, as an arrow string array.
+
+    Built with arrow string kernels: one prefix per series, joined to the decimal
+    pending instant, with no Python loop over alerts.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    uniq, inverse = np.unique(series_hash, return_inverse=True)
+    prefixes = pa.array([f"{rule_id}-{int(h):016x}-" for h in uniq.tolist()], type=pa.string())
+    return pc.binary_join_element_wise(prefixes.take(pa.array(inverse.astype(np.int64))),
+                                       pc.cast(pa.array(pending_since), pa.string()), "")
 
 
 # --------------------------------------------------------------------------- responders
@@ -337,6 +347,16 @@ def _text(uniques: list[str] | tuple[str, ...], codes: np.ndarray) -> pd.api.ext
     return pd.array(list(uniques), dtype="str").take(np.asarray(codes, dtype=np.int64))
 
 
+def _arrow_text(parts: list[Any], order: np.ndarray) -> Any:
+    """Arrow string arrays concatenated and re-ordered, as a pandas string column."""
+    import pyarrow as pa
+
+    if not parts:
+        return pd.array([], dtype="str")
+    joined = pa.concat_arrays(parts).take(pa.array(order.astype(np.int64)))
+    return pd.array(joined, dtype="str")
+
+
 def _cat(parts: list[np.ndarray], dtype: object) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
@@ -349,7 +369,7 @@ def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule]) -> tuple
     order = np.argsort(fired, kind="stable")
     rule_idx = _cat(cols["rule"], np.int64)[order]
     df = pd.DataFrame({
-        "alert_id": pd.array(_cat(cols["alert_id"], object)[order], dtype="str"),
+        "alert_id": _arrow_text(cols["alert_id"], order),
         "rule_id": _text([r.id for r in rules], rule_idx),
         "source": pd.array(_cat(cols["source"], object)[order], dtype="str"),
         "metric": pd.array(_cat(cols["metric"], object)[order], dtype="str"),

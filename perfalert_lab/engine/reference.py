@@ -368,7 +368,7 @@ def reference_backtest(frame: pd.DataFrame, rules: RuleSet | Rule, clock: Clock 
     for order, ra in enumerate(raw):
         rule = by_rule[ra.rule_id]
         labels = labels_of[(ra.source, ra.metric)]
-        alert_id = f"{rule.id}-{stable_hash(ra.source + chr(0) + ra.metric):016x}-{ra.pending_since:x}"
+        alert_id = f"{rule.id}-{stable_hash(ra.source + chr(0) + ra.metric):016x}-{ra.pending_since}"
         silences = [s for s in rs.silences if _silence_hits(s, rule, ra.source, ra.metric, labels)]
         silenced = not ra.suppressed and any(s.start <= ra.fired_at < s.end for s in silences)
         row = {"alert_id": alert_id, "rule_id": rule.id, "source": ra.source, "metric": ra.metric,

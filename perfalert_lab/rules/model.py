@@ -282,15 +282,14 @@ def _check_setting(channel: str, key: str, value: Any) -> list[str]:
     return []
 
 
-def _channels(v: Any) -> tuple[Channel, ...]:
-    if isinstance(v, str | Mapping):
-        v = [v]
+def _coerce_list(v: Any, coerce: Callable[[Any], Any], what: str) -> tuple[Any, ...]:
+    """Coerce each item of a list, collecting every item's problems under its index."""
     if not isinstance(v, list | tuple):
-        raise ValueError(f"expected a list of channels, got {v!r}")
+        raise ValueError(f"expected a list of {what}, got {v!r}")
     out, items = [], []
     for i, x in enumerate(v):
         try:
-            out.append(Channel.coerce(x))
+            out.append(coerce(x))
         except FieldProblems as exc:
             items += [(f"{i}.{k}" if k else str(i), m) for k, m in exc.items]
         except ValueError as exc:
@@ -298,6 +297,10 @@ def _channels(v: Any) -> tuple[Channel, ...]:
     if items:
         raise FieldProblems("", items)
     return tuple(out)
+
+
+def _channels(v: Any) -> tuple[Channel, ...]:
+    return _coerce_list([v] if isinstance(v, str | Mapping) else v, Channel.coerce, "channels")
 
 
 # --------------------------------------------------------------------------- escalation
@@ -370,21 +373,7 @@ def _positive_int(v: Any) -> int:
 
 
 def _levels(v: Any) -> tuple[EscalationLevel, ...]:
-    if v is None:
-        return ()
-    if not isinstance(v, list | tuple):
-        raise ValueError(f"expected a list of levels, got {v!r}")
-    out, items = [], []
-    for i, x in enumerate(v):
-        try:
-            out.append(EscalationLevel.coerce(x))
-        except FieldProblems as exc:
-            items += [(f"{i}.{k}" if k else str(i), m) for k, m in exc.items]
-        except ValueError as exc:
-            items.append((str(i), str(exc)))
-    if items:
-        raise FieldProblems("", items)
-    return tuple(out)
+    return () if v is None else _coerce_list(v, EscalationLevel.coerce, "levels")
 
 
 # --------------------------------------------------------------------------- rule
