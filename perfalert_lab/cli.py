@@ -30,6 +30,11 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
+def _interactive() -> bool:
+    """Progress bars only on a terminal (and never in CI logs)."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
 def _read_metrics(paths: list[str], args: argparse.Namespace) -> Any:
     from .frames import iter_files, read_metrics
 
@@ -103,7 +108,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         result = _backtest_on_dask(args, rules, clock, incidents)
     else:
         frame = _read_metrics(args.metrics, args)
-        result = backtest(frame, rules, clock=clock, incidents=incidents)
+        result = backtest(frame, rules, clock=clock, incidents=incidents, progress=_interactive())
     _print_stats(result)
     if args.out:
         written = _write_result(result, Path(args.out), title=f"Backtest of {Path(args.rules).name}")
@@ -236,8 +241,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     incidents = read_incidents(args.incidents) if args.incidents else None
     frame = _read_metrics(args.metrics, args)
     kwargs = {SWEEP_PARAMS[k] if k != "threshold" else k: v for k, v in params.items()}
-    table = sweep(frame, rules[args.rule], incidents=incidents, clock=clock, rules=rules,
-                  progress=sys.stderr.isatty() and not os.environ.get("CI"), **kwargs)
+    table = sweep(frame, rules[args.rule], incidents=incidents, clock=clock, rules=rules, progress=_interactive(),
+                  **kwargs)
     front = frontier(table)
     print(f"{len(table)} combinations; {len(front)} on the frontier")
     shown = [c for c in (*params, "alerts_per_week", "pages_per_week", "recall", "precision",

@@ -111,7 +111,8 @@ class BacktestResult:
 
 
 def backtest(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | None = None,
-             incidents: pd.DataFrame | None = None, duplicates: str = "last") -> BacktestResult:
+             incidents: pd.DataFrame | None = None, duplicates: str = "last", progress: bool = False
+             ) -> BacktestResult:
     """Replay metrics against rules and return every alert, notification and statistic.
 
     Parameters
@@ -125,6 +126,8 @@ def backtest(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | N
         When to evaluate: :class:`SampleClock` (default) or :class:`IntervalClock`.
     incidents
         Optional ground truth (``start, end[, source, metric, point]``) to score against.
+    progress
+        Show a progress bar over the rules (the CLI turns it on on a terminal).
 
     Examples
     --------
@@ -149,18 +152,24 @@ def backtest(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | N
     series = SeriesSet.from_frame(frame, duplicates=duplicates)  # type: ignore[arg-type]
     if incidents is not None and not _is_incidents(incidents):
         incidents = incidents_frame(incidents)
-    return _backtest_series(series, rs, clock, incidents)
+    return _backtest_series(series, rs, clock, incidents, progress)
 
 
-def _backtest_series(series: SeriesSet, rs: RuleSet, clock: Clock, incidents: pd.DataFrame | None) -> BacktestResult:
+def _backtest_series(series: SeriesSet, rs: RuleSet, clock: Clock, incidents: pd.DataFrame | None,
+                     progress: bool = False) -> BacktestResult:
     horizon = series.end_ns
+    rules_iter: Any = rs
+    if progress and len(rs) > 1:
+        from tqdm import tqdm
+
+        rules_iter = tqdm(rs, desc="backtest", unit="rule", leave=False)
     runs: dict[str, RuleRun] = {}
     parts = []
     evaluations: dict[str, int] = {}
     watched: dict[str, set[str]] = {}
     n_series: dict[str, int] = {}
     shared: dict[tuple[Any, ...], Evaluations] = {}
-    for rule in rs:
+    for rule in rules_iter:
         if not rule.enabled:
             evaluations[rule.id] = 0
             continue
