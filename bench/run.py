@@ -120,7 +120,7 @@ def python_loop(times: list[int], values: list[float], thr: float, clear: float,
     blocked = None
     keep = None
     peak = 0.0
-    for t, v in zip(times, values):
+    for t, v in zip(times, values, strict=True):
         if state == 2:
             if v > peak:
                 peak = v

@@ -8,7 +8,7 @@ every duration an ``int`` of nanoseconds: integer arithmetic keeps comparisons s
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -97,7 +97,7 @@ def parse_instant(value: object) -> int:
     if isinstance(value, bool) or value is None:
         raise ValueError(f"expected a time such as 2026-01-03T00:00:00Z, got {value!r}")
     if isinstance(value, datetime) and value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:

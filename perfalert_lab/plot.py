@@ -214,7 +214,7 @@ class TimelineDisplay:
                 art["markers"].append(ax.vlines(_mpl_days(col_ns(a.loc[acked, "acknowledged_at"])), 0, 1,
                                                 transform=band, color="#2e8b57", lw=0.8, ls=":", label="acknowledged"))
         art["value"] += ax.plot(x, self.values, color="#34495e", lw=0.8, label=f"{self.metric}")
-        for i, r in enumerate(self.rules):
+        for r in self.rules:
             color = SEVERITY_COLORS.get(r["severity"], "#c0392b")
             art["lines"].append(ax.axhline(r["threshold"], color=color, lw=1.2, ls="--",
                                            label=f"{r['id']} {r['op']} {r['threshold']:g}"))

@@ -103,7 +103,7 @@ def _tuner_class() -> type:
             save = widgets.Button(description="Save YAML", icon="save")
             show.on_click(lambda _: self._show_yaml())
             save.on_click(lambda _: self.save())
-            for name, control in self.controls.items():
+            for control in self.controls.values():
                 control.observe(self._changed, names="value")
             self.result: BacktestResult | None = None
             super().__init__([
@@ -159,7 +159,8 @@ def _tuner_class() -> type:
             display.plot()
             self.figure = display.figure_
             with self.plot_view:
-                from IPython.display import clear_output, display as show
+                from IPython.display import clear_output
+                from IPython.display import display as show
 
                 clear_output(wait=True)
                 show(display.figure_)

@@ -31,7 +31,6 @@ from .model import (
     CHANNELS,
     Channel,
     ChannelLimits,
-    Escalation,
     FieldProblems,
     LognormalDelay,
     Responders,
