@@ -214,12 +214,13 @@ class TimelineDisplay:
                 art["markers"].append(ax.vlines(_mpl_days(col_ns(a.loc[acked, "acknowledged_at"])), 0, 1,
                                                 transform=band, color="#2e8b57", lw=0.8, ls=":", label="acknowledged"))
         art["value"] += ax.plot(x, self.values, color="#34495e", lw=0.8, label=f"{self.metric}")
-        for r in self.rules:
-            color = SEVERITY_COLORS.get(r["severity"], "#c0392b")
-            art["lines"].append(ax.axhline(r["threshold"], color=color, lw=1.2, ls="--",
-                                           label=f"{r['id']} {r['op']} {r['threshold']:g}"))
-            if r["clear"] is not None:
-                art["lines"].append(ax.axhline(r["clear"], color=color, lw=0.9, ls=":", label=f"clear {r['clear']:g}"))
+        for line in self.rules:
+            color = SEVERITY_COLORS.get(line["severity"], "#c0392b")
+            art["lines"].append(ax.axhline(line["threshold"], color=color, lw=1.2, ls="--",
+                                           label=f"{line['id']} {line['op']} {line['threshold']:g}"))
+            if line["clear"] is not None:
+                art["lines"].append(ax.axhline(line["clear"], color=color, lw=0.9, ls=":",
+                                               label=f"clear {line['clear']:g}"))
         if len(self.notifications):
             ymax = float(np.nanmax(self.values)) if len(self.values) else 1.0
             for kind, (marker, color) in KIND_MARKERS.items():

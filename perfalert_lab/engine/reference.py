@@ -428,17 +428,17 @@ def reference_backtest(frame: pd.DataFrame, rules: RuleSet | Rule, clock: Clock 
         else:
             row["status"] = "active"
         row["suppressed_by"] = ""
-    notes.sort(key=lambda n: n["_key"])
+    notes.sort(key=lambda note: note["_key"])
     sent: dict[str, list[int]] = {}
-    for n in notes:
-        limit = rs.channels[n["channel"]].max_per_hour if n["channel"] in rs.channels else None
-        recent = [t for t in sent.get(n["channel"], []) if t > n["at"] - HOUR]
-        if n["silenced"]:
-            n["delivered"], n["reason"] = False, "silenced"
+    for note in notes:
+        limit = rs.channels[note["channel"]].max_per_hour if note["channel"] in rs.channels else None
+        recent = [t for t in sent.get(note["channel"], []) if t > note["at"] - HOUR]
+        if note["silenced"]:
+            note["delivered"], note["reason"] = False, "silenced"
         elif limit is not None and len(recent) >= limit:
-            n["delivered"], n["reason"] = False, "rate_limited"
+            note["delivered"], note["reason"] = False, "rate_limited"
         else:
-            n["delivered"], n["reason"] = True, ""
-            sent.setdefault(n["channel"], []).append(n["at"])
-        del n["silenced"], n["_key"]
+            note["delivered"], note["reason"] = True, ""
+            sent.setdefault(note["channel"], []).append(note["at"])
+        del note["silenced"], note["_key"]
     return alerts, notes
