@@ -28,7 +28,7 @@ import pandas as pd
 
 import perfalert_lab as pal
 from perfalert_lab.engine.conditions import conditions, evaluate_values, match_series
-from perfalert_lab.engine.episodes import peak_values, run_episodes
+from perfalert_lab.engine.episodes import run_episodes
 from perfalert_lab.engine.reference import reference_alerts
 from perfalert_lab.engine.run import _backtest_series, run_rule
 from perfalert_lab.frames import SeriesSet
@@ -102,11 +102,9 @@ def engine_only(series: SeriesSet, rules: list[pal.Rule], clock: pal.Clock) -> i
 
 
 def one_rule_with_peaks(series: SeriesSet, rule: pal.Rule) -> int:
-    """One rule's alerts with their peak values: what the plain loop below computes too."""
-    run = run_rule(series, rule, pal.SampleClock())
-    eps, ev = run.episodes, run.evaluations
-    end_t = np.where(eps.resolved_at == np.iinfo(np.int64).min, np.iinfo(np.int64).max, eps.resolved_at)
-    peak_values(ev.times, ev.values, ev.present, eps.k_start, eps.k_end, end_t, rule.op, rule.threshold)
+    """One rule's alerts with their peak values (tracked by the kernel): what the plain loop computes too."""
+    eps = run_rule(series, rule, pal.SampleClock()).episodes
+    assert eps.peak is not None
     return len(eps)
 
 

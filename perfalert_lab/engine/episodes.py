@@ -48,13 +48,17 @@ class Episodes:
     suppressed: np.ndarray
     k_start: np.ndarray
     k_end: np.ndarray
+    peak: np.ndarray | None = None  # tracked by the episode kernel when it is given the values
 
     def __len__(self) -> int:
         return len(self.series)
 
 
 @numba.njit(cache=True, nogil=True)
-def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capacity):  # pragma: no cover - compiled
+def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capacity, values, present, direction,
+              ref, track):  # pragma: no cover - compiled
+    peaks = np.empty(capacity, dtype=np.float64)
+    peak = np.nan
     series = np.empty(capacity, dtype=np.int64)
     pend = np.empty(capacity, dtype=np.int64)
     fired = np.empty(capacity, dtype=np.int64)
@@ -79,11 +83,15 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
             if state == 2:  # FIRING
                 if held[k]:
                     keep_since = nat  # held: stays firing, keep timer reset
+                    if track and present[k]:
+                        peak = _extreme(peak, values[k], direction, ref)
                     continue
                 if keep_ns > 0:
                     if keep_since == nat:
                         keep_since = t  # first evaluation not held: start keep_firing_for
                     if t - keep_since < keep_ns:
+                        if track and present[k]:
+                            peak = _extreme(peak, values[k], direction, ref)
                         continue  # kept firing
                 # resolved at t
                 series[n] = j
@@ -93,6 +101,7 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
                 supp[n] = False
                 k0[n] = k_pending
                 k1[n] = k
+                peaks[n] = peak
                 n += 1
                 state = 0
                 keep_since = nat
@@ -104,6 +113,7 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
                 pending_since = t
                 k_pending = k
                 blocked_at = nat
+                peak = np.nan
             elif not active[k]:  # PENDING and no longer active
                 if blocked_at != nat:  # it waited for the cooldown in vain: suppressed
                     series[n] = j
@@ -113,10 +123,13 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
                     supp[n] = True
                     k0[n] = k_pending
                     k1[n] = k
+                    peaks[n] = peak
                     n += 1
                 state = 0
                 continue
             # PENDING and active: fire once pending for `for`, unless in cooldown
+            if track and present[k]:
+                peak = _extreme(peak, values[k], direction, ref)
             if t - pending_since >= for_ns:
                 if last_fired != nat and t < last_fired + cooldown_ns:
                     if blocked_at == nat:
@@ -127,25 +140,29 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
                     last_fired = t
                     keep_since = nat
         # end of this series' data
-        if state == 2:
+        if state == 2 or (state == 1 and blocked_at != nat):
             series[n] = j
             pend[n] = pending_since
-            fired[n] = fired_at
+            fired[n] = fired_at if state == 2 else blocked_at
             resolved[n] = nat
-            supp[n] = False
+            supp[n] = state == 1
             k0[n] = k_pending
             k1[n] = b
+            peaks[n] = peak
             n += 1
-        elif state == 1 and blocked_at != nat:
-            series[n] = j
-            pend[n] = pending_since
-            fired[n] = blocked_at
-            resolved[n] = nat
-            supp[n] = True
-            k0[n] = k_pending
-            k1[n] = b
-            n += 1
-    return series[:n], pend[:n], fired[:n], resolved[:n], supp[:n], k0[:n], k1[:n]
+    return series[:n], pend[:n], fired[:n], resolved[:n], supp[:n], k0[:n], k1[:n], peaks[:n]
+
+
+@numba.njit(cache=True, inline="always")
+def _extreme(best, v, direction, ref):  # pragma: no cover - compiled
+    """The more extreme of ``best`` and ``v`` (the first value when ``best`` is NaN)."""
+    if np.isnan(best):
+        return v
+    if direction == 1:
+        return v if v > best else best
+    if direction == -1:
+        return v if v < best else best
+    return v if abs(v - ref) > abs(best - ref) else best
 
 
 @numba.njit(cache=True, nogil=True)
@@ -180,12 +197,21 @@ def _capacity_episodes(active: np.ndarray, offsets: np.ndarray) -> int:
 
 
 def run_episodes(times: np.ndarray, offsets: np.ndarray, active: np.ndarray, held: np.ndarray,
-                 for_ns: int, keep_ns: int, cooldown_ns: int) -> Episodes:
-    """Episode-mode alerts of every series (SPEC section 4)."""
+                 for_ns: int, keep_ns: int, cooldown_ns: int, *, values: np.ndarray | None = None,
+                 present: np.ndarray | None = None, op: str = ">", threshold: float = 0.0) -> Episodes:
+    """Episode-mode alerts of every series (SPEC section 4).
+
+    Given ``values`` and ``present``, the kernel also tracks each alert's peak value
+    (see :func:`peak_values` for the definition) in the same pass.
+    """
     cap = _capacity_episodes(active, offsets)
-    s, p, f, r, sup, k0, k1 = _episodes(times, offsets, active, held, np.int64(for_ns), np.int64(keep_ns),
-                                        np.int64(cooldown_ns), cap)
-    return Episodes(s, p, f, r, sup, k0, k1)
+    track = values is not None and present is not None
+    vals = values if track else np.zeros(0, np.float64)
+    pres = present if track else np.zeros(0, np.bool_)
+    s, p, f, r, sup, k0, k1, pk = _episodes(times, offsets, active, held, np.int64(for_ns), np.int64(keep_ns),
+                                            np.int64(cooldown_ns), cap, vals, pres, np.int64(peak_direction(op)),
+                                            np.float64(threshold), track)
+    return Episodes(s, p, f, r, sup, k0, k1, pk if track else None)
 
 
 def run_samples(times: np.ndarray, offsets: np.ndarray, active: np.ndarray, cooldown_ns: int) -> Episodes:

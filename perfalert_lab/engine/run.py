@@ -41,7 +41,8 @@ def run_rule(series: SeriesSet, rule: Rule, clock: Clock, *, sids: np.ndarray | 
         eps = run_samples(ev.times, ev.offsets, active, to_ns(rule.cooldown))
     else:
         eps = run_episodes(ev.times, ev.offsets, active, held, to_ns(rule.for_), to_ns(rule.keep_firing_for),
-                           to_ns(rule.cooldown))
+                           to_ns(rule.cooldown), values=ev.values, present=ev.present, op=rule.op,
+                           threshold=rule.threshold)
     return RuleRun(rule, ev, eps)
 
 
@@ -54,8 +55,11 @@ def _alert_columns(series: SeriesSet, run: RuleRun, rules: RuleSet, horizon: int
     if rule.mode == "sample" and rules.responders.resolve_after is not None:
         res = eps.fired_at + to_ns(rules.responders.resolve_after)
         resolved = np.where(res <= horizon, res, NAT_NS)
-    end_t = np.where(resolved == NAT_NS, np.iinfo(np.int64).max, resolved)
-    peaks = peak_values(ev.times, ev.values, ev.present, eps.k_start, eps.k_end, end_t, rule.op, rule.threshold)
+    if eps.peak is not None:  # the episode kernel tracked them
+        peaks = eps.peak
+    else:  # sample mode: an alert spans up to its responder's resolution
+        end_t = np.where(resolved == NAT_NS, np.iinfo(np.int64).max, resolved)
+        peaks = peak_values(ev.times, ev.values, ev.present, eps.k_start, eps.k_end, end_t, rule.op, rule.threshold)
     return AlertColumns(rule, keys, hashes, eps.pending_since, eps.fired_at, resolved, eps.suppressed, peaks)
 
 
