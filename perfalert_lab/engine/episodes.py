@@ -57,15 +57,10 @@ class Episodes:
 @numba.njit(cache=True, nogil=True)
 def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capacity, values, present, direction,
               ref, track):  # pragma: no cover - compiled
+    cols = np.empty((capacity, 6), dtype=np.int64)  # series, pending, fired, resolved, k_start, k_end
+    supp = np.empty(capacity, dtype=np.bool_)
     peaks = np.empty(capacity, dtype=np.float64)
     peak = np.nan
-    series = np.empty(capacity, dtype=np.int64)
-    pend = np.empty(capacity, dtype=np.int64)
-    fired = np.empty(capacity, dtype=np.int64)
-    resolved = np.empty(capacity, dtype=np.int64)
-    supp = np.empty(capacity, dtype=np.bool_)
-    k0 = np.empty(capacity, dtype=np.int64)
-    k1 = np.empty(capacity, dtype=np.int64)
     n = 0
     nat = np.iinfo(np.int64).min
     for j in range(len(offsets) - 1):
@@ -94,15 +89,7 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
                             peak = _extreme(peak, values[k], direction, ref)
                         continue  # kept firing
                 # resolved at t
-                series[n] = j
-                pend[n] = pending_since
-                fired[n] = fired_at
-                resolved[n] = t
-                supp[n] = False
-                k0[n] = k_pending
-                k1[n] = k
-                peaks[n] = peak
-                n += 1
+                n = _record(cols, supp, peaks, n, j, pending_since, fired_at, t, False, k_pending, k, peak)
                 state = 0
                 keep_since = nat
                 continue
@@ -116,15 +103,7 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
                 peak = np.nan
             elif not active[k]:  # PENDING and no longer active
                 if blocked_at != nat:  # it waited for the cooldown in vain: suppressed
-                    series[n] = j
-                    pend[n] = pending_since
-                    fired[n] = blocked_at
-                    resolved[n] = t
-                    supp[n] = True
-                    k0[n] = k_pending
-                    k1[n] = k
-                    peaks[n] = peak
-                    n += 1
+                    n = _record(cols, supp, peaks, n, j, pending_since, blocked_at, t, True, k_pending, k, peak)
                 state = 0
                 continue
             # PENDING and active: fire once pending for `for`, unless in cooldown
@@ -140,17 +119,26 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
                     last_fired = t
                     keep_since = nat
         # end of this series' data
-        if state == 2 or (state == 1 and blocked_at != nat):
-            series[n] = j
-            pend[n] = pending_since
-            fired[n] = fired_at if state == 2 else blocked_at
-            resolved[n] = nat
-            supp[n] = state == 1
-            k0[n] = k_pending
-            k1[n] = b
-            peaks[n] = peak
-            n += 1
-    return series[:n], pend[:n], fired[:n], resolved[:n], supp[:n], k0[:n], k1[:n], peaks[:n]
+        if state == 2:
+            n = _record(cols, supp, peaks, n, j, pending_since, fired_at, nat, False, k_pending, b, peak)
+        elif state == 1 and blocked_at != nat:
+            n = _record(cols, supp, peaks, n, j, pending_since, blocked_at, nat, True, k_pending, b, peak)
+    return (cols[:n, 0].copy(), cols[:n, 1].copy(), cols[:n, 2].copy(), cols[:n, 3].copy(), supp[:n],
+            cols[:n, 4].copy(), cols[:n, 5].copy(), peaks[:n])
+
+
+@numba.njit(cache=True, inline="always")
+def _record(cols, supp, peaks, n, series, pending, fired, resolved, suppressed, k_start, k_end, peak):  # pragma: no cover
+    """Write alert ``n`` and return the count after it."""
+    cols[n, 0] = series
+    cols[n, 1] = pending
+    cols[n, 2] = fired
+    cols[n, 3] = resolved
+    cols[n, 4] = k_start
+    cols[n, 5] = k_end
+    supp[n] = suppressed
+    peaks[n] = peak
+    return n + 1
 
 
 @numba.njit(cache=True, inline="always")
