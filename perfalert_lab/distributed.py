@@ -24,7 +24,7 @@ import pandas as pd
 
 from .clock import Clock, SampleClock
 from .errors import DataError, require_module
-from .frames import METRIC_COLUMNS, SeriesSet, incidents_frame, normalize_frame
+from .frames import METRIC_COLUMNS, SeriesSet, as_incidents, normalize_frame
 from .rules.model import Rule, RuleSet
 
 __all__ = ["backtest_dask", "local_client"]
@@ -85,8 +85,7 @@ def backtest_dask(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Cloc
         raise DataError(f"dask frame: missing column(s) {', '.join(missing)}; expected {', '.join(METRIC_COLUMNS)}")
     if "source" not in frame.columns:
         frame = frame.assign(source=frame["metric"])
-    if incidents is not None and list(incidents.columns) != ["start", "end", "source", "metric", "point"]:
-        incidents = incidents_frame(incidents)
+    incidents = as_incidents(incidents)
     ts = frame["timestamp"]
     lo, hi, n = dask.compute(ts.min(), ts.max(), ts.count())
     if not n:

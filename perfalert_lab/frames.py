@@ -27,6 +27,7 @@ What was dropped or moved is reported in ``frame.attrs["perfalert"]``.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -655,6 +656,14 @@ class SeriesSet:
     def n_series(self) -> int:
         return len(self.offsets) - 1
 
+    @functools.cached_property
+    def hashes(self) -> np.ndarray:
+        """A stable 64-bit hash of each series' ``(source, metric)``: the series part of alert ids."""
+        from .engine.lifecycle import stable_hash
+
+        return np.array([stable_hash(f"{s}\x00{m}") for s, m in
+                         zip(self.keys["source"].tolist(), self.keys["metric"].tolist(), strict=True)], dtype=np.uint64)
+
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, *, duplicates: Duplicates = "last") -> SeriesSet:
         """Build from a metric frame (normalised first when it is not one already)."""
@@ -734,6 +743,17 @@ def read_incidents(path: str | Path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{p}: cannot parse incidents CSV ({str(exc).splitlines()[0][:120]})") from None
     return incidents_frame(frame, name=str(p), csv=True)
+
+
+def as_incidents(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Incidents in the contract frame (validated unless they already are one); None stays None."""
+    if frame is None:
+        return None
+    if isinstance(frame, pd.DataFrame) and list(frame.columns) == list(INCIDENT_COLUMNS):
+        return frame
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"incidents: expected a DataFrame (see read_incidents), got {type(frame).__name__}")
+    return incidents_frame(frame)
 
 
 def incidents_frame(frame: pd.DataFrame, *, name: str = "incidents", csv: bool = False) -> pd.DataFrame:

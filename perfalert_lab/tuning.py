@@ -29,9 +29,9 @@ from .clock import Clock, SampleClock
 from .engine.conditions import compare, evaluate_values, match_series
 from .engine.episodes import run_episodes, run_samples
 from .engine.lifecycle import CHANNEL_CODES, AlertColumns, deliver, part_lifecycle
-from .engine.run import _backtest_series, _series_hashes
+from .engine.run import _backtest_series, resolution
 from .errors import RulesError, UsageError
-from .frames import SeriesSet, incidents_frame
+from .frames import SeriesSet, as_incidents
 from .rules.model import Rule, RuleSet
 from .stats import SCORE_COLUMNS, STATS_COLUMNS, relevant_incidents, rule_stats
 
@@ -107,16 +107,12 @@ def sweep(frame: Any, rule: Rule, *, threshold: Iterable[float] | None = None, f
     context = (rules or RuleSet((rule,))).with_rule(rule)
     clock = clock if clock is not None else SampleClock()
     series = _as_series(frame)
-    if incidents is not None and not isinstance(incidents, pd.DataFrame):
-        raise UsageError("sweep: incidents must be a DataFrame (see read_incidents)")
-    if incidents is not None:
-        incidents = incidents_frame(incidents) if list(incidents.columns) != ["start", "end", "source", "metric",
-                                                                                 "point"] else incidents
+    incidents = as_incidents(incidents)
     sids = match_series(series.keys, rule)
     ev = evaluate_values(series, sids, rule, clock)
     horizon = series.end_ns
     span = (series.start_ns, series.end_ns)
-    hashes = _series_hashes(series)[sids] if len(sids) else np.zeros(0, np.uint64)
+    hashes = series.hashes[sids] if len(sids) else np.zeros(0, np.uint64)
     keys = series.keys.iloc[sids].reset_index(drop=True)
     sources = keys["source"].astype("str").to_numpy(dtype=object)
     inc = relevant_incidents(incidents, set(sources.tolist())) if incidents is not None else None
@@ -145,10 +141,7 @@ def sweep(frame: Any, rule: Rule, *, threshold: Iterable[float] | None = None, f
             held = active if r.clear is None else condition(r.clear)
             eps = run_episodes(ev.times, ev.offsets, active, held, to_ns(r.for_), to_ns(r.keep_firing_for),
                                to_ns(r.cooldown))
-        resolved = eps.resolved_at
-        if r.mode == "sample" and context.responders.resolve_after is not None:
-            res = eps.fired_at + to_ns(context.responders.resolve_after)
-            resolved = np.where(res <= horizon, res, NAT_NS)
+        resolved = resolution(eps, r, context, horizon)
         # silences are the only reason to look at each alert's labels; peaks are not statistics
         alert_keys = keys.iloc[eps.series].reset_index(drop=True) if context.silences else keys.iloc[:0]
         part = AlertColumns(r, alert_keys, hashes[eps.series], eps.pending_since, eps.fired_at, resolved,
@@ -355,9 +348,7 @@ def diff(old: RuleSet | Rule, new: RuleSet | Rule, frame: Any, *, incidents: pd.
     """Compare two rule sets on the same history (see :class:`RuleSetDiff`)."""
     series = _as_series(frame)
     clock = clock if clock is not None else SampleClock()
-    if incidents is not None:
-        incidents = incidents_frame(incidents) if list(incidents.columns) != ["start", "end", "source", "metric",
-                                                                                 "point"] else incidents
+    incidents = as_incidents(incidents)
     a = _backtest_series(series, RuleSet.of(old), clock, incidents)
     b = _backtest_series(series, RuleSet.of(new), clock, incidents)
     key = ["rule_id", "source", "metric", "fired_at"]

@@ -24,7 +24,7 @@ from .clock import Clock, SampleClock
 from .engine.conditions import match_series
 from .engine.run import BacktestResult, _backtest_series
 from .errors import RulesError, UsageError, require_module
-from .frames import SeriesSet, incidents_frame
+from .frames import SeriesSet, as_incidents
 from .rules.model import Rule, RuleSet
 from .rules.yaml_io import rules_to_yaml, save_rules
 
@@ -62,9 +62,7 @@ def _tuner_class() -> type:
             self.rules = (rules or RuleSet((rule,))).with_rule(rule)
             self.rule = rule
             self.clock = clock if clock is not None else SampleClock()
-            if incidents is not None and list(incidents.columns) != ["start", "end", "source", "metric", "point"]:
-                incidents = incidents_frame(incidents)
-            self.incidents = incidents
+            self.incidents = as_incidents(incidents)
             sids = match_series(self.series.keys, rule)
             if len(sids) == 0:
                 raise UsageError(f"tune: no series of metric {rule.metric!r} matches rule {rule.id!r}")

@@ -206,3 +206,12 @@ def test_empty_result_has_the_contract_columns() -> None:
         "alert_id", "rule_id", "source", "channel", "kind", "level", "at", "delivered", "reason"]
     assert result.stats["rule_id"].tolist() == ["r", "TOTAL"]
     assert math.isnan(result.stats["mean_duration_s"].iloc[0])
+
+
+def test_alert_ids_name_the_series_of_each_backtest() -> None:
+    # one backtest after another on same-shaped frames: ids must follow each frame's own series
+    from perfalert_lab.engine.lifecycle import stable_hash
+
+    for source in ("a", "b", "c"):
+        ids = pal.backtest(series_frame("0 90 0", source=source), pal.Rule(id="r", metric="m", threshold=80)).alerts
+        assert ids["alert_id"].iloc[0].startswith(f"r-{stable_hash(source + chr(0) + 'm'):016x}-")

@@ -11,12 +11,12 @@ import pandas as pd
 from .._time import NAT_NS, to_ns
 from ..clock import Clock, SampleClock
 from ..errors import UsageError
-from ..frames import SeriesSet, incidents_frame
+from ..frames import SeriesSet, as_incidents
 from ..rules.model import Rule, RuleSet
 from ..stats import compute_stats
 from .conditions import Evaluations, conditions, evaluate_values, match_series
 from .episodes import Episodes, peak_values, run_episodes, run_samples
-from .lifecycle import AlertColumns, apply_lifecycle, stable_hash
+from .lifecycle import AlertColumns, apply_lifecycle
 
 __all__ = ["BacktestResult", "RuleRun", "backtest", "run_rule"]
 
@@ -46,36 +46,26 @@ def run_rule(series: SeriesSet, rule: Rule, clock: Clock, *, sids: np.ndarray | 
     return RuleRun(rule, ev, eps)
 
 
+def resolution(eps: Episodes, rule: Rule, rules: RuleSet, horizon: int) -> np.ndarray:
+    """When each alert resolves: by value (episode mode), or by the responder (sample mode)."""
+    if rule.mode == "sample" and rules.responders.resolve_after is not None:
+        res = eps.fired_at + to_ns(rules.responders.resolve_after)
+        return np.where(res <= horizon, res, NAT_NS)  # nothing is recorded past the end of the data
+    return eps.resolved_at
+
+
 def _alert_columns(series: SeriesSet, run: RuleRun, rules: RuleSet, horizon: int) -> AlertColumns:
     ev, eps, rule = run.evaluations, run.episodes, run.rule
     sid = ev.series_ids[eps.series] if len(eps) else np.zeros(0, np.int64)
     keys = series.keys.iloc[sid].reset_index(drop=True)
-    hashes = _series_hashes(series)[sid] if len(sid) else np.zeros(0, np.uint64)
-    resolved = eps.resolved_at
-    if rule.mode == "sample" and rules.responders.resolve_after is not None:
-        res = eps.fired_at + to_ns(rules.responders.resolve_after)
-        resolved = np.where(res <= horizon, res, NAT_NS)
+    hashes = series.hashes[sid] if len(sid) else np.zeros(0, np.uint64)
+    resolved = resolution(eps, rule, rules, horizon)
     if eps.peak is not None:  # the episode kernel tracked them
         peaks = eps.peak
     else:  # sample mode: an alert spans up to its responder's resolution
         end_t = np.where(resolved == NAT_NS, np.iinfo(np.int64).max, resolved)
         peaks = peak_values(ev.times, ev.values, ev.present, eps.k_start, eps.k_end, end_t, rule.op, rule.threshold)
     return AlertColumns(rule, keys, hashes, eps.pending_since, eps.fired_at, resolved, eps.suppressed, peaks)
-
-
-_hash_cache: dict[int, np.ndarray] = {}
-
-
-def _series_hashes(series: SeriesSet) -> np.ndarray:
-    key = id(series)
-    cached = _hash_cache.get(key)
-    if cached is None or len(cached) != series.n_series:
-        cached = np.array([stable_hash(f"{s}\x00{m}") for s, m in
-                           zip(series.keys["source"].tolist(), series.keys["metric"].tolist(), strict=True)],
-                          dtype=np.uint64)
-        _hash_cache.clear()
-        _hash_cache[key] = cached
-    return cached
 
 
 @dataclass
@@ -154,8 +144,7 @@ def backtest(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | N
         raise UsageError(f"clock: expected SampleClock(), IntervalClock(...) or a Clock, got {clock!r}")
     rs = RuleSet.of(rules)
     series = SeriesSet.from_frame(frame, duplicates=duplicates)  # type: ignore[arg-type]
-    if incidents is not None and not _is_incidents(incidents):
-        incidents = incidents_frame(incidents)
+    incidents = as_incidents(incidents)
     return _backtest_series(series, rs, clock, incidents, progress)
 
 
@@ -199,7 +188,3 @@ def _backtest_series(series: SeriesSet, rs: RuleSet, clock: Clock, incidents: pd
 def _is_dask(frame: Any) -> bool:
     mod = type(frame).__module__
     return mod.startswith("dask")
-
-
-def _is_incidents(frame: Any) -> bool:
-    return isinstance(frame, pd.DataFrame) and list(frame.columns) == ["start", "end", "source", "metric", "point"]
