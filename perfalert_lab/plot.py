@@ -371,8 +371,10 @@ class LoadDisplay:
     def from_result(cls, result: BacktestResult, pages_only: bool = False) -> LoadDisplay:
         n = result.notifications[result.notifications["delivered"]]
         if pages_only:
+            from .stats import is_page
+
             crit = set(result.alerts.loc[result.alerts["severity"] == "critical", "alert_id"])
-            n = n[(n["channel"] == "sms") | n["alert_id"].isin(crit)]
+            n = n[is_page(n["channel"].to_numpy(dtype=object), n["alert_id"].isin(crit).to_numpy(dtype=bool))]
         counts = np.zeros((7, 24), dtype=np.int64)
         if len(n):
             np.add.at(counts, (n["at"].dt.day_of_week.to_numpy(), n["at"].dt.hour.to_numpy()), 1)

@@ -196,19 +196,32 @@ def compute_stats(alerts: pd.DataFrame, notifications: pd.DataFrame, evaluations
     return pd.DataFrame(rows, columns=STATS_COLUMNS + (SCORE_COLUMNS if incidents is not None else []))
 
 
+PAGING_CHANNELS = ("sms",)  # always wake someone
+CRITICAL_PAGING_CHANNELS = ("sms", "webhook", "slack")  # wake someone when the alert is critical
+
+
+def is_page(channel: np.ndarray, critical: np.ndarray | bool) -> np.ndarray:
+    """Which notifications are pages: an ``sms``, or a ``webhook``/``slack`` message of a critical alert.
+
+    Log, console, desktop and e-mail notifications inform; they do not wake anyone.
+    """
+    channel = np.asarray(channel, dtype=object)
+    return np.isin(channel, PAGING_CHANNELS) | (np.asarray(critical) & np.isin(channel, CRITICAL_PAGING_CHANNELS))
+
+
 def oncall_load(alerts: pd.DataFrame, notifications: pd.DataFrame, span_ns: tuple[int, int]) -> pd.DataFrame:
     """What an on-call lead asks next, per rule and TOTAL.
 
-    ``pages``: delivered notifications that wake someone (``sms`` channel, or any
-    channel for a ``critical`` alert); ``pages_per_week``; ``busiest_hour``: the
+    ``pages``: delivered notifications that wake someone (see :func:`is_page`);
+    ``pages_per_week``; ``busiest_hour``: the
     UTC hour of day with most delivered notifications; ``flapping``: alerts that
     fired again within one hour of the previous alert of the same series resolving.
     """
     weeks = (span_ns[1] - span_ns[0]) / NS / 604800
     sev = alerts.set_index("alert_id")["severity"] if len(alerts) else pd.Series(dtype="str")
     delivered = notifications[notifications["delivered"].astype(bool)]
-    crit = delivered["alert_id"].map(sev).fillna("") == "critical"
-    pages = delivered[(delivered["channel"] == "sms") | crit]
+    crit = (delivered["alert_id"].map(sev).fillna("") == "critical").to_numpy(dtype=bool)
+    pages = delivered[is_page(delivered["channel"].to_numpy(dtype=object), crit)]
     rows = []
     for rid in [*dict.fromkeys(alerts["rule_id"].tolist()), "TOTAL"]:
         p = pages if rid == "TOTAL" else pages[pages["rule_id"] == rid]

@@ -28,12 +28,12 @@ from ._time import NAT_NS, format_duration, parse_duration, to_ns
 from .clock import Clock, SampleClock
 from .engine.conditions import compare, evaluate_values, match_series
 from .engine.episodes import run_episodes, run_samples
-from .engine.lifecycle import CHANNEL_CODES, AlertColumns, deliver, part_lifecycle
+from .engine.lifecycle import AlertColumns, deliver, part_lifecycle
 from .engine.run import _backtest_series, resolution
 from .errors import RulesError, UsageError
 from .frames import SeriesSet, as_incidents
-from .rules.model import Rule, RuleSet
-from .stats import SCORE_COLUMNS, STATS_COLUMNS, relevant_incidents, rule_stats
+from .rules.model import CHANNELS, Rule, RuleSet
+from .stats import SCORE_COLUMNS, STATS_COLUMNS, is_page, relevant_incidents, rule_stats
 
 __all__ = ["Recommendation", "RuleSetDiff", "SWEEP_PARAMS", "diff", "frontier", "recommend", "sweep"]
 
@@ -156,7 +156,7 @@ def sweep(frame: Any, rule: Rule, *, threshold: Iterable[float] | None = None, f
                          source=sources[eps.series], fired=eps.fired_at, resolved=resolved,
                          acked=life.ack != NAT_NS, level=life.level, live=live,
                          notifications=len(delivered), undelivered=int((~delivered).sum()), incidents=inc)
-        pages = delivered & ((notes["channel"] == CHANNEL_CODES["sms"]) | (r.severity == "critical"))
+        pages = delivered & is_page(np.asarray(CHANNELS, dtype=object)[notes["channel"]], r.severity == "critical")
         row["alerts_per_week"] = row["alerts"] / weeks if weeks > 0 else np.nan  # type: ignore[operator]
         row["pages"] = int(pages.sum())
         row["pages_per_week"] = int(pages.sum()) / weeks if weeks > 0 else np.nan

@@ -163,3 +163,23 @@ def test_cli_diff_exit_codes(tmp_path: Path) -> None:
     metrics = str(NAB / "realKnownCause" / "ec2_request_latency_system_failure.csv")
     assert main(["diff", str(a), str(a), metrics]) == 0
     assert main(["diff", str(a), str(b), metrics]) == 3
+
+
+def test_pages_in_a_sweep_equal_the_backtests_on_call_load() -> None:
+    frame = pd.concat([series_frame("0 90 90 0 85 0 95 95 95 0 90 0", source=s) for s in ("a", "b")])
+    rules = pal.RuleSet((pal.Rule(id="r", metric="m", threshold=80, severity="critical",
+                                  notify=("log", "email", {"channel": "webhook", "url": "${HOOK}"}, "sms"),
+                                  escalation={"delay": "1m", "max": 1, "levels": [{"notify": ["slack"]}]}),),
+                        channels={"sms": pal.rules.ChannelLimits(max_per_hour=3)})
+    table = pal.sweep(frame, rules["r"], threshold=[80, 88], rules=rules)
+    for row in table.itertuples():
+        result = pal.backtest(frame, rules.with_rule(rules["r"].replace(threshold=row.threshold)))
+        load = result.oncall().set_index("rule_id").loc["r"]
+        assert row.pages == load["pages"] > 0
+    # log and e-mail inform, they do not page; sms always pages; webhook and slack only for critical alerts
+    from perfalert_lab.stats import is_page
+
+    assert is_page(np.array(["log", "email", "sms", "webhook", "slack"], dtype=object), False).tolist() == [
+        False, False, True, False, False]
+    assert is_page(np.array(["log", "email", "sms", "webhook", "slack"], dtype=object), True).tolist() == [
+        False, False, True, True, True]
