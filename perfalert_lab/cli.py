@@ -121,20 +121,23 @@ def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incident
     from .distributed import local_client
     from .engine.run import backtest
     from .errors import require_module
-    from .frames import iter_files, read_metrics
+    from .frames import is_parquet_dataset, iter_files, read_metrics
 
     dask = require_module("dask", "dask", "--workers / --scheduler")
     dd = require_module("dask.dataframe", "dask", "--workers / --scheduler")
     distributed = require_module("distributed", "dask", "--workers / --scheduler")
     files = iter_files(args.metrics)
     for f in files:  # fail fast, here, on a missing file rather than inside a worker
-        if not f.is_file():
+        if not (f.is_file() or is_parquet_dataset(f)):
             raise InputError(f"{f}: no such file")
     client = distributed.Client(args.scheduler) if args.scheduler else local_client(args.workers)
     try:
-        head = read_metrics(files[0], timezone=args.timezone, duplicates=args.duplicates).iloc[:0]
-        parts = [dask.delayed(read_metrics)(f, timezone=args.timezone, duplicates=args.duplicates) for f in files]
-        ddf = dd.from_delayed(parts, meta=head)
+        if len(files) == 1 and is_parquet_dataset(files[0]):
+            ddf = dd.read_parquet(str(files[0]))  # a partitioned dataset: each worker reads its own files
+        else:
+            head = read_metrics(files[0], timezone=args.timezone, duplicates=args.duplicates).iloc[:0]
+            parts = [dask.delayed(read_metrics)(f, timezone=args.timezone, duplicates=args.duplicates) for f in files]
+            ddf = dd.from_delayed(parts, meta=head)
         print(f"backtest on dask: {len(files)} file(s), {len(client.scheduler_info()['workers'])} worker(s)",
               file=sys.stderr)
         return backtest(ddf, rules, clock=clock, incidents=incidents, duplicates=args.duplicates)

@@ -196,7 +196,10 @@ def _read_one(path: Path, *, source: str | None, metric: str | None, timezone: s
     if not path.exists():
         raise InputFileNotFound(f"{path}: no such file")
     if path.is_dir():
-        raise InputFileNotFound(f"{path}: is a directory, expected a CSV or Parquet file")
+        if not is_parquet_dataset(path):
+            raise InputFileNotFound(f"{path}: is a directory, expected a CSV or Parquet file (or a Parquet dataset)")
+        table = _read_parquet_table(path)  # hive partitions (source=web-1/...) come back as columns
+        return _table_to_raw(table, _FileContext(path, csv=False), source=source, metric=metric, timezone=timezone)
     if path.suffix.lower() in (".parquet", ".pq"):
         table = _read_parquet_table(path)
         ctx = _FileContext(path, csv=False)
@@ -851,11 +854,26 @@ def _read_nab_incidents(p: Path) -> pd.DataFrame:
     })
 
 
+def is_parquet_dataset(path: Path) -> bool:
+    """A directory of Parquet files partitioned hive-style (``source=web-1/part.parquet``)."""
+    if not path.is_dir():
+        return False
+    files = [q for q in path.rglob("*") if q.is_file() and not q.name.startswith((".", "_"))]
+    return bool(files) and all(q.suffix.lower() in (".parquet", ".pq") for q in files) and any(
+        "=" in part for q in files for part in q.relative_to(path).parts[:-1])
+
+
 def iter_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand directories into the CSV/Parquet files they hold (sorted), keep files."""
+    """Expand directories into the CSV/Parquet files they hold (sorted), keep files.
+
+    A hive-partitioned Parquet dataset stays one path: its partition directories
+    carry columns (such as ``source``) that its files alone do not have.
+    """
     out: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
+        if is_parquet_dataset(p):
+            out.append(p)
+        elif p.is_dir():
             found = sorted(q for q in p.rglob("*") if q.suffix.lower() in (".csv", ".parquet", ".pq"))
             if not found:
                 raise InputFileNotFound(f"{p}: directory holds no .csv or .parquet file")
