@@ -118,10 +118,10 @@ class _Raw:
     """Columns of loaded rows before sorting, with where each row came from."""
 
     ts: np.ndarray  # int64 ns
-    source: np.ndarray  # object
-    metric: np.ndarray  # object
+    source: pd.Categorical  # string columns stay dictionary-encoded: no Python object per row
+    metric: pd.Categorical
     value: np.ndarray  # float64
-    labels: dict[str, np.ndarray]
+    labels: dict[str, pd.Categorical]
     origin: np.ndarray  # int: index into files
     row: np.ndarray  # int: data row within its file (0-based)
     files: list[str]
@@ -140,15 +140,16 @@ class _Raw:
             origins.append(p.origin + len(files))
             files += p.files
 
-        def col(p: _Raw, k: str) -> np.ndarray:
-            return p.labels.get(k, np.full(len(p.ts), None, dtype=object))
+        def col(p: _Raw, k: str) -> pd.Categorical:
+            return p.labels.get(k, pd.Categorical.from_codes(np.full(len(p.ts), -1), categories=pd.Index([], dtype=object)))
 
+        union = pd.api.types.union_categoricals
         return _Raw(
             ts=np.concatenate([p.ts for p in parts]),
-            source=np.concatenate([p.source for p in parts]),
-            metric=np.concatenate([p.metric for p in parts]),
+            source=union([p.source for p in parts]),
+            metric=union([p.metric for p in parts]),
             value=np.concatenate([p.value for p in parts]),
-            labels={k: np.concatenate([col(p, k) for p in parts]) for k in label_names},
+            labels={k: union([col(p, k) for p in parts]) for k in label_names},
             origin=np.concatenate(origins),
             row=np.concatenate([p.row for p in parts]),
             files=files,
@@ -156,7 +157,7 @@ class _Raw:
         )
 
     def finish(self, duplicates: Duplicates) -> pd.DataFrame:
-        series = _series_codes(self.source, self.metric)
+        series = self.source.codes.astype(np.int64) * max(len(self.metric.categories), 1) + self.metric.codes
         keep, out_of_order, dup_index = _sort_and_dedupe(self.ts, series, duplicates, time_major=True,
                                                          values=self.value)
         if dup_index is not None:
@@ -297,10 +298,10 @@ def _table_to_raw(table, ctx: _FileContext, *, source: str | None, metric: str |
     if n == 0:
         raise DataError(f"{ctx.path}: no data rows (only a header); expected one row per sample")
     ts = _parse_timestamps(table.column("timestamp"), ctx, timezone)
-    src = _string_column(table, "source", ctx) if "source" in names else np.full(n, source or stem, dtype=object)
-    labels: dict[str, np.ndarray] = {}
+    src = _string_column(table, "source", ctx) if "source" in names else _constant(n, source or stem)
+    labels: dict[str, pd.Categorical] = {}
     if "value" in names:  # long or NAB
-        met = _string_column(table, "metric", ctx) if "metric" in names else np.full(n, metric or stem, dtype=object)
+        met = _string_column(table, "metric", ctx) if "metric" in names else _constant(n, metric or stem)
         val = _float_column(table, "value", ctx)
         for k in names:
             if k not in METRIC_COLUMNS:
@@ -311,9 +312,9 @@ def _table_to_raw(table, ctx: _FileContext, *, source: str | None, metric: str |
             raise DataError(f"{ctx.path}: no 'value' column and no metric columns; expected 'timestamp,value' or 'timestamp,<metric>,...'")
         vals = [_float_column(table, k, ctx) for k in metric_cols]
         val = np.concatenate(vals)
-        met = np.repeat(np.array(metric_cols, dtype=object), n)
+        met = pd.Categorical.from_codes(np.repeat(np.arange(len(metric_cols)), n), categories=metric_cols)
         ts = np.tile(ts, len(metric_cols))
-        src = np.tile(src, len(metric_cols))
+        src = pd.Categorical.from_codes(np.tile(src.codes, len(metric_cols)), categories=src.categories)
     rows = np.tile(np.arange(n, dtype=np.int64), len(val) // max(n, 1)) if n else np.zeros(0, np.int64)
     present = ~np.isnan(val)
     missing = int((~present).sum())
@@ -336,7 +337,14 @@ def _string_column(table, name: str, ctx: _FileContext) -> np.ndarray:  # type: 
     if name in ("source", "metric") and col.null_count:
         bad = int(np.flatnonzero(np.asarray(col.is_null()))[0])
         raise DataError(f"{ctx.where(bad, name)}: empty {name}; every row needs one")
-    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=object)
+    # dictionary-encode in arrow: codes and a few distinct strings, no Python object per row
+    encoded = pc.dictionary_encode(col.combine_chunks() if hasattr(col, "combine_chunks") else col)
+    codes = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(encoded.dictionary.to_pylist(), dtype=object))
+
+
+def _constant(n: int, value: str) -> pd.Categorical:
+    return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=pd.Index([value], dtype=object))
 
 
 def _float_column(table, name: str, ctx: _FileContext) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -479,10 +487,14 @@ def _line_of_row(path: Path, row: int) -> int:
 # --------------------------------------------------------------------------- frames
 
 
-def _strings(values: np.ndarray) -> Any:
-    """An object array of strings as a pandas string column (factorised: fast when repetitive)."""
-    codes, uniques = pd.factorize(values)
-    return pd.array(np.asarray(uniques, dtype=object), dtype="str").take(codes)
+def _strings(values: np.ndarray | pd.Categorical) -> Any:
+    """Strings (object array or categorical) as a pandas string column, built from the distinct values."""
+    if isinstance(values, pd.Categorical):
+        codes, uniques = values.codes, values.categories
+    else:
+        codes, uniques = pd.factorize(values)
+    return pd.array(np.asarray(uniques, dtype=object), dtype="str").take(np.asarray(codes, dtype=np.int64),
+                                                                      allow_fill=True)
 
 
 def _build_frame(ts: np.ndarray, source: np.ndarray, metric: np.ndarray, value: np.ndarray,
@@ -494,7 +506,7 @@ def _build_frame(ts: np.ndarray, source: np.ndarray, metric: np.ndarray, value: 
         "value": np.asarray(value, dtype=np.float64),
     }
     for k, v in labels.items():
-        data[k] = pd.array(v, dtype="str")
+        data[k] = _strings(v)
     return pd.DataFrame(data)
 
 
