@@ -13,6 +13,7 @@ tuned rule as YAML and another saves it. ``tuner.controls`` (by parameter name) 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ def _tuner_class() -> type:
             }
             self.status = widgets.HTML()
             self.stats_view = widgets.HTML()
-            self.plot_view = widgets.Output(layout=widgets.Layout(min_height="320px"))
+            self.plot_view = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
             self.yaml_view = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px"))
             self.save_path = widgets.Text(value=f"{rule.id}.yaml", description="save as", style=style)
             show = widgets.Button(description="Show YAML", icon="file-code-o")
@@ -156,12 +157,11 @@ def _tuner_class() -> type:
                                                   metric=self.rule.metric)
             display.plot()
             self.figure = display.figure_
-            with self.plot_view:
-                from IPython.display import clear_output
-                from IPython.display import display as show
-
-                clear_output(wait=True)
-                show(display.figure_)
+            # render once, at a fixed size, into an image widget: no notebook formatter (which would
+            # draw twice for a tight bounding box) and the same bytes in a browser and in tests
+            buf = io.BytesIO()
+            display.figure_.savefig(buf, format="png", dpi=80)
+            self.plot_view.value = buf.getvalue()
 
         @property
         def yaml(self) -> str:

@@ -63,3 +63,4 @@ def test_series_selector_redraws_without_replaying(frame: pd.DataFrame) -> None:
     tuner.controls["series"].value = "web-2"
     assert tuner.result is result
     assert "web-2" in tuner.figure.axes[0].get_title(loc="left")
+    assert tuner.plot_view.value[:4] == b"\x89PNG"  # what the browser shows
