@@ -61,12 +61,11 @@ def _merge_parts(parts: list[Any], rule: Rule) -> Any:
     parts = [p for p in parts if len(p)]
     if not parts:
         return None
-    keys = pd.concat([p.series_keys for p in parts], ignore_index=True)
-    cat = {f: np.concatenate([getattr(p, f) for p in parts]) for f in
-           ("series_hash", "pending_since", "fired_at", "resolved_at", "suppressed", "peak_value")}
-    order = np.lexsort((cat["pending_since"], keys["metric"].astype("str").to_numpy(dtype=object),
+    merged = AlertColumns.concat(parts, rule)
+    keys = merged.series_keys
+    order = np.lexsort((merged.pending_since, keys["metric"].astype("str").to_numpy(dtype=object),
                         keys["source"].astype("str").to_numpy(dtype=object)))
-    return AlertColumns(rule, keys.iloc[order].reset_index(drop=True), *(cat[f][order] for f in (
+    return AlertColumns(rule, keys.iloc[order].reset_index(drop=True), *(getattr(merged, f)[order] for f in (
         "series_hash", "pending_since", "fired_at", "resolved_at", "suppressed", "peak_value")))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 from series import series_frame
@@ -215,3 +216,28 @@ def test_alert_ids_name_the_series_of_each_backtest() -> None:
     for source in ("a", "b", "c"):
         ids = pal.backtest(series_frame("0 90 0", source=source), pal.Rule(id="r", metric="m", threshold=80)).alerts
         assert ids["alert_id"].iloc[0].startswith(f"r-{stable_hash(source + chr(0) + 'm'):016x}-")
+
+
+@pytest.mark.parametrize("clock", [pal.SampleClock(), pal.IntervalClock("2m", lookback="5m")], ids=str)
+def test_batches_of_series_give_the_same_tables(monkeypatch: pytest.MonkeyPatch, clock: pal.Clock) -> None:
+    import perfalert_lab.engine.run as run_module
+
+    frame, incidents = pal.datasets.synthetic_fleet(hosts=6, days=1, seed=4)
+    rules = pal.parse_rules("""
+version: 1
+rules:
+  - {id: cpu, metric: cpu, threshold: 85, for: 3m, clear: 80, cooldown: 10m, notify: [log, sms]}
+  - {id: lat, metric: latency_ms, threshold: 300, window: 5m, aggregate: p90}
+  - {id: spikes, metric: cpu, mode: sample, threshold: 95, cooldown: 5m}
+responders: {resolve_after: 20m}
+""")
+    whole = pal.backtest(frame, rules, clock=clock, incidents=incidents)
+    monkeypatch.setattr(run_module, "BATCH_EVALUATIONS", 1500)  # a few series per batch
+    from perfalert_lab.frames import SeriesSet
+
+    assert len(run_module._batches(SeriesSet.from_frame(frame), np.arange(6), clock)) > 1
+    batched = pal.backtest(frame, rules, clock=clock, incidents=incidents)
+    assert len(whole.alerts) > 10
+    pd.testing.assert_frame_equal(batched.alerts, whole.alerts)
+    pd.testing.assert_frame_equal(batched.notifications, whole.notifications)
+    pd.testing.assert_frame_equal(batched.stats, whole.stats)

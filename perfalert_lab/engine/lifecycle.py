@@ -60,6 +60,13 @@ class AlertColumns:
     def __len__(self) -> int:
         return len(self.fired_at)
 
+    @staticmethod
+    def concat(parts: list[AlertColumns], rule: Rule) -> AlertColumns:
+        """One rule's alerts from several batches of series, in the order given."""
+        fields = ("series_hash", "pending_since", "fired_at", "resolved_at", "suppressed", "peak_value")
+        keys = pd.concat([p.series_keys for p in parts], ignore_index=True)
+        return AlertColumns(rule, keys, *(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+
 
 # --------------------------------------------------------------------------- hashing
 

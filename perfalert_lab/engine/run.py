@@ -72,8 +72,8 @@ def _alert_columns(series: SeriesSet, run: RuleRun, rules: RuleSet, horizon: int
 class BacktestResult:
     """What a rule set would have done: the three tables of SPEC section 5.
 
-    ``alerts``, ``notifications`` and ``stats`` are DataFrames; ``runs`` keeps each
-    rule's evaluations for plots (never recomputed there).
+    ``alerts``, ``notifications`` and ``stats`` are DataFrames; ``series`` holds the
+    samples the plots draw (they never recompute).
     """
 
     alerts: pd.DataFrame
@@ -83,7 +83,6 @@ class BacktestResult:
     clock: Clock
     span: tuple[pd.Timestamp, pd.Timestamp]
     incidents: pd.DataFrame | None = None
-    runs: dict[str, RuleRun] = field(default_factory=dict, repr=False)
     series: SeriesSet | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
@@ -156,7 +155,6 @@ def _backtest_series(series: SeriesSet, rs: RuleSet, clock: Clock, incidents: pd
         from tqdm import tqdm
 
         rules_iter = tqdm(rs, desc="backtest", unit="rule", leave=False)
-    runs: dict[str, RuleRun] = {}
     parts = []
     evaluations: dict[str, int] = {}
     watched: dict[str, set[str]] = {}
@@ -167,22 +165,47 @@ def _backtest_series(series: SeriesSet, rs: RuleSet, clock: Clock, incidents: pd
             evaluations[rule.id] = 0
             continue
         sids = match_series(series.keys, rule)
-        key = (tuple(sids.tolist()), rule.window, rule.aggregate)
-        ev = shared.get(key)
-        if ev is None:  # rules on the same series and window share their evaluations
-            ev = evaluate_values(series, sids, rule, clock)
-            shared[key] = ev
-        run = run_rule(series, rule, clock, sids=sids, evaluations=ev)
-        runs[rule.id] = run
-        parts.append(_alert_columns(series, run, rs, horizon))
-        evaluations[rule.id] = run.evaluations.n
+        batches = _batches(series, sids, clock)
+        if len(batches) == 1:
+            key = (tuple(sids.tolist()), rule.window, rule.aggregate)
+            ev = shared.get(key)
+            if ev is None:  # rules on the same series and window share their evaluations
+                ev = evaluate_values(series, sids, rule, clock)
+                shared[key] = ev
+            run = run_rule(series, rule, clock, sids=sids, evaluations=ev)
+            parts.append(_alert_columns(series, run, rs, horizon))
+            evaluations[rule.id] = run.evaluations.n
+        else:  # many evaluations: a batch of series at a time bounds the memory
+            runs = [run_rule(series, rule, clock, sids=batch) for batch in batches]
+            parts.append(AlertColumns.concat([_alert_columns(series, r, rs, horizon) for r in runs], rule))
+            evaluations[rule.id] = sum(r.evaluations.n for r in runs)
+            del runs
         watched[rule.id] = set(series.keys["source"].iloc[sids].astype("str").tolist())
         n_series[rule.id] = len(sids)
     alerts, notifications = apply_lifecycle(parts, rs, horizon)
     stats = compute_stats(alerts, notifications, evaluations, watched, n_series, rs.ids,
                           (series.start_ns, series.end_ns), incidents)
     span = (pd.Timestamp(series.start_ns, tz="UTC"), pd.Timestamp(series.end_ns, tz="UTC"))
-    return BacktestResult(alerts, notifications, stats, rs, clock, span, incidents, runs, series)
+    return BacktestResult(alerts, notifications, stats, rs, clock, span, incidents, series)
+
+
+BATCH_EVALUATIONS = 20_000_000  # evaluations held at once for one rule (about 19 bytes each)
+
+
+def _batches(series: SeriesSet, sids: np.ndarray, clock: Clock) -> list[np.ndarray]:
+    """The rule's series in consecutive batches of at most about ``BATCH_EVALUATIONS`` evaluations."""
+    if len(sids) < 2:
+        return [sids]
+    shared = getattr(clock, "shared_times", None)
+    if shared is not None:
+        per = np.full(len(sids), len(shared(series.start_ns, series.end_ns)), dtype=np.int64)
+    else:  # the sample clock (and, as an estimate, other clocks): one evaluation per sample
+        per = (series.offsets[sids + 1] - series.offsets[sids]).astype(np.int64)
+    if int(per.sum()) <= BATCH_EVALUATIONS:
+        return [sids]
+    batch = np.cumsum(per) // BATCH_EVALUATIONS  # consecutive series share a batch number
+    cuts = np.flatnonzero(np.diff(batch)) + 1
+    return np.split(sids, cuts)
 
 
 def _is_dask(frame: Any) -> bool:
