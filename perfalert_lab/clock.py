@@ -97,10 +97,6 @@ class IntervalClock:
     def lookback_ns(self) -> int | None:
         return self._lookback_ns
 
-    @property
-    def every_ns(self) -> int:
-        return self._every_ns
-
     def ticks(self, start_ns: int, end_ns: int) -> np.ndarray:
         """All ticks ``offset + k*every`` with ``start_ns <= tick <= end_ns``."""
         e, o = self._every_ns, self._offset_ns

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ._time import NS_PER_S, col_ns, parse_instant
+from ._time import NS_PER_S, col_ns, ns_to_timestamps, parse_instant
 from .errors import DataError, InputFileNotFound, UsageError
 
 __all__ = [
@@ -500,7 +500,7 @@ def _strings(values: np.ndarray | pd.Categorical) -> Any:
 def _build_frame(ts: np.ndarray, source: np.ndarray, metric: np.ndarray, value: np.ndarray,
                  labels: dict[str, np.ndarray]) -> pd.DataFrame:
     data: dict[str, Any] = {
-        "timestamp": pd.DatetimeIndex(ts.astype("datetime64[ns]")).tz_localize("UTC"),
+        "timestamp": ns_to_timestamps(ts),
         "source": _strings(source),
         "metric": _strings(metric),
         "value": np.asarray(value, dtype=np.float64),
@@ -811,13 +811,9 @@ def incidents_frame(frame: pd.DataFrame, *, name: str = "incidents", csv: bool =
         return pd.array(vals, dtype="str")
 
     return pd.DataFrame({
-        "start": _utc(start), "end": _utc(end),
-        "source": text("source"), "metric": text("metric"), "point": _utc(point),
+        "start": ns_to_timestamps(start), "end": ns_to_timestamps(end),
+        "source": text("source"), "metric": text("metric"), "point": ns_to_timestamps(point),
     })
-
-
-def _utc(ns: np.ndarray) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(np.asarray(ns, dtype=np.int64).view("datetime64[ns]")).tz_localize("UTC")
 
 
 def _read_nab_incidents(p: Path) -> pd.DataFrame:
@@ -858,11 +854,11 @@ def _read_nab_incidents(p: Path) -> pd.DataFrame:
                 raise DataError(f"{p}: entry {key!r}: expected [start, end] windows, got {w!r}")
     frame = pd.DataFrame(rows, columns=["start", "end", "source", "metric", "point"])
     return pd.DataFrame({
-        "start": _utc(frame["start"].to_numpy(dtype=np.int64)),
-        "end": _utc(frame["end"].to_numpy(dtype=np.int64)),
+        "start": ns_to_timestamps(frame["start"].to_numpy(dtype=np.int64)),
+        "end": ns_to_timestamps(frame["end"].to_numpy(dtype=np.int64)),
         "source": pd.array(frame["source"].tolist(), dtype="str"),
         "metric": pd.array(frame["metric"].tolist(), dtype="str"),
-        "point": _utc(frame["point"].to_numpy(dtype=np.int64)),
+        "point": ns_to_timestamps(frame["point"].to_numpy(dtype=np.int64)),
     })
 
 

@@ -222,10 +222,8 @@ def compare(values: np.ndarray, present: np.ndarray, op: str, threshold: float) 
     return r & present
 
 
-def conditions(ev: Evaluations, rule: Rule, threshold: float | None = None, clear: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def conditions(ev: Evaluations, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
     """``(active, held)`` per evaluation: held is the clear condition of a firing alert."""
-    thr = rule.threshold if threshold is None else threshold
-    clr = rule.clear if clear is None else clear
-    active = compare(ev.values, ev.present, rule.op, thr)
-    held = active if clr is None else compare(ev.values, ev.present, rule.op, clr)
+    active = compare(ev.values, ev.present, rule.op, rule.threshold)
+    held = active if rule.clear is None else compare(ev.values, ev.present, rule.op, rule.clear)
     return active, held

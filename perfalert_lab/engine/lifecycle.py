@@ -34,7 +34,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from .._time import NAT_NS, to_ns
+from .._time import NAT_NS, ns_to_timestamps, to_ns
 from ..rules.model import CHANNELS, Channel, LognormalDelay, Responders, Rule, RuleSet, Silence
 
 __all__ = ["AlertColumns", "ack_delays", "apply_lifecycle", "stable_hash"]
@@ -345,10 +345,6 @@ KIND_NAMES = ("firing", "escalation", "repeat", "resolved")
 REASONS = ("", "silenced", "rate_limited")
 
 
-def _utc(values: np.ndarray) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(np.asarray(values, dtype=np.int64).view("datetime64[ns]")).tz_localize("UTC")
-
-
 def _text(uniques: list[str] | tuple[str, ...], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
     """A string column from a few distinct values and per-row codes (an arrow take, no Python loop)."""
     return pd.array(list(uniques), dtype="str").take(np.asarray(codes, dtype=np.int64))
@@ -382,10 +378,10 @@ def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule]) -> tuple
         "metric": pd.array(_cat(cols["metric"], object)[order], dtype="str"),
         "severity": _text([r.severity for r in rules], rule_idx),
         "mode": _text([r.mode for r in rules], rule_idx),
-        "pending_since": _utc(_cat(cols["pending_since"], np.int64)[order]),
-        "fired_at": _utc(fired[order]),
-        "resolved_at": _utc(_cat(cols["resolved_at"], np.int64)[order]),
-        "acknowledged_at": _utc(_cat(cols["acknowledged_at"], np.int64)[order]),
+        "pending_since": ns_to_timestamps(_cat(cols["pending_since"], np.int64)[order]),
+        "fired_at": ns_to_timestamps(fired[order]),
+        "resolved_at": ns_to_timestamps(_cat(cols["resolved_at"], np.int64)[order]),
+        "acknowledged_at": ns_to_timestamps(_cat(cols["acknowledged_at"], np.int64)[order]),
         "status": _text(STATUS, _cat(cols["status"], np.int8)[order]),
         "suppressed_by": _text(SUPPRESSED_BY, _cat(cols["suppressed_by"], np.int8)[order]),
         "escalation_level": _cat(cols["escalation_level"], np.int64)[order],
@@ -429,7 +425,7 @@ def _notifications_frame(notes: dict[str, np.ndarray], rules: RuleSet, alerts: p
         "channel": _text(CHANNEL_NAMES, cols["channel"]),
         "kind": _text(KIND_NAMES, cols["kind"]),
         "level": cols["level"].astype(np.int64),
-        "at": _utc(cols["at"]),
+        "at": ns_to_timestamps(cols["at"]),
         "delivered": delivered,
         "reason": _text(REASONS, reason),
     })
