@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= demo-report
 
-.PHONY: demo test bench setup clean lint
+.PHONY: demo test bench setup clean lint notebooks
 
 setup: $(STAMP)
 
@@ -22,6 +22,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg tests perfalert_lab notebooks
+
+# Run every notebook on the small data (as CI does) and store its outputs and pictures,
+# so the notebooks read on a code host without a kernel. Run after changing a notebook.
+notebooks: $(STAMP)
+	CI=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.store_widget_state=True notebooks/*.ipynb
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -3,7 +3,14 @@
 Every display is built from computed results (``from_result``/``from_sweep``) and
 ``plot(ax=None)`` only draws, keeping its artists. Nothing here recomputes a
 backtest, imports pyplot or changes matplotlib's global state: without an ``ax`` a
-standalone :class:`matplotlib.figure.Figure` is made (Jupyter shows it inline).
+standalone figure is made.
+
+Pictures show themselves in any fresh kernel (JupyterLab, Notebook 7, VS Code),
+with no ``%matplotlib inline`` and no backend: a display (drawn on first show if
+``plot`` was not called) and the figure it made both have ``_repr_png_``. A
+matplotlib Figure built without pyplot has no picture of its own until an inline
+backend registers one, which is why ``Figure(...)`` alone shows as
+``<Figure size ...>``.
 
 Long series are decimated per horizontal pixel (min and max of each bin), so a
 plot of ten million points stays quick and every spike stays visible.
@@ -17,18 +24,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from ._time import col_ns
 from .errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
     from .engine.run import BacktestResult
 
 __all__ = ["FrontierDisplay", "LoadDisplay", "StackedTimelines", "SweepDisplay", "TimelineDisplay", "decimate",
-           "report_figures", "sweep_png"]
+           "PictureFigure", "new_figure", "report_figures", "sweep_png"]
 
 SEVERITY_COLORS = {"low": "#7fb3d5", "medium": "#f2c14e", "high": "#f08a4b", "critical": "#d1495b"}
 KIND_MARKERS = {"firing": ("v", "#444444"), "escalation": ("^", "#8e44ad"), "repeat": ("o", "#999999"),
@@ -41,17 +48,61 @@ def _mpl_days(ns: np.ndarray) -> np.ndarray:
     return np.asarray(ns, dtype=np.float64) / DAY_NS
 
 
+PNG_DPI = 100  # pictures shown in a notebook
+REPORT_DPI = 110  # pictures in the HTML report and sweep.png
+
+
+def _png(fig: Figure, dpi: int = PNG_DPI) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+class PictureFigure(Figure):
+    """A matplotlib Figure with a picture of its own for IPython's display formatter."""
+
+    def _repr_png_(self) -> bytes:
+        return _png(self)
+
+
+def new_figure(**kwargs: Any) -> PictureFigure:
+    """A standalone figure that shows itself as PNG in Jupyter (no pyplot, no backend).
+
+    >>> fig = new_figure(figsize=(2, 1))
+    >>> fig._repr_png_()[1:4]
+    b'PNG'
+    """
+    return PictureFigure(**kwargs)
+
+
+class _Picture:
+    """Rich display for Displays: a PNG of the figure (drawn on first show), and a short text."""
+
+    figure_: Any
+
+    def _repr_png_(self) -> bytes:
+        if self.figure_ is None:
+            self.plot()  # type: ignore[attr-defined]
+        return _png(self.figure_)
+
+    def _summary(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        state = "drawn" if self.figure_ is not None else "not drawn yet"
+        summary = self._summary()
+        return f"<{type(self).__name__}{' ' + summary if summary else ''} ({state})>"
+
+
 def _new_axes(ax: Axes | None, figsize: tuple[float, float], margins: dict[str, float] | None = None
               ) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax  # type: ignore[return-value]
-    from matplotlib.figure import Figure
-
     if margins is not None:  # fixed margins: a constrained layout costs more than the drawing
-        fig = Figure(figsize=figsize)
+        fig = new_figure(figsize=figsize)
         fig.subplots_adjust(**margins)
     else:
-        fig = Figure(figsize=figsize, layout="constrained")
+        fig = new_figure(figsize=figsize, layout="constrained")
     return fig, fig.subplots()
 
 
@@ -112,8 +163,8 @@ def decimate(times: np.ndarray, values: np.ndarray, bins: int = 2000) -> tuple[n
 # --------------------------------------------------------------------------- timeline
 
 
-@dataclass
-class TimelineDisplay:
+@dataclass(repr=False)
+class TimelineDisplay(_Picture):
     """One series with what a rule did to it: value, threshold and clear lines, pending and
     firing spans (coloured by severity), notifications, escalations, acknowledgements and
     incident windows."""
@@ -171,6 +222,10 @@ class TimelineDisplay:
             src = result.incidents["source"]
             inc = result.incidents[src.isna() | (src == source)]
         return cls(source, metric, t, v, rules, mine.reset_index(drop=True), notes.reset_index(drop=True), inc)
+
+    def _summary(self) -> str:
+        name = self.source if self.source == self.metric else f"{self.source} / {self.metric}"
+        return f"{name}: {len(self.times)} points, {len(self.alerts)} alerts"
 
     def plot(self, ax: Axes | None = None, *, title: str | None = None) -> TimelineDisplay:
         fig, ax = _new_axes(ax, (11, 3.6), {"left": 0.07, "right": 0.99, "top": 0.91, "bottom": 0.24})
@@ -242,8 +297,8 @@ class TimelineDisplay:
         return self
 
 
-@dataclass
-class StackedTimelines:
+@dataclass(repr=False)
+class StackedTimelines(_Picture):
     """Several series one above the other on a shared time axis."""
 
     displays: list[TimelineDisplay]
@@ -261,11 +316,12 @@ class StackedTimelines:
                 series = [(str(r.source), str(r.metric)) for r in result.series.keys.head(limit).itertuples()]
         return cls([TimelineDisplay.from_result(result, source=s, metric=m, bins=bins) for s, m in series])
 
-    def plot(self, figure: Figure | None = None) -> StackedTimelines:
-        from matplotlib.figure import Figure
+    def _summary(self) -> str:
+        return f"{len(self.displays)} series"
 
+    def plot(self, figure: Figure | None = None) -> StackedTimelines:
         n = max(len(self.displays), 1)
-        fig = figure or Figure(figsize=(11, 2.6 * n + 0.6), layout="constrained")
+        fig = figure if figure is not None else new_figure(figsize=(11, 2.6 * n + 0.6), layout="constrained")
         axes = fig.subplots(n, 1, sharex=True, squeeze=False)[:, 0]
         for d, ax in zip(self.displays, axes, strict=False):
             d.plot(ax)
@@ -278,8 +334,8 @@ class StackedTimelines:
 # --------------------------------------------------------------------------- sweeps
 
 
-@dataclass
-class SweepDisplay:
+@dataclass(repr=False)
+class SweepDisplay(_Picture):
     """Statistics of a sweep against one parameter, one line per value of the others."""
 
     table: pd.DataFrame
@@ -298,11 +354,12 @@ class SweepDisplay:
         y = y or [c for c in ("alerts_per_day", "recall", "mean_detection_delay_s") if c in table.columns]
         return cls(table, x, y, [p for p in params if p != x])
 
-    def plot(self, axes: Any = None) -> SweepDisplay:
-        from matplotlib.figure import Figure
+    def _summary(self) -> str:
+        return f"{len(self.table)} combinations: {', '.join(self.y)} against {self.x}"
 
+    def plot(self, axes: Any = None) -> SweepDisplay:
         if axes is None:
-            fig = Figure(figsize=(4.2 * len(self.y), 3.3), layout="constrained")
+            fig = new_figure(figsize=(4.2 * len(self.y), 3.3), layout="constrained")
             axes = fig.subplots(1, len(self.y), squeeze=False)[0]
         else:
             fig = axes[0].figure
@@ -322,8 +379,8 @@ class SweepDisplay:
         return self
 
 
-@dataclass
-class FrontierDisplay:
+@dataclass(repr=False)
+class FrontierDisplay(_Picture):
     """All sweep rows as points, the Pareto frontier as a line (alert volume against recall)."""
 
     table: pd.DataFrame
@@ -342,6 +399,9 @@ class FrontierDisplay:
         front = frontier(table, {x: "min", y: "max" if y in ("recall", "precision") else "min"})
         return cls(table, front, x, y)
 
+    def _summary(self) -> str:
+        return f"{len(self.front)} of {len(self.table)} combinations on the frontier ({self.y} against {self.x})"
+
     def plot(self, ax: Axes | None = None) -> FrontierDisplay:
         fig, ax = _new_axes(ax, (5.5, 4))
         self.figure_, self.ax_ = fig, ax
@@ -358,8 +418,8 @@ class FrontierDisplay:
 # --------------------------------------------------------------------------- load
 
 
-@dataclass
-class LoadDisplay:
+@dataclass(repr=False)
+class LoadDisplay(_Picture):
     """Delivered notifications by hour of week (UTC): when the on-call gets woken."""
 
     counts: np.ndarray  # 7 x 24
@@ -380,6 +440,9 @@ class LoadDisplay:
             np.add.at(counts, (n["at"].dt.day_of_week.to_numpy(), n["at"].dt.hour.to_numpy()), 1)
         return cls(counts)
 
+    def _summary(self) -> str:
+        return f"{int(self.counts.sum())} notifications by hour of week"
+
     def plot(self, ax: Axes | None = None) -> LoadDisplay:
         fig, ax = _new_axes(ax, (9, 2.8))
         self.figure_, self.ax_ = fig, ax
@@ -392,12 +455,6 @@ class LoadDisplay:
         return self
 
 
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    return buf.getvalue()
-
-
 def report_figures(result: BacktestResult, max_series: int = 6) -> list[tuple[str, bytes]]:
     """PNG pictures for the HTML report: timelines of the busiest series, and the load."""
     out = []
@@ -405,21 +462,19 @@ def report_figures(result: BacktestResult, max_series: int = 6) -> list[tuple[st
     busiest = fired.groupby(["source", "metric"]).size().sort_values(ascending=False) if len(fired) else pd.Series()
     for (source, metric), _ in list(busiest.items())[:max_series]:
         d = TimelineDisplay.from_result(result, source=str(source), metric=str(metric)).plot()
-        out.append((str(source) if source == metric else f"{source} / {metric}", _png(d.figure_)))
+        out.append((str(source) if source == metric else f"{source} / {metric}", _png(d.figure_, REPORT_DPI)))
     if len(result.notifications):
         d2 = LoadDisplay.from_result(result).plot()
-        out.append(("Notifications by hour of week", _png(d2.figure_)))
+        out.append(("Notifications by hour of week", _png(d2.figure_, REPORT_DPI)))
     return out
 
 
 def sweep_png(table: pd.DataFrame) -> bytes:
     """The sweep curves and the frontier side by side, as PNG."""
-    from matplotlib.figure import Figure
-
     y = [c for c in ("alerts_per_day", "recall", "mean_detection_delay_s") if c in table.columns]
-    fig = Figure(figsize=(4.2 * (len(y) + 1), 3.4), layout="constrained")
+    fig = new_figure(figsize=(4.2 * (len(y) + 1), 3.4), layout="constrained")
     axes = fig.subplots(1, len(y) + 1, squeeze=False)[0]
     SweepDisplay.from_sweep(table, y=y).plot(axes[:len(y)])
     FrontierDisplay.from_sweep(table).plot(axes[-1])
-    return _png(fig)
+    return _png(fig, REPORT_DPI)
 

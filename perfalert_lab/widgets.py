@@ -48,13 +48,30 @@ def _choices(current: Any) -> list[str]:
 def tune(frame: Any, rule: Rule, *, incidents: pd.DataFrame | None = None, rules: RuleSet | None = None,
          clock: Clock | None = None) -> Any:
     """A :class:`Tuner` widget over ``frame`` for ``rule`` (needs the ``notebook`` extra)."""
-    return Tuner(frame, rule, incidents=incidents, rules=rules, clock=clock)
+    return _tuner_class()(frame, rule, incidents=incidents, rules=rules, clock=clock)
+
+
+_TUNER: type | None = None
+
+
+def __getattr__(name: str) -> Any:
+    """``Tuner`` is built on first use, so importing this module does not import ipywidgets."""
+    if name == "Tuner":
+        return _tuner_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _tuner_class() -> type:
+    global _TUNER
+    if _TUNER is None:
+        _TUNER = _build_tuner_class()
+    return _TUNER
+
+
+def _build_tuner_class() -> type:
     widgets = require_module("ipywidgets", "notebook", "The tuner")
 
-    class _Tuner(widgets.VBox):  # type: ignore[misc, name-defined]
+    class Tuner(widgets.VBox):  # type: ignore[misc, name-defined]
         """Sliders over one rule, live statistics and timeline, YAML export."""
 
         def __init__(self, frame: Any, rule: Rule, *, incidents: pd.DataFrame | None = None,
@@ -163,6 +180,19 @@ def _tuner_class() -> type:
             display.figure_.savefig(buf, format="png", dpi=80)
             self.plot_view.value = buf.getvalue()
 
+        def __repr__(self) -> str:
+            return f"<Tuner {self.rule.id}: {self.rule.describe()}>"
+
+        def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+            """The live widget, plus its current timeline as a picture for readers without a kernel
+            (a code host shows the PNG; JupyterLab, Notebook and VS Code show the widget)."""
+            bundle = super()._repr_mimebundle_(**kwargs)
+            if bundle is not None:
+                bundle["text/plain"] = repr(self)
+                if self.plot_view.value:
+                    bundle["image/png"] = bytes(self.plot_view.value)
+            return bundle
+
         @property
         def yaml(self) -> str:
             """The tuned rule, within its rule set, as YAML."""
@@ -178,15 +208,5 @@ def _tuner_class() -> type:
             self.status.value = f"saved <code>{written}</code>"
             return written
 
-    return _Tuner
-
-
-class Tuner:
-    """Factory-backed name for the tuner widget class (ipywidgets is imported lazily)."""
-
-    _cls: type | None = None
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
-        if cls._cls is None:
-            cls._cls = _tuner_class()
-        return cls._cls(*args, **kwargs)
+    Tuner.__module__ = __name__
+    return Tuner

@@ -92,3 +92,48 @@ def test_stacked_sweep_frontier_load_and_report(result: pal.BacktestResult) -> N
     pictures = report_figures(result)
     assert [name for name, _ in pictures][-1] == "Notifications by hour of week"
     assert all(png[:4] == b"\x89PNG" for _, png in pictures)
+
+
+def test_every_display_and_its_figure_shows_as_a_picture_in_a_fresh_kernel() -> None:
+    """In a fresh kernel no inline backend is active: without ``_repr_png_`` a Figure made without
+    pyplot shows as ``<Figure size ...>`` (the bug a JupyterLab user met). IPython's own display
+    formatter must find a PNG for each display, drawn or not, and for the figure it made."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, numpy as np, pandas as pd, matplotlib, perfalert_lab as pal
+from IPython.core.formatters import DisplayFormatter
+from perfalert_lab.plot import FrontierDisplay, LoadDisplay, StackedTimelines, SweepDisplay, TimelineDisplay
+before = dict(matplotlib.rcParams)
+f = pd.DataFrame({'timestamp': pd.date_range('2026-01-01', periods=40, freq='1min', tz='UTC'),
+                  'source': 's', 'metric': 'm', 'value': np.tile([0.0, 90, 95, 0], 10)})
+rule = pal.Rule(id='r', metric='m', threshold=80, notify=['log'])
+r = pal.backtest(f, rule)
+t = pal.sweep(f, rule, threshold=[70, 80, 90])
+fmt = DisplayFormatter()
+shown = {
+    'timeline (not drawn)': TimelineDisplay.from_result(r),
+    'timeline figure': TimelineDisplay.from_result(r).plot().figure_,
+    'stacked': StackedTimelines.from_result(r).plot(),
+    'stacked figure': StackedTimelines.from_result(r).plot().figure_,
+    'sweep': SweepDisplay.from_sweep(t),
+    'sweep figure': SweepDisplay.from_sweep(t).plot().figure_,
+    'frontier': FrontierDisplay.from_sweep(t).plot(),
+    'frontier figure': FrontierDisplay.from_sweep(t).plot().figure_,
+    'load': LoadDisplay.from_result(r),
+    'load figure': LoadDisplay.from_result(r).plot().figure_,
+}
+for name, obj in shown.items():
+    data, _ = fmt.format(obj)
+    assert data.get('image/png', b'')[:4] == b'\\x89PNG', (name, sorted(data))
+    assert 'Figure size' not in data['text/plain'] or 'PictureFigure' in data['text/plain'], name
+    assert len(data['text/plain']) < 200, (name, data['text/plain'][:300])  # no dataclass dump of arrays
+assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'
+assert dict(matplotlib.rcParams) == before, 'global matplotlib state changed'
+print('ok', len(shown))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
+                          env={**__import__("os").environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok 10"

@@ -64,3 +64,16 @@ def test_series_selector_redraws_without_replaying(frame: pd.DataFrame) -> None:
     assert tuner.result is result
     assert "web-2" in tuner.figure.axes[0].get_title(loc="left")
     assert tuner.plot_view.value[:4] == b"\x89PNG"  # what the browser shows
+
+
+def test_tune_returns_a_tuner_and_shows_a_picture_without_a_kernel(frame: pd.DataFrame) -> None:
+    from IPython.core.formatters import DisplayFormatter
+
+    import perfalert_lab.widgets as w
+
+    tuner = pal.tune(frame, pal.Rule(id="cpu", metric="m", threshold=80))
+    assert isinstance(tuner, w.Tuner)
+    data, _ = DisplayFormatter().format(tuner)
+    assert "application/vnd.jupyter.widget-view+json" in data  # the live widget, in a kernel
+    assert data["image/png"][:4] == b"\x89PNG"  # its timeline, for a reader on a code host
+    assert data["text/plain"] == "<Tuner cpu: m > 80>"
