@@ -1,0 +1,227 @@
+"""The notebooks as a person meets them: JupyterLab in a real Chromium, driven by Playwright.
+
+Each notebook is opened with its outputs cleared, every cell is run from the Run menu,
+and the test asserts what a reader sees: no cell errors, every plot cell shows a
+picture, and in the tuning notebook a drag of the threshold slider changes the
+statistics and the timeline. Screenshots are saved as artefacts (``PERFALERT_ARTIFACTS``,
+default ``build/browser``) so a person can look at them.
+
+Needs Debian's ``chromium`` (Playwright drives it through ``executable_path``; it cannot
+download its own browser here) and the ``dev`` extra (jupyterlab, playwright). Skipped
+with a reason where they are absent, except when ``PERFALERT_REQUIRE_BROWSER`` is set, as
+in CI, where that is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+ARTIFACTS = Path(os.environ.get("PERFALERT_ARTIFACTS", ROOT / "build" / "browser"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+TOKEN = "perfalert-browser-test"
+# what Chromium needs on this closed, screenless machine (see the workplace notes)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+pytestmark = pytest.mark.browser
+
+
+def _missing() -> str | None:
+    if CHROMIUM is None:
+        return "Debian's chromium is not installed (apt-get install chromium)"
+    for module in ("playwright", "jupyterlab"):
+        try:
+            __import__(module)
+        except ImportError:
+            return f"{module} is not installed (pip install -e '.[dev]')"
+    return None
+
+
+def _require() -> None:
+    why = _missing()
+    if why is None:
+        return
+    if os.environ.get("PERFALERT_REQUIRE_BROWSER"):
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _plot_cells(nb_path: Path) -> list[int]:
+    """Indices (among code cells) of the cells whose stored output is a picture."""
+    nb = json.loads(nb_path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    return [i for i, c in enumerate(code) if "nbval-check-output" in c.get("metadata", {}).get("tags", [])]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A JupyterLab server on 127.0.0.1 over copies of the notebooks with their outputs cleared."""
+    _require()
+    root = tmp_path_factory.mktemp("lab")
+    for nb_path in NOTEBOOKS:
+        nb = json.loads(nb_path.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+        nb["metadata"].pop("widgets", None)
+        (root / nb_path.name).write_text(json.dumps(nb))
+    settings = root / ".settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    # render every cell (JupyterLab 4 may render only the visible ones), no autosave surprises
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    port = _free_port()
+    env = {**os.environ, "CI": "1", "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
+           "JUPYTER_RUNTIME_DIR": str(root / ".runtime")}
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+           f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", "--allow-root",
+           "--LabApp.extension_manager=readonly",
+           f"--LabApp.user_settings_dir={root / '.settings'}", f"--LabApp.workspaces_dir={root / '.workspaces'}",
+           "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           "--ServerApp.disable_check_xsrf=True"]
+    log = (root / "server.log").open("w")
+    server = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2).read()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("JupyterLab did not start:\n" + (root / "server.log").read_text()[-3000:])
+                time.sleep(0.3)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(lab: str) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _run_all(page: object, base: str, name: str) -> None:
+    """Open a notebook, run every cell from the Run menu, wait until the last cell has run."""
+    page.goto(f"{base}/lab/tree/{name}?token={TOKEN}&reset")  # type: ignore[attr-defined]
+    page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=60_000)  # type: ignore[attr-defined]
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "() => document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"idle\"]') !== null",
+        timeout=60_000)
+    page.click("li.lm-MenuBar-item:has-text('Run')")  # type: ignore[attr-defined]
+    page.click("li.lm-Menu-item[data-command='runmenu:run-all']")  # type: ignore[attr-defined]
+    # done when every code cell shows an execution count, or when a cell failed (run-all stops there)
+    page.wait_for_function(  # type: ignore[attr-defined]
+        """() => {
+            const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
+            const done = prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+            return done || document.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"] pre')?.textContent.includes('Traceback');
+        }""", timeout=240_000)
+
+
+def _errors(page: object) -> list[str]:
+    texts = page.eval_on_selector_all(  # type: ignore[attr-defined]
+        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", "els => els.map(e => e.textContent)")
+    return [t for t in texts if "Traceback" in t or "Error" in t.split("\n")[0]]
+
+
+def _cell_pictures(page: object) -> list[int]:
+    """For each code cell, how many rendered pictures (img elements with a loaded image) it shows."""
+    return page.eval_on_selector_all(  # type: ignore[attr-defined]
+        ".jp-Notebook .jp-CodeCell",
+        "cells => cells.map(c => [...c.querySelectorAll('.jp-OutputArea-output img')]"
+        ".filter(i => i.complete && i.naturalWidth > 100).length)")
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_plot_cell_shows_a_picture_and_no_cell_errors(lab: str, browser: object, nb_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    try:
+        _run_all(page, lab, nb_path.name)
+        assert _errors(page) == []
+        pictures = _cell_pictures(page)
+        plots = _plot_cells(nb_path)
+        assert plots, f"{nb_path.name}: no cell is tagged as a plot"
+        missing = [i for i in plots if pictures[i] == 0]
+        assert missing == [], f"{nb_path.name}: code cells {missing} show no picture ({pictures})"
+        assert not page.locator("text=<Figure size").count()  # type: ignore[attr-defined]
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        first = page.locator(".jp-Notebook .jp-CodeCell").nth(plots[0])  # type: ignore[attr-defined]
+        first.scroll_into_view_if_needed()
+        first.screenshot(path=str(ARTIFACTS / f"{nb_path.stem}-first-plot.png"))
+    finally:
+        page.close()
+
+
+def test_dragging_the_threshold_slider_changes_statistics_and_timeline(lab: str, browser: object) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})  # type: ignore[attr-defined]
+    try:
+        _run_all(page, lab, "02-threshold-tuning.ipynb")
+        assert _errors(page) == []
+        tuner = page.locator(".jp-OutputArea-output .widget-vbox").first  # type: ignore[attr-defined]
+        tuner.scroll_into_view_if_needed()
+        slider = tuner.locator(".widget-slider").first
+        handle = slider.locator(".noUi-handle").first
+        stats = tuner.locator(".widget-html-content table").first
+        image = tuner.locator(".widget-image").first
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "el => el.complete && el.naturalWidth > 100", arg=image.element_handle(), timeout=30_000)
+        before_stats, before_src = stats.inner_text(), image.get_attribute("src")
+        readout_before = slider.locator(".widget-readout").inner_text()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        tuner.screenshot(path=str(ARTIFACTS / "tuner-before.png"))
+        box = handle.bounding_box()
+        assert box is not None
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)  # type: ignore[attr-defined]
+        page.mouse.down()  # type: ignore[attr-defined]
+        page.mouse.move(x - 120, y, steps=8)  # type: ignore[attr-defined]
+        start = time.perf_counter()
+        page.mouse.up()  # type: ignore[attr-defined]
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "([el, src]) => el.getAttribute('src') !== src && el.complete && el.naturalWidth > 100",
+            arg=[image.element_handle(), before_src], timeout=30_000)
+        redraw_ms = (time.perf_counter() - start) * 1000
+        readout_after = slider.locator(".widget-readout").inner_text()
+        assert readout_after != readout_before, "the slider did not move"
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "([el, text]) => el.innerText !== text", arg=[stats.element_handle(), before_stats], timeout=30_000)
+        assert stats.inner_text() != before_stats
+        tuner.screenshot(path=str(ARTIFACTS / "tuner-after.png"))
+        (ARTIFACTS / "tuner-latency.json").write_text(json.dumps(
+            {"threshold_before": readout_before, "threshold_after": readout_after,
+             "release_to_new_picture_ms": round(redraw_ms, 1)}))
+    finally:
+        page.close()
