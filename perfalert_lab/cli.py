@@ -89,10 +89,12 @@ def _write_result(result: Any, out: Path, title: str) -> list[Path]:
 def _print_stats(result: Any) -> None:
     import pandas as pd
 
+    from .present import stats_for_people
+
     cols = [c for c in ("rule_id", "evaluations", "alerts", "suppressed", "alerts_per_day", "notifications",
                         "escalations", "recall", "precision", "mean_detection_delay_s") if c in result.stats.columns]
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(result.stats[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+        print(stats_for_people(result.stats[cols]).to_string(index=False))
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:

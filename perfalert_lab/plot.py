@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.run import BacktestResult
 
 __all__ = ["FrontierDisplay", "LoadDisplay", "StackedTimelines", "SweepDisplay", "TimelineDisplay", "decimate",
-           "PictureFigure", "new_figure", "report_figures", "sweep_png"]
+           "PictureFigure", "TimelinePainter", "new_figure", "report_figures", "sweep_png"]
 
 SEVERITY_COLORS = {"low": "#7fb3d5", "medium": "#f2c14e", "high": "#f08a4b", "critical": "#d1495b"}
 KIND_MARKERS = {"firing": ("v", "#444444"), "escalation": ("^", "#8e44ad"), "repeat": ("o", "#999999"),
@@ -48,6 +48,8 @@ def _mpl_days(ns: np.ndarray) -> np.ndarray:
     return np.asarray(ns, dtype=np.float64) / DAY_NS
 
 
+TIMELINE_SIZE = (11.0, 3.6)
+TIMELINE_MARGINS = {"left": 0.07, "right": 0.99, "top": 0.91, "bottom": 0.24}
 PNG_DPI = 100  # pictures shown in a notebook
 REPORT_DPI = 110  # pictures in the HTML report and sweep.png
 
@@ -228,15 +230,33 @@ class TimelineDisplay(_Picture):
         return f"{name}: {len(self.times)} points, {len(self.alerts)} alerts"
 
     def plot(self, ax: Axes | None = None, *, title: str | None = None) -> TimelineDisplay:
-        fig, ax = _new_axes(ax, (11, 3.6), {"left": 0.07, "right": 0.99, "top": 0.91, "bottom": 0.24})
+        fig, ax = _new_axes(ax, TIMELINE_SIZE, TIMELINE_MARGINS)
         self.figure_, self.ax_ = fig, ax
-        art: dict[str, list[Any]] = {k: [] for k in ("value", "lines", "spans", "markers", "incidents")}
-        x = _mpl_days(self.times)
-        band = ax.get_xaxis_transform()  # x in data, y from 0 to 1 of the axes: spans cover the height
+        self.artists = {k: [] for k in ("value", "lines", "spans", "markers", "incidents")}
+        self.draw_series(ax)
+        self.draw_alerts(ax)
+        self.draw_labels(ax, title)
+        return self
+
+    def draw_series(self, ax: Axes) -> None:
+        """What does not depend on the rule: incident windows, the date axis and the axis label."""
+        self.artists.setdefault("incidents", [])
         if self.incidents is not None and len(self.incidents):
             s0, s1 = _mpl_days(col_ns(self.incidents["start"])), _mpl_days(col_ns(self.incidents["end"]))
-            art["incidents"].append(ax.broken_barh(list(zip(s0, s1 - s0, strict=True)), (0, 1), transform=band,
-                                                   color="#9b59b6", alpha=0.12, lw=0, label="incident"))
+            self.artists["incidents"].append(ax.broken_barh(
+                list(zip(s0, s1 - s0, strict=True)), (0, 1), transform=ax.get_xaxis_transform(), color="#9b59b6",
+                alpha=0.12, lw=0, label="incident"))
+        _date_axis(ax)
+        ax.set_ylabel(self.metric)
+
+    def draw_alerts(self, ax: Axes) -> list[Any]:
+        """What the rule did: pending and firing spans, acknowledgements, the value line on top of
+        them, threshold and clear lines, notification markers. Returns the artists it added."""
+        art = self.artists
+        for k in ("value", "lines", "spans", "markers"):
+            art[k] = []
+        x = _mpl_days(self.times)
+        band = ax.get_xaxis_transform()  # x in data, y from 0 to 1 of the axes: spans cover the height
         end = self.times[-1] if len(self.times) else 0
         # one collection per kind of span (thousands of alerts draw as quickly as one)
         a = self.alerts
@@ -286,15 +306,106 @@ class TimelineDisplay(_Picture):
                     xs = _mpl_days(np.unique(ns // step) * step)  # one marker per pixel is all one can see
                     art["markers"].append(ax.scatter(xs, np.full(len(xs), ymax), marker=marker, s=18, color=color,
                                                      zorder=5, label=kind, clip_on=False))
-        _date_axis(ax)
-        ax.set_ylabel(self.metric)
+        return [*art["spans"], *art["value"], *art["lines"], *art["markers"]]
+
+    def draw_labels(self, ax: Axes, title: str | None = None, legend: bool = True) -> list[Any]:
+        """The title (with the alert count) and the legend; returns the artists."""
         name = self.source if self.source == self.metric else f"{self.source} / {self.metric}"
         fired = int((self.alerts["status"] != "suppressed").sum())
-        ax.set_title(title or f"{name}: {fired} alert{'s' if fired != 1 else ''}", loc="left", fontsize=10)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncols=8, frameon=False)
+        made = [ax.set_title(title or f"{name}: {fired} alert{'s' if fired != 1 else ''}", loc="left", fontsize=10)]
         ax.margins(x=0)
-        self.artists = art
-        return self
+        if legend:
+            made.append(ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncols=8, frameon=False))
+        return made
+
+    def legend_proxies(self) -> tuple[list[Any], list[str]]:
+        """Legend entries for everything a rule of these severities can draw (a legend that never changes)."""
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+
+        handles: list[Any] = [Line2D([], [], color="#34495e", lw=0.8)]
+        labels = [self.metric]
+        if self.incidents is not None and len(self.incidents):
+            handles.append(Patch(color="#9b59b6", alpha=0.12, lw=0))
+            labels.append("incident")
+        handles.append(Patch(color="#999999", alpha=0.15, lw=0))
+        labels.append("pending")
+        for sev in dict.fromkeys(r["severity"] for r in self.rules):
+            color = SEVERITY_COLORS.get(sev, "#c0392b")
+            handles += [Patch(facecolor=color, alpha=0.35, lw=0), Line2D([], [], color=color, lw=1.2, ls="--")]
+            labels += [f"firing {sev}", "threshold"]
+        for kind in ("firing", "resolved"):
+            marker, color = KIND_MARKERS[kind]
+            handles.append(Line2D([], [], ls="", marker=marker, color=color, ms=4))
+            labels.append(f"{kind} notification")
+        return handles, labels
+
+
+class TimelinePainter:
+    """Redraws one timeline as a PNG quickly while only the rule changes (the tuner's slider).
+
+    The series' axes, ticks and incident windows are rendered once per series into a
+    background; each frame restores it and draws only what the rule did (spans, value
+    line, rule lines, markers, title, legend) on top, then encodes with light
+    compression. The y range is fixed per series (``ylim``) so frames line up.
+    """
+
+    def __init__(self, dpi: int = 80) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        self.figure = new_figure(figsize=TIMELINE_SIZE, dpi=dpi)
+        self.figure.subplots_adjust(**TIMELINE_MARGINS)
+        self.canvas = FigureCanvasAgg(self.figure)
+        self.ax = self.figure.subplots()
+        self._key: tuple[Any, ...] | None = None
+        self._background: Any = None
+
+    def png(self, display: TimelineDisplay, ylim: tuple[float, float] | None = None) -> bytes:
+        ax = self.ax
+        inc = display.incidents
+        windows = b"" if inc is None or not len(inc) else col_ns(inc["start"]).tobytes() + col_ns(inc["end"]).tobytes()
+        key = (display.source, display.metric, ylim, windows, len(display.times))
+        if key != self._key:  # a new series: draw its background once
+            ax.clear()
+            display.artists = {}
+            display.draw_series(ax)
+            x = _mpl_days(display.times)
+            if len(x) > 1:
+                ax.set_xlim(x[0], x[-1])
+            lo, hi = (float(np.nanmin(display.values)), float(np.nanmax(display.values))) if len(display.values) \
+                else (0.0, 1.0)
+            if ylim is not None:
+                lo, hi = min(lo, ylim[0]), max(hi, ylim[1])
+            pad = (hi - lo) * 0.05 or 1.0
+            ax.set_ylim(lo - pad, hi + pad)
+            ax.set_autoscale_on(False)
+            ax.set_title("")
+            handles, labels = display.legend_proxies()  # drawn once: a legend costs a quarter of a frame
+            ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncols=8,
+                      frameon=False)
+            self.canvas.draw()
+            self._background = self.canvas.copy_from_bbox(self.figure.bbox)
+            self._key = key
+        else:
+            self.canvas.restore_region(self._background)
+        artists = display.draw_alerts(ax)
+        rules = "; ".join(f"{r['op']} {r['threshold']:g}" + (f" (clear {r['clear']:g})" if r["clear"] is not None
+                                                                  else "") for r in display.rules)
+        fired = int((display.alerts["status"] != "suppressed").sum())
+        name = display.source if display.source == display.metric else f"{display.source} / {display.metric}"
+        title = display.draw_labels(ax, f"{name} {rules}: {fired} alert{'s' if fired != 1 else ''}", legend=False)
+        renderer = self.canvas.get_renderer()
+        for artist in [*artists, *title]:
+            artist.draw(renderer)
+        for artist in artists:
+            artist.remove()  # the next frame starts again from the background
+        display.figure_, display.ax_ = self.figure, ax
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.frombuffer("RGBA", self.canvas.get_width_height(), self.canvas.buffer_rgba()).save(
+            buf, format="png", compress_level=1)
+        return buf.getvalue()
 
 
 @dataclass(repr=False)

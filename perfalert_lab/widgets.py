@@ -13,7 +13,6 @@ tuned rule as YAML and another saves it. ``tuner.controls`` (by parameter name) 
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from .engine.conditions import match_series
 from .engine.run import BacktestResult, _backtest_series
 from .errors import RulesError, UsageError, require_module
 from .frames import SeriesSet, as_incidents
+from .plot import TimelineDisplay, TimelinePainter
 from .rules.model import Rule, RuleSet
 from .rules.yaml_io import rules_to_yaml, save_rules
 
@@ -34,6 +34,22 @@ __all__ = ["Tuner", "tune"]
 DURATION_CHOICES = ["0s", "30s", "1m", "2m", "3m", "5m", "10m", "15m", "20m", "30m", "45m", "1h", "2h", "4h", "12h", "1d"]
 STAT_COLUMNS = ["alerts", "suppressed", "alerts_per_day", "notifications", "escalations", "firing_fraction",
                 "recall", "precision", "mean_detection_delay_s"]
+
+
+def nice_step(lo: float, hi: float, target: int = 200) -> float:
+    """A slider step of 1, 2 or 5 times a power of ten giving about ``target`` positions over the range.
+
+    >>> nice_step(0, 100), nice_step(20.3, 98.7), nice_step(0, 0.37), nice_step(5, 5)
+    (0.5, 0.5, 0.002, 1.0)
+    """
+    raw = (hi - lo) / target
+    if not np.isfinite(raw) or raw <= 0:
+        return 1.0
+    mag = 10.0 ** np.floor(np.log10(raw))
+    for m in (1, 2, 5, 10):
+        if raw <= m * mag * (1 + 1e-9):
+            return float(round(m * mag, 12))
+    return float(10 * mag)  # pragma: no cover - the loop always returns
 
 
 def _choices(current: Any) -> list[str]:
@@ -89,7 +105,9 @@ def _build_tuner_class() -> type:
             lo, hi = min(lo, rule.threshold), max(hi, rule.threshold)
             if rule.clear is not None:
                 lo, hi = min(lo, rule.clear), max(hi, rule.clear)
-            step = (hi - lo) / 500 if hi > lo else 1.0
+            self.value_range = (lo, hi)
+            step = nice_step(lo, hi)
+            lo, hi = float(np.floor(lo / step) * step), float(np.ceil(hi / step) * step)  # round ends
             style = {"description_width": "110px"}
             layout = widgets.Layout(width="420px")
             sources = sorted(set(self.series.keys["source"].iloc[sids].astype("str")))
@@ -113,15 +131,17 @@ def _build_tuner_class() -> type:
             self.status = widgets.HTML()
             self.stats_view = widgets.HTML()
             self.plot_view = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
-            self.yaml_view = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px"))
+            self.yaml_view = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px", display="none"))
             self.save_path = widgets.Text(value=f"{rule.id}.yaml", description="save as", style=style)
             show = widgets.Button(description="Show YAML", icon="file-code-o")
             save = widgets.Button(description="Save YAML", icon="save")
-            show.on_click(lambda _: self._show_yaml())
+            show.on_click(lambda _: self.toggle_yaml())
+            self.yaml_button = show
             save.on_click(lambda _: self.save())
             for control in self.controls.values():
                 control.observe(self._changed, names="value")
             self.result: BacktestResult | None = None
+            self.painter = TimelinePainter(dpi=80)
             super().__init__([
                 widgets.HBox([widgets.VBox([self.controls[k] for k in ("threshold", "clear_enabled", "clear")]),
                               widgets.VBox([self.controls[k] for k in ("for", "cooldown", "series")])]),
@@ -135,9 +155,34 @@ def _build_tuner_class() -> type:
         def _changed(self, change: dict[str, Any]) -> None:
             owner = change.get("owner")
             if owner is self.controls["series"]:
+                self._show_stats()
                 self._draw()
                 return
             self._refresh()
+
+        def series_stats(self) -> pd.DataFrame:
+            """Statistics of the tuned rule for all its series and for the selected one, side by side."""
+            from .stats import compute_stats
+
+            assert self.result is not None
+            rid, source = self.rule.id, self.controls["series"].value
+            everything = self.result.stats
+            alerts = self.result.alerts[self.result.alerts["source"] == source]
+            notes = self.result.notifications
+            notes = notes[notes["alert_id"].isin(alerts["alert_id"])]
+            s = int(np.flatnonzero((self.series.keys["source"] == source).to_numpy(dtype=bool)
+                                   & (self.series.keys["metric"] == self.rule.metric).to_numpy(dtype=bool))[0])
+            times = self.series.times[self.series.offsets[s]:self.series.offsets[s + 1]]
+            one = compute_stats(alerts, notes, {rid: 0}, {rid: {source}}, {rid: 1}, [rid],
+                                (int(times[0]), int(times[-1])), self.incidents)
+            rows = pd.concat([everything[everything["rule_id"] == rid], one[one["rule_id"] == rid]])
+            rows.insert(0, "series", ["all series", source])
+            return rows[["series", *[c for c in STAT_COLUMNS if c in rows.columns]]].reset_index(drop=True)
+
+        def _show_stats(self) -> None:
+            from .present import stats_for_people
+
+            self.stats_view.value = stats_for_people(self.series_stats()).to_html(index=False, border=0, na_rep="")
 
         def tuned_rule(self) -> Rule:
             """The rule as the controls set it (raises RulesError when they contradict)."""
@@ -157,28 +202,20 @@ def _build_tuner_class() -> type:
             self.rules = self.rules.with_rule(tuned)
             self.result = _backtest_series(self.series, RuleSet((tuned,), self.rules.channels, self.rules.silences,
                                                                 self.rules.responders), self.clock, self.incidents)
-            stats = self.result.stats
-            cols = [c for c in STAT_COLUMNS if c in stats.columns]
-            self.stats_view.value = stats.loc[stats["rule_id"] == tuned.id, cols].to_html(
-                index=False, border=0, float_format=lambda x: f"{x:.3g}", na_rep="")
-            if self.yaml_view.value:
+            if self.yaml_view.layout.display != "none":
                 self._show_yaml()
+            self._show_stats()
             self._draw()
 
         def _draw(self) -> None:
-            from .plot import TimelineDisplay
-
             if self.result is None:
                 return
             display = TimelineDisplay.from_result(self.result, source=self.controls["series"].value,
                                                   metric=self.rule.metric)
-            display.plot()
+            # render at a fixed size into an image widget: the series' axes are drawn once, a slider
+            # move redraws only what the rule did (see TimelinePainter)
+            self.plot_view.value = self.painter.png(display, ylim=self.value_range)
             self.figure = display.figure_
-            # render once, at a fixed size, into an image widget: no notebook formatter (which would
-            # draw twice for a tight bounding box) and the same bytes in a browser and in tests
-            buf = io.BytesIO()
-            display.figure_.savefig(buf, format="png", dpi=80)
-            self.plot_view.value = buf.getvalue()
 
         def __repr__(self) -> str:
             return f"<Tuner {self.rule.id}: {self.rule.describe()}>"
@@ -200,6 +237,14 @@ def _build_tuner_class() -> type:
 
         def _show_yaml(self) -> None:
             self.yaml_view.value = self.yaml
+
+        def toggle_yaml(self) -> None:
+            """Show the tuned rule as YAML below the timeline, or hide it again."""
+            shown = self.yaml_view.layout.display != "none"
+            self.yaml_view.layout.display = "none" if shown else None
+            self.yaml_button.description = "Show YAML" if shown else "Hide YAML"
+            if not shown:
+                self._show_yaml()
 
         def save(self, path: str | Path | None = None) -> Path:
             """Save the rule set with the tuned rule (atomically) and return the path."""

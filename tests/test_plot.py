@@ -137,3 +137,24 @@ print('ok', len(shown))
                           env={**__import__("os").environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "ok 10"
+
+
+def test_painter_frames_equal_a_fresh_drawing_after_the_rule_changes() -> None:
+    """The tuner's painter reuses a background: a frame after a change must be exactly what a
+    painter that never saw the earlier rule draws (nothing stale left over), and differ from it."""
+    from perfalert_lab.plot import TimelinePainter
+
+    frame = series_frame("0 90 90 0 85 0 95 95 95 0 70 99 0", source="web-1")
+    inc = pd.DataFrame({"start": [at(1)], "end": [at(3)], "source": ["web-1"], "metric": [None], "point": [at(1)]})
+
+    def display(threshold: float) -> TimelineDisplay:
+        r = pal.backtest(frame, pal.Rule(id="r", metric="m", threshold=threshold, notify=["log"]), incidents=inc)
+        return TimelineDisplay.from_result(r)
+
+    reused = TimelinePainter()
+    first = reused.png(display(80), ylim=(0, 100))
+    second = reused.png(display(92), ylim=(0, 100))
+    fresh = TimelinePainter().png(display(92), ylim=(0, 100))
+    assert second == fresh
+    assert first != second
+    assert reused.png(display(80), ylim=(0, 100)) == first
