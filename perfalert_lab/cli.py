@@ -110,7 +110,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         result = _backtest_on_dask(args, rules, clock, incidents)
     else:
         frame = _read_metrics(args.metrics, args)
-        result = backtest(frame, rules, clock=clock, incidents=incidents, progress=_interactive())
+        result = backtest(frame, rules, clock=clock, incidents=incidents, progress=_interactive(), strict=args.strict)
     _print_stats(result)
     if args.out:
         written = _write_result(result, Path(args.out), title=f"Backtest of {Path(args.rules).name}")
@@ -325,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--incidents", help="labelled incidents: CSV start,end[,source,metric,point] or NAB JSON")
     p.add_argument("--clock", default="sample", help="'sample' (default) or 'interval:EVERY[:LOOKBACK]', e.g. interval:1m:5m")
     p.add_argument("--out", help="folder for alerts.csv, notifications.csv, stats.csv, report.html")
+    p.add_argument("--strict", action="store_true",
+                   help="a rule that matches no series is an error (exit 2) instead of a warning")
     scale = p.add_mutually_exclusive_group()
     scale.add_argument("--workers", type=int, metavar="N", help="run on a local dask cluster of N processes")
     scale.add_argument("--scheduler", metavar="ADDRESS", help="run on the dask cluster at ADDRESS (tcp://host:8786)")
@@ -367,8 +369,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """A warning as one line on stderr: what a person needs, no source file and line of ours."""
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the console script)."""
+    import warnings
+
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        return _main(argv)
+    finally:
+        warnings.showwarning = shown
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         func: Callable[[argparse.Namespace], int] = args.func

@@ -12,6 +12,9 @@ also from the built-in exception a caller would otherwise catch, so both
     ├── InputFileNotFound (InputError, FileNotFoundError)
     └── MissingDependency (PerfAlertError, ImportError)   an optional extra is not installed
 
+    PerfAlertWarning (UserWarning)
+    └── NoSeriesWarning                    a rule matches no series (an error with strict=True)
+
 Messages are one line per problem and say what was given, what was expected and
 how to fix it.
 """
@@ -25,7 +28,9 @@ __all__ = [
     "InputError",
     "InputFileNotFound",
     "MissingDependency",
+    "NoSeriesWarning",
     "PerfAlertError",
+    "PerfAlertWarning",
     "RulesError",
     "UsageError",
 ]
@@ -62,6 +67,14 @@ class UsageError(InputError):
 
 class InputFileNotFound(InputError, FileNotFoundError):
     """An input path does not exist or is not a readable file."""
+
+
+class PerfAlertWarning(UserWarning):
+    """Base class of the warnings perfalert_lab gives (the CLI prints them as one line each)."""
+
+
+class NoSeriesWarning(PerfAlertWarning):
+    """A rule matches no series of the input: it would be silently quiet."""
 
 
 class MissingDependency(PerfAlertError, ImportError):

@@ -68,6 +68,7 @@ def tune(frame: Any, rule: Rule, *, incidents: pd.DataFrame | None = None, rules
 
 
 _TUNER: type | None = None
+Tuner: type  # the widget class, made on first access by __getattr__ below (ipywidgets loads lazily)
 
 
 def __getattr__(name: str) -> Any:

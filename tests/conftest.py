@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 
@@ -18,3 +19,9 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 ROOT = Path(__file__).resolve().parent.parent
 NAB = ROOT / "data" / "nab"
 SHARED_NAB = ROOT.parent / "shared" / "data" / "nab"
+
+
+def pytest_configure(config: Any) -> None:
+    from nbval_pictures import NbvalPictures
+
+    config.pluginmanager.register(NbvalPictures(), "perfalert-nbval-pictures")

@@ -135,3 +135,30 @@ def test_demo_writes_a_report(tmp_path: Path) -> None:
 def test_version_and_help() -> None:
     assert main(["--version"]) == 0
     assert main(["backtest", "--help"]) == 0
+
+
+TYPO_RULES = """\
+version: 1
+rules:
+  - id: lat-high
+    metric: ec2_request_latency_system_failur
+    op: ">"
+    threshold: 55
+"""
+
+
+def test_a_rule_matching_no_series_is_said_on_stderr_and_strict_makes_it_exit_2(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(TYPO_RULES)
+    data = str(NAB / "realKnownCause" / "ec2_request_latency_system_failure.csv")
+    proc = run("backtest", data, "--rules", str(rules), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if "warning" in x]
+    assert lines == ["perfalert: warning: rule 'lat-high': metric 'ec2_request_latency_system_failur' matches no "
+                     "series; did you mean 'ec2_request_latency_system_failure'? (metrics in the input: "
+                     "ec2_request_latency_system_failure)"]
+    assert "warnings.warn" not in proc.stderr and ".py:" not in proc.stderr  # no source lines of ours
+    strict = run("backtest", data, "--rules", str(rules), "--out", str(tmp_path / "strict"), "--strict")
+    assert strict.returncode == 2
+    assert strict.stderr.splitlines()[-1].startswith("perfalert: error: rule 'lat-high': metric")
+    assert "Traceback" not in strict.stderr and not (tmp_path / "strict").exists()

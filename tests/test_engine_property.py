@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -115,6 +116,7 @@ def same_float(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
+@pytest.mark.filterwarnings("ignore::perfalert_lab.errors.NoSeriesWarning")  # empty inputs are drawn on purpose
 @given(frame=frames(), rule=rules(), clock=clocks(), resolve=st.one_of(st.none(), st.integers(1, 20)))
 def test_compiled_engine_equals_reference(frame: pd.DataFrame, rule: pal.Rule, clock: pal.Clock,
                                           resolve: int | None) -> None:

@@ -241,3 +241,25 @@ responders: {resolve_after: 20m}
     pd.testing.assert_frame_equal(batched.alerts, whole.alerts)
     pd.testing.assert_frame_equal(batched.notifications, whole.notifications)
     pd.testing.assert_frame_equal(batched.stats, whole.stats)
+
+
+def test_a_rule_that_matches_nothing_warns_with_what_exists_and_strict_raises() -> None:
+    import warnings
+
+    frame = series_frame("0 90 0", metric="cpu_utilization")
+    typo = pal.Rule(id="cpu", metric="cpu_utilisation", threshold=80)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = pal.backtest(frame, typo)
+    assert [type(w.message) for w in caught] == [pal.errors.NoSeriesWarning]
+    assert "did you mean 'cpu_utilization'?" in str(caught[0].message)
+    assert len(result.alerts) == 0
+    with pytest.raises(pal.RulesError, match="rule 'cpu': metric 'cpu_utilisation' matches no series"):
+        pal.backtest(frame, typo, strict=True)
+    wrong_source = pal.Rule(id="cpu", metric="cpu_utilization", threshold=80, match={"source": "db-*"})
+    with pytest.raises(pal.RulesError, match="exists: check the match patterns"):
+        pal.backtest(frame, wrong_source, strict=True)
+    disabled = typo.replace(enabled=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pal.backtest(frame, disabled)  # a disabled rule is quiet on purpose

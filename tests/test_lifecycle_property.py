@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from test_engine_property import GRID_S, T0, clocks, frames
@@ -87,6 +88,7 @@ ALERT_KEY = ("alert_id", "rule_id", "source", "metric", "severity", "mode", "pen
 NOTE_KEY = ("alert_id", "rule_id", "source", "channel", "kind", "level", "at", "delivered", "reason")
 
 
+@pytest.mark.filterwarnings("ignore::perfalert_lab.errors.NoSeriesWarning")  # empty inputs are drawn on purpose
 @given(frame=frames(), rules=rule_sets(), clock=clocks())
 def test_lifecycle_tables_equal_reference(frame: pd.DataFrame, rules: pal.RuleSet, clock: pal.Clock) -> None:
     result = pal.backtest(frame, rules, clock=clock)

@@ -41,6 +41,7 @@ def same(a: object, b: object) -> bool:
     return a == b
 
 
+@pytest.mark.filterwarnings("ignore::perfalert_lab.errors.NoSeriesWarning")  # empty inputs are drawn on purpose
 @given(frame=frames(), rules=rule_sets(), clock=clocks(), incidents=incident_tables(),
        thresholds=st.lists(st.integers(0, 10), min_size=1, max_size=3, unique=True),
        fors=st.lists(st.integers(0, 4), min_size=1, max_size=2, unique=True),

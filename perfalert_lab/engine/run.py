@@ -10,7 +10,7 @@ import pandas as pd
 
 from .._time import NAT_NS, to_ns
 from ..clock import Clock, SampleClock
-from ..errors import UsageError
+from ..errors import NoSeriesWarning, RulesError, UsageError
 from ..frames import SeriesSet, as_incidents
 from ..rules.model import Rule, RuleSet
 from ..stats import compute_stats
@@ -104,8 +104,8 @@ class BacktestResult:
 
 
 def backtest(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | None = None,
-             incidents: pd.DataFrame | None = None, duplicates: str = "last", progress: bool = False
-             ) -> BacktestResult:
+             incidents: pd.DataFrame | None = None, duplicates: str = "last", progress: bool = False,
+             strict: bool = False) -> BacktestResult:
     """Replay metrics against rules and return every alert, notification and statistic.
 
     Parameters
@@ -121,6 +121,9 @@ def backtest(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | N
         Optional ground truth (``start, end[, source, metric, point]``) to score against.
     progress
         Show a progress bar over the rules (the CLI turns it on on a terminal).
+    strict
+        A rule that matches no series is an error (:class:`RulesError`) instead of a
+        :class:`NoSeriesWarning`.
 
     Examples
     --------
@@ -144,7 +147,42 @@ def backtest(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | N
     rs = RuleSet.of(rules)
     series = SeriesSet.from_frame(frame, duplicates=duplicates)  # type: ignore[arg-type]
     incidents = as_incidents(incidents)
+    check_rules_match(series, rs, strict=strict)
     return _backtest_series(series, rs, clock, incidents, progress)
+
+
+def unmatched_rules(series: SeriesSet, rules: RuleSet) -> list[str]:
+    """One line for each enabled rule that matches no series: what exists, and a did-you-mean."""
+    import difflib
+
+    metrics = sorted(set(series.keys["metric"].astype("str").tolist()))
+    problems = []
+    for rule in rules:
+        if not rule.enabled or len(match_series(series.keys, rule)):
+            continue
+        line = f"rule {rule.id!r}: metric {rule.metric!r}"
+        if rule.match:
+            line += f" with match {dict(rule.match)}"
+        line += " matches no series"
+        close = difflib.get_close_matches(rule.metric, metrics, n=1, cutoff=0.6)
+        if rule.metric in metrics:
+            line += f" (metric {rule.metric!r} exists: check the match patterns)"
+        elif close:
+            line += f"; did you mean {close[0]!r}?"
+        shown = ", ".join(metrics[:10]) + (f" and {len(metrics) - 10} more" if len(metrics) > 10 else "")
+        problems.append(f"{line} (metrics in the input: {shown or 'none'})")
+    return problems
+
+
+def check_rules_match(series: SeriesSet, rules: RuleSet, *, strict: bool = False) -> None:
+    """Warn (or, with ``strict``, raise :class:`RulesError`) for each rule that matches no series."""
+    import warnings
+
+    problems = unmatched_rules(series, rules)
+    if problems and strict:
+        raise RulesError(problems)
+    for line in problems:
+        warnings.warn(line, NoSeriesWarning, stacklevel=3)
 
 
 def _backtest_series(series: SeriesSet, rs: RuleSet, clock: Clock, incidents: pd.DataFrame | None,
