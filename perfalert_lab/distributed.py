@@ -36,11 +36,13 @@ def _engine_part(pdf: pd.DataFrame, rules: RuleSet, clock: Clock, span: tuple[in
     from .engine.conditions import match_series
     from .engine.run import _alert_columns, run_rule
 
-    out: dict[str, Any] = {"parts": {}, "evaluations": {}, "watched": {}, "n_series": {}}
+    out: dict[str, Any] = {"parts": {}, "evaluations": {}, "watched": {}, "n_series": {}, "spans": {},
+                           "sources": set()}
     if pdf.empty:
         return out
     series = SeriesSet.from_frame(normalize_frame(pdf, duplicates=duplicates))  # type: ignore[arg-type]
     series = dataclasses.replace(series, start_ns=span[0], end_ns=span[1])
+    out["sources"] = set(series.keys["source"].astype("str").tolist())
     for rule in rules:
         if not rule.enabled:
             continue
@@ -51,6 +53,8 @@ def _engine_part(pdf: pd.DataFrame, rules: RuleSet, clock: Clock, span: tuple[in
         out["evaluations"][rule.id] = run.evaluations.n
         out["watched"][rule.id] = set(series.keys["source"].iloc[sids].astype("str").tolist())
         out["n_series"][rule.id] = len(sids)
+        if len(sids):
+            out["spans"][rule.id] = series.span_of(sids)
     return out
 
 
@@ -94,7 +98,7 @@ def backtest_dask(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Cloc
     shuffled = frame.shuffle(on=["source", "metric"]) if frame.npartitions > 1 else frame
     tasks = [dask.delayed(_engine_part)(part, rs, clock, span, duplicates) for part in shuffled.to_delayed()]
     results = dask.compute(*tasks)
-    parts, evaluations, watched, n_series = [], {}, {}, {}
+    parts, evaluations, watched, n_series, spans = [], {}, {}, {}, {}
     for rule in rs:
         if not rule.enabled:
             evaluations[rule.id] = 0
@@ -106,8 +110,12 @@ def backtest_dask(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Cloc
         evaluations[rule.id] = sum(r["evaluations"].get(rule.id, 0) for r in results)
         watched[rule.id] = set().union(*(r["watched"].get(rule.id, set()) for r in results))
         n_series[rule.id] = sum(r["n_series"].get(rule.id, 0) for r in results)
+        mine = [r["spans"][rule.id] for r in results if rule.id in r["spans"]]
+        spans[rule.id] = (min(a for a, _ in mine), max(b for _, b in mine)) if mine else span
     alerts, notifications = apply_lifecycle(parts, rs, span[1])
-    stats = compute_stats(alerts, notifications, evaluations, watched, n_series, rs.ids, span, incidents)
+    loaded = set().union(*(r["sources"] for r in results)) if incidents is not None else None
+    stats = compute_stats(alerts, notifications, evaluations, watched, n_series, rs.ids, span, incidents,
+                          spans=spans, sources=loaded)
     bounds = (pd.Timestamp(span[0], tz="UTC"), pd.Timestamp(span[1], tz="UTC"))
     series = _busiest_series(frame, alerts, span, duplicates)
     return BacktestResult(alerts, notifications, stats, rs, clock, bounds, incidents, series=series)

@@ -671,6 +671,14 @@ class SeriesSet:
     def n_series(self) -> int:
         return len(self.offsets) - 1
 
+    def span_of(self, sids: np.ndarray) -> tuple[int, int]:
+        """First and last sample time of the given series (the whole input's span for none)."""
+        sids = np.asarray(sids, dtype=np.int64)
+        sids = sids[self.offsets[sids + 1] > self.offsets[sids]]
+        if len(sids) == 0:
+            return self.start_ns, self.end_ns
+        return int(self.times[self.offsets[sids]].min()), int(self.times[self.offsets[sids + 1] - 1].max())
+
     @functools.cached_property
     def hashes(self) -> np.ndarray:
         """A stable 64-bit hash of each series' ``(source, metric)``: the series part of alert ids."""

@@ -14,7 +14,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.run import BacktestResult
     from .rules.model import RuleSet
 
-__all__ = ["csv_ready", "iso_utc", "result_html", "rules_html", "table_html", "write_report", "write_table_csv"]
+__all__ = ["csv_ready", "iso_utc", "result_html", "rules_html", "stats_html", "table_html", "write_report",
+           "write_table_csv"]
 
 
 def table_html(frame: pd.DataFrame, max_rows: int = 20) -> str:
@@ -26,6 +27,25 @@ def table_html(frame: pd.DataFrame, max_rows: int = 20) -> str:
     more = f"<p><small>{len(frame) - max_rows} more rows</small></p>" if len(frame) > max_rows else ""
     table = shown.to_html(index=False, border=0, classes="pal-table", na_rep="", float_format=lambda x: f"{x:.4g}")
     return f'<div class="scroll">{table}</div>{more}'
+
+
+CAUGHT_COLUMNS = ["rule_id", "alerts", "suppressed", "alerts_per_day", "incidents", "detected", "recall", "precision",
+                  "detection"]
+
+
+def stats_html(stats: pd.DataFrame) -> str:
+    """The statistics as a person reads them (durations, leads, no nan) in two tables that fit a
+    1400 px window: what each rule caught and at what volume, then what it cost and how long it fired."""
+    from .present import stats_for_people
+
+    people = stats_for_people(stats)
+    caught = [c for c in CAUGHT_COLUMNS if c in people.columns]
+    cost = ["rule_id", *[c for c in people.columns if c not in caught]]
+    tables = []
+    for title, cols in (("Alerts and incidents", caught), ("Notifications and time firing", cost)):
+        shown = people[cols].rename(columns=lambda c: c.replace("_", " "))
+        tables.append(f"<h3>{title}</h3>" + shown.to_html(index=False, border=0, classes="pal-table"))
+    return f'<div class="stats">{"".join(tables)}</div>'
 
 
 def rules_html(rules: RuleSet) -> str:
@@ -73,6 +93,7 @@ table.pal-table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0}
 .pal-table th{background:#f6f6f6}.meta{color:#666;font-size:.85rem}.figure img{max-width:100%;border:1px solid #eee}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{background:#f6f8fa;border-radius:6px;padding:.6rem 1rem}
 .card b{display:block;font-size:1.3rem}.scroll{overflow-x:auto}
+.stats .pal-table th{white-space:normal;vertical-align:bottom;max-width:6.5rem}
 """
 
 
@@ -111,7 +132,7 @@ def write_report(result: BacktestResult, path: Path, *, title: str = "perfalert_
 <p class="meta">{len(result.rules)} rules, clock {html.escape(str(result.clock))}, data {span}</p>
 {_cards(result)}
 <h2>Rules</h2>{rules_html(result.rules)}
-<h2>Statistics</h2>{table_html(result.stats, 200)}
+<h2>Statistics</h2>{stats_html(result.stats)}
 <h2>On-call load</h2>{table_html(oncall, 200)}
 <h2>Timelines</h2>{figs or '<p>No pictures.</p>'}
 <h2>Alerts</h2>{table_html(result.alerts, 200)}

@@ -160,11 +160,14 @@ def relevant_incidents(incidents: pd.DataFrame, sources: set[str]) -> pd.DataFra
 
 def compute_stats(alerts: pd.DataFrame, notifications: pd.DataFrame, evaluations: dict[str, int],
                   watched: dict[str, set[str]], n_series: dict[str, int], rule_ids: Sequence[str],
-                  span_ns: tuple[int, int], incidents: pd.DataFrame | None = None) -> pd.DataFrame:
+                  span_ns: tuple[int, int], incidents: pd.DataFrame | None = None,
+                  spans: dict[str, tuple[int, int]] | None = None, sources: set[str] | None = None) -> pd.DataFrame:
     """One row per rule plus ``TOTAL``; score columns when incidents are given.
 
     ``evaluations``, ``watched`` (sources) and ``n_series`` describe what each rule
-    evaluated.
+    evaluated; ``spans`` the first and last sample of the series each rule watches
+    (a rule's rates divide by it, SPEC 5), ``span_ns`` the whole input's (the TOTAL
+    row's). TOTAL scores the incidents of the input's ``sources`` and those naming none.
     """
     group = alerts.groupby(["rule_id", "source", "metric"], sort=False).ngroup().to_numpy(dtype=np.int64) \
         if len(alerts) else np.zeros(0, np.int64)
@@ -186,12 +189,16 @@ def compute_stats(alerts: pd.DataFrame, notifications: pd.DataFrame, evaluations
         notes = np.ones(len(notifications), bool) if rid == "TOTAL" else note_rules == rid
         inc = None
         if incidents is not None:
-            inc = incidents.reset_index(drop=True) if rid == "TOTAL" else relevant_incidents(incidents, watched.get(rid, set()))
+            if rid != "TOTAL":
+                inc = relevant_incidents(incidents, watched.get(rid, set()))
+            else:
+                inc = incidents.reset_index(drop=True) if sources is None else relevant_incidents(incidents, sources)
         rows.append(rule_stats(
             rid,
             evaluations=sum(evaluations.values()) if rid == "TOTAL" else evaluations.get(rid, 0),
             n_series=sum(n_series.get(r, 0) for r in rule_ids) if rid == "TOTAL" else n_series.get(rid, 0),
-            span_ns=span_ns, notifications=int(notes.sum()), undelivered=int((undelivered & notes).sum()),
+            span_ns=span_ns if rid == "TOTAL" or spans is None else spans.get(rid, span_ns),
+            notifications=int(notes.sum()), undelivered=int((undelivered & notes).sum()),
             incidents=inc, **{k: v[mine] for k, v in arrays.items()}))
     return pd.DataFrame(rows, columns=STATS_COLUMNS + (SCORE_COLUMNS if incidents is not None else []))
 

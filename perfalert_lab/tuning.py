@@ -111,7 +111,7 @@ def sweep(frame: Any, rule: Rule, *, threshold: Iterable[float] | None = None, f
     sids = match_series(series.keys, rule)
     ev = evaluate_values(series, sids, rule, clock)
     horizon = series.end_ns
-    span = (series.start_ns, series.end_ns)
+    span = series.span_of(sids)  # a rule's rates divide by the span of the series it watches (SPEC 5)
     hashes = series.hashes[sids] if len(sids) else np.zeros(0, np.uint64)
     keys = series.keys.iloc[sids].reset_index(drop=True)
     sources = keys["source"].astype("str").to_numpy(dtype=object)
@@ -293,15 +293,55 @@ def recommend(table: pd.DataFrame, *, max_alerts_per_day: float | None = None,
     if rule is not None:
         changes = {SWEEP_PARAMS[k]: (None if pd.isna(row[k]) else row[k]) if k == "clear" else row[k] for k in params}
         tuned = rule.replace(**changes)
-    setting = ", ".join(f"{k}={row[k]:g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in params)
-    parts = [f"{setting}: {row['alerts_per_day']:.3g} alerts/day, {row['pages_per_week']:.3g} pages/week"]
-    if "recall" in table.columns:
-        parts.append(f"recall {row['recall']:.2f}, precision {row['precision']:.2f}, "
-                     f"mean detection delay {row['mean_detection_delay_s']:.0f}s")
-    text = (f"Chose {parts[0]}" + (f"; {parts[1]}" if len(parts) > 1 else "") +
-            f". Of {len(table)} combinations {len(candidates)} meet {' and '.join(budget) or 'no budget'}; "
-            f"this one has {why}.")
-    return Recommendation(row, tuned, text)
+    within = " and ".join(budget) or "no budget"
+    text = [f"Chose {_setting(row, params)}: {_outcome(row, 'recall' in table.columns)}.",
+            f"Of {len(table)} combinations {len(candidates)} meet {within}; this one has {why}."]
+    if "recall" in table.columns and not row["recall"] > 0:
+        better = table[table["recall"].fillna(0) > 0]
+        if len(better):  # the budget rules out every combination that catches something: say so, and what would
+            b = better.sort_values(["alerts_per_week", "recall"], ascending=[True, False], kind="stable").iloc[0]
+            text.append(f"No combination within the budget catches an incident; the quietest that does is "
+                        f"{_setting(b, params)} ({_outcome(b, True)}).")
+        else:
+            text.append("No combination in the sweep catches an incident.")
+    text += _edges(table, row, params)
+    return Recommendation(row, tuned, " ".join(text))
+
+
+def _setting(row: pd.Series, params: Sequence[str]) -> str:
+    return ", ".join(f"{k}={row[k]:g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in params)
+
+
+def _outcome(row: pd.Series, scored: bool) -> str:
+    """What a sweep row did, in words: volume, then (with incidents) what it caught and how early."""
+    from .present import human_delay
+
+    parts = [f"{row['alerts_per_week']:.3g} alerts/week, {row['pages_per_week']:.3g} pages/week"]
+    if scored:
+        caught = f"recall {row['recall']:.2f}" if not pd.isna(row["recall"]) else "no incidents to catch"
+        if row["alerts_per_week"] > 0 and not pd.isna(row["precision"]):
+            caught += f", precision {row['precision']:.2f}"
+        delay = human_delay(row["mean_detection_delay_s"])
+        parts.append(caught + (f", detection {delay} on average" if delay else ""))
+    return "; ".join(parts)
+
+
+def _edges(table: pd.DataFrame, row: pd.Series, params: Sequence[str]) -> list[str]:
+    """A sentence for each swept parameter whose chosen value is the end of its swept range."""
+    out = []
+    for k in params:
+        values = table[k].dropna().unique().tolist()
+        if len(values) < 2 or pd.isna(row[k]):
+            continue
+        order = (lambda v: to_ns(parse_duration(v))) if isinstance(row[k], str) else float
+        ranked = sorted(values, key=order)
+        if row[k] == ranked[-1]:
+            out.append(f"{k}={row[k]:g} is the top of the swept range: widen the range above it."
+                       if isinstance(row[k], float) else f"{k}={row[k]} is the longest swept: try longer.")
+        elif row[k] == ranked[0] and order(row[k]) != 0:  # nothing is shorter than 0s
+            out.append(f"{k}={row[k]:g} is the bottom of the swept range: widen the range below it."
+                       if isinstance(row[k], float) else f"{k}={row[k]} is the shortest swept: try shorter.")
+    return out
 
 
 # --------------------------------------------------------------------------- diff

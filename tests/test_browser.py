@@ -247,3 +247,27 @@ def test_dragging_the_threshold_slider_changes_statistics_and_timeline(lab: str,
              "release_to_new_picture_ms": round(redraw_ms, 1)}))
     finally:
         page.close()
+
+
+def test_the_reports_statistics_fit_a_1400px_window(browser: object, tmp_path: Path) -> None:
+    """The demo report in Chromium at 1400 px: recall, precision and detection are in view without
+    scrolling sideways, durations read as durations and no 'nan' is shown."""
+    from perfalert_lab.cli import main
+
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    try:
+        page.goto((tmp_path / "report.html").as_uri())  # type: ignore[attr-defined]
+        for header in ("recall", "precision", "detection"):
+            box = page.locator(f".stats th:text-is('{header}')").bounding_box()  # type: ignore[attr-defined]
+            assert box is not None and box["x"] + box["width"] <= 1400, header
+        tables = page.eval_on_selector_all(  # type: ignore[attr-defined]
+            ".stats table", "ts => ts.map(t => [t.scrollWidth, t.parentElement.clientWidth])")
+        assert tables and all(w <= cw for w, cw in tables), tables
+        text = page.locator(".stats").inner_text()  # type: ignore[attr-defined]
+        assert "early" in text or "late" in text
+        assert "nan" not in text.lower().split()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "report-statistics.png"))  # type: ignore[attr-defined]
+    finally:
+        page.close()

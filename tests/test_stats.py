@@ -116,3 +116,24 @@ def test_scores_recompute_exactly_from_the_written_csv(tmp_path: Path) -> None:
     for key, value in got.items():
         assert stats.loc["low", key] == pytest.approx(value, rel=1e-12), key
     assert 0 < got["recall"] <= 1
+
+
+def test_a_rules_rates_divide_by_the_span_it_watches_and_total_scores_only_loaded_sources() -> None:
+    """SPEC 5: alerts_per_day of a rule over the span of the series it watches (first to last sample);
+    TOTAL over the whole input, scoring the incidents of loaded sources and those naming none."""
+    short = series_frame("0 90 0 90 0", source="web-1", metric="cpu")  # minutes 0..4
+    long = series_frame("0 " * 1440, source="db-1", metric="disk")  # a whole day of quiet disk
+    rules = pal.RuleSet((pal.Rule(id="cpu", metric="cpu", threshold=80), pal.Rule(id="disk", metric="disk",
+                                                                               threshold=80)))
+    incidents = pd.DataFrame({"start": [at(0), at(0), at(0)], "end": [at(2), at(2), at(2)],
+                              "source": ["web-1", "gone-9", None], "metric": [None, None, None],
+                              "point": [at(0), at(0), at(0)]})
+    for frame in (pd.concat([short, long]),):
+        stats = pal.backtest(frame, rules, incidents=incidents).stats.set_index("rule_id")
+        assert stats.loc["cpu", "alerts"] == 2
+        assert stats.loc["cpu", "alerts_per_day"] == pytest.approx(2 / (4 / 1440))  # 4 minutes watched
+        assert stats.loc["TOTAL", "alerts_per_day"] == pytest.approx(2 / (1439 / 1440))  # the whole input
+        assert stats.loc["cpu", "incidents"] == 2  # web-1's and the one naming no source
+        assert stats.loc["TOTAL", "incidents"] == 2  # gone-9 is not in the input: not scored
+        table = pal.sweep(frame, rules["cpu"], threshold=[80], incidents=incidents, rules=rules)
+        assert table.iloc[0]["alerts_per_day"] == stats.loc["cpu", "alerts_per_day"]

@@ -184,3 +184,24 @@ def test_pages_in_a_sweep_equal_the_backtests_on_call_load() -> None:
         False, False, True, False, False]
     assert is_page(np.array(["log", "email", "sms", "webhook", "slack"], dtype=object), True).tolist() == [
         False, False, True, True, True]
+
+
+def test_recommend_says_when_the_budget_buys_nothing_and_when_the_choice_is_at_the_edge() -> None:
+    t = pd.DataFrame({"threshold": [70.0, 80.0, 90.0, 95.0], "for": ["0s", "0s", "5m", "5m"],
+                      "alerts": [35, 7, 2, 0], "alerts_per_day": [5.0, 1.0, 0.3, 0.0],
+                      "alerts_per_week": [35.0, 7.0, 2.1, 0.0], "pages_per_week": [35.0, 7.0, 2.1, 0.0],
+                      "recall": [1.0, 0.8, 0.4, 0.0], "precision": [0.2, 0.7, 1.0, math.nan],
+                      "mean_detection_delay_s": [-54_900.0, 120.0, 600.0, math.nan]})
+    t.attrs["perfalert_sweep"] = {"rule": pal.Rule(id="r", metric="m", threshold=50), "params": ["threshold", "for"]}
+    quiet = pal.recommend(t, max_pages_per_week=1).explanation
+    assert "No combination within the budget catches an incident; the quietest that does is threshold=90, for=5m" \
+        in quiet
+    assert "threshold=95 is the top of the swept range: widen the range above it." in quiet
+    assert "for=5m is the longest swept: try longer." in quiet
+    assert "nan" not in quiet.lower()
+    loud = pal.recommend(t, max_pages_per_week=40).explanation
+    assert "recall 1.00, precision 0.20, detection 15h15m early on average" in loud
+    assert "threshold=70 is the bottom of the swept range: widen the range below it." in loud
+    assert "for=0s" not in loud.split(". ", 1)[1]  # nothing is shorter than 0s: no advice about it
+    middle = pal.recommend(t, max_pages_per_week=10).explanation
+    assert "widen" not in middle and "No combination" not in middle

@@ -197,6 +197,7 @@ def _backtest_series(series: SeriesSet, rs: RuleSet, clock: Clock, incidents: pd
     evaluations: dict[str, int] = {}
     watched: dict[str, set[str]] = {}
     n_series: dict[str, int] = {}
+    spans: dict[str, tuple[int, int]] = {}
     shared: dict[tuple[Any, ...], Evaluations] = {}
     for rule in rules_iter:
         if not rule.enabled:
@@ -220,9 +221,11 @@ def _backtest_series(series: SeriesSet, rs: RuleSet, clock: Clock, incidents: pd
             del runs
         watched[rule.id] = set(series.keys["source"].iloc[sids].astype("str").tolist())
         n_series[rule.id] = len(sids)
+        spans[rule.id] = series.span_of(sids)
     alerts, notifications = apply_lifecycle(parts, rs, horizon)
+    loaded = set(series.keys["source"].astype("str").tolist()) if incidents is not None else None
     stats = compute_stats(alerts, notifications, evaluations, watched, n_series, rs.ids,
-                          (series.start_ns, series.end_ns), incidents)
+                          (series.start_ns, series.end_ns), incidents, spans=spans, sources=loaded)
     span = (pd.Timestamp(series.start_ns, tz="UTC"), pd.Timestamp(series.end_ns, tz="UTC"))
     return BacktestResult(alerts, notifications, stats, rs, clock, span, incidents, series)
 
