@@ -168,11 +168,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from ._io import atomic_write_text
-    from .rules import load_rules, rules_to_yaml
+    from .rules import load_rules
 
     rules = load_rules(args.file)
-    if args.format == "yaml":
-        text = rules_to_yaml(rules)
+    if args.format == "yaml":  # the user's own file, comments and key order kept (nothing to update)
+        from .rules.yaml_io import update_rules_file
+
+        text = update_rules_file(args.file)
     else:
         from .rules.prometheus import to_prometheus
 
@@ -224,7 +226,13 @@ def parse_param(text: str) -> tuple[str, list[Any]]:
             else:
                 values = [float(x) for x in raw]
     except ValueError as exc:
-        raise UsageError(f"--param {text!r}: {exc}") from None
+        import re
+
+        dash = re.fullmatch(r"\s*(-?[\d.]+)\s*-\s*([\d.]+)\s*", spec)
+        if dash:  # a range written with a dash: say how ranges are written
+            raise UsageError(f"--param {text!r}: a range is START:STOP:STEP (inclusive), e.g. "
+                             f"{name}={dash.group(1)}:{dash.group(2)}:1; a list is a,b,c") from None
+        raise UsageError(f"--param {text!r}: {exc}; expected NAME=START:STOP:STEP or NAME=a,b,c") from None
     if not values:
         raise UsageError(f"--param {text!r}: no values")
     return name, values
@@ -294,6 +302,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
         writers = {"gained.csv": lambda p: write_table_csv(result.gained, p),
                    "lost.csv": lambda p: write_table_csv(result.lost, p),
+                   "moved.csv": lambda p: write_table_csv(result.moved, p),
                    "volume.csv": lambda p: write_table_csv(result.volume, p)}
         if result.incidents is not None:
             writers["incidents.csv"] = lambda p: write_table_csv(result.incidents, p)  # type: ignore[arg-type]
@@ -353,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("metrics", nargs="+", metavar="METRICS")
     p.add_argument("--incidents", help="labelled incidents: which are newly caught or missed")
     p.add_argument("--clock", default="sample", help="'sample' (default) or 'interval:EVERY[:LOOKBACK]'")
-    p.add_argument("--out", help="folder for gained.csv, lost.csv, volume.csv, incidents.csv")
+    p.add_argument("--out", help="folder for gained.csv, lost.csv, moved.csv, volume.csv, incidents.csv")
     _add_input_options(p)
     p.set_defaults(func=_cmd_diff)
 

@@ -17,7 +17,7 @@ import os
 import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -352,14 +352,18 @@ class RuleSetDiff:
     """What changes between two rule sets on the same history.
 
     ``gained``/``lost``: alerts only the new / only the old rules raise (matched by
-    rule id, series and firing time); ``incidents``: per incident, detected by old
-    and by new; ``volume``: alerts and notifications per rule, old and new.
+    rule id, series and firing time); ``moved``: an old and a new alert of the same
+    rule and series that fire at different times for the same episode (their spans
+    from pending to resolution overlap), paired once each, with the ``shift``;
+    ``incidents``: per incident, detected by old and by new; ``volume``: alerts and
+    notifications per rule, old and new.
     """
 
     gained: pd.DataFrame
     lost: pd.DataFrame
     incidents: pd.DataFrame | None
     volume: pd.DataFrame
+    moved: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=MOVED_COLUMNS))
 
     @property
     def empty(self) -> bool:
@@ -368,10 +372,18 @@ class RuleSetDiff:
         if self.incidents is not None and len(self.incidents):
             changed_incidents = bool((self.incidents["old"] != self.incidents["new"]).any())
         changed_volume = bool((self.volume["notifications_old"] != self.volume["notifications_new"]).any())
-        return self.gained.empty and self.lost.empty and not changed_incidents and not changed_volume
+        return (self.gained.empty and self.lost.empty and self.moved.empty and not changed_incidents
+                and not changed_volume)
 
     def summary(self) -> str:
-        lines = [f"{len(self.gained)} alert(s) gained, {len(self.lost)} lost"]
+        from .present import human_seconds
+
+        lines = [f"{len(self.gained)} alert(s) gained, {len(self.lost)} lost, {len(self.moved)} moved"]
+        if len(self.moved):
+            shift = self.moved["shift"].dt.total_seconds()
+            later, earlier = int((shift > 0).sum()), int((shift < 0).sum())
+            lines[0] += (f" ({later} later, {earlier} earlier; median shift "
+                         f"{'-' if shift.median() < 0 else '+'}{human_seconds(shift.median())})")
         if self.incidents is not None:
             caught = int((~self.incidents["old"] & self.incidents["new"]).sum())
             missed = int((self.incidents["old"] & ~self.incidents["new"]).sum())
@@ -397,6 +409,7 @@ def diff(old: RuleSet | Rule, new: RuleSet | Rule, frame: Any, *, incidents: pd.
     merged = fa[key].merge(fb[key], on=key, how="outer", indicator=True)
     gained = fb.merge(merged[merged["_merge"] == "right_only"][key], on=key)
     lost = fa.merge(merged[merged["_merge"] == "left_only"][key], on=key)
+    moved, gained, lost = _pair_moved(lost, gained)
     inc_table = None
     if incidents is not None:
         inc = a.incidents if a.incidents is not None else incidents
@@ -410,7 +423,39 @@ def diff(old: RuleSet | Rule, new: RuleSet | Rule, frame: Any, *, incidents: pd.
     for name, res in (("old", a), ("new", b)):
         for col in ("alerts", "notifications"):
             volume[f"{col}_{name}"] = volume["rule_id"].map(count(res, col)).fillna(0).astype(int)
-    return RuleSetDiff(gained.reset_index(drop=True), lost.reset_index(drop=True), inc_table, volume)
+    return RuleSetDiff(gained.reset_index(drop=True), lost.reset_index(drop=True), inc_table, volume, moved)
+
+
+MOVED_COLUMNS = ["rule_id", "source", "metric", "alert_id_old", "alert_id_new", "fired_at_old", "fired_at_new",
+                 "shift"]
+
+
+def _pair_moved(lost: pd.DataFrame, gained: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Pair lost and gained alerts of one rule and series whose episodes overlap (each used once, in
+    firing order): those moved in time; the rest stay lost and gained."""
+    series = ["rule_id", "source", "metric"]
+    if lost.empty or gained.empty:
+        return pd.DataFrame(columns=MOVED_COLUMNS), gained, lost
+    far = pd.Timestamp.max.tz_localize("UTC")
+    pairs = lost.reset_index(names="i_old").merge(gained.reset_index(names="i_new"), on=series,
+                                                  suffixes=("_old", "_new"))
+    overlap = (pairs["pending_since_old"] <= pairs["resolved_at_new"].fillna(far)) & \
+              (pairs["pending_since_new"] <= pairs["resolved_at_old"].fillna(far))
+    pairs = pairs[overlap].sort_values(["fired_at_old", "fired_at_new"], kind="stable")
+    used_old: set[int] = set()
+    used_new: set[int] = set()
+    keep = []
+    for row in pairs[["i_old", "i_new"]].itertuples(index=False):
+        if row.i_old not in used_old and row.i_new not in used_new:
+            used_old.add(row.i_old)
+            used_new.add(row.i_new)
+            keep.append(True)
+        else:
+            keep.append(False)
+    chosen = pairs[np.array(keep, dtype=bool)] if len(pairs) else pairs
+    moved = chosen.assign(shift=chosen["fired_at_new"] - chosen["fired_at_old"])[MOVED_COLUMNS]
+    return (moved.reset_index(drop=True), gained.drop(index=sorted(used_new)),
+            lost.drop(index=sorted(used_old)))
 
 
 def _detected(alerts: pd.DataFrame, incidents: pd.DataFrame) -> np.ndarray:

@@ -205,3 +205,32 @@ def test_recommend_says_when_the_budget_buys_nothing_and_when_the_choice_is_at_t
     assert "for=0s" not in loud.split(". ", 1)[1]  # nothing is shorter than 0s: no advice about it
     middle = pal.recommend(t, max_pages_per_week=10).explanation
     assert "widen" not in middle and "No combination" not in middle
+
+
+def test_diff_reports_an_alert_that_only_moved_in_time_as_moved() -> None:
+    frame = series_frame("0 90 90 90 90 0 0 95 0 0 0 91 91 91 0")
+    old = pal.RuleSet((pal.Rule(id="r", metric="m", threshold=80),))
+    new = old.with_rule(old["r"].replace(for_="2m"))  # the long episodes fire 2m later; the blip no more
+    d = pal.diff(old, new, frame)
+    assert d.moved[["fired_at_old", "fired_at_new"]].values.tolist() == [[at(1), at(3)], [at(11), at(13)]]
+    assert (d.moved["shift"] == pd.Timedelta("2m")).all()
+    assert d.gained.empty and d.lost["fired_at"].tolist() == [at(7)]  # the 1-minute blip is really lost
+    assert d.summary().splitlines()[0] == "0 alert(s) gained, 1 lost, 2 moved (2 later, 0 earlier; median shift +2m)"
+    assert not d.empty
+
+
+def test_cli_small_things_explain_themselves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("version: 1\n# the team's rules\nrules:\n  # latency\n  - id: lat   # keep me\n"
+                     "    metric: m\n    threshold: 50\n")
+    metrics = NAB / "realKnownCause" / "ec2_request_latency_system_failure.csv"
+    assert main(["sweep", str(metrics), "--rules", str(rules), "--rule", "lat", "--param", "threshold=60-95"]) == 2
+    assert "a range is START:STOP:STEP (inclusive), e.g. threshold=60:95:1" in capsys.readouterr().err
+    assert main(["export", str(rules), "--format", "yaml"]) == 0
+    assert capsys.readouterr().out == rules.read_text()  # the user's file, comments kept
+    bad = tmp_path / "op.yaml"
+    bad.write_text("version: 1\nrules:\n  - id: lat\n    metric: m\n    op: >\n    threshold: 50\n")
+    assert main(["validate", str(bad)]) == 2
+    assert "in YAML an unquoted > or < starts a block of text; quote the operator" in capsys.readouterr().err
+    assert repr(pal.Rule(id="r", metric="m", threshold=1, for_="5m", cooldown="1h30m")) == \
+        "Rule(id='r', metric='m', threshold=1.0, for_='5m', cooldown='1h30m')"

@@ -151,6 +151,14 @@ def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
     return fn
 
 
+def _operator(v: Any) -> str:
+    if isinstance(v, str) and v not in OPERATORS and (v == "" or v != v.strip()):
+        # YAML reads an unquoted '>' or '<' as the start of a block of text (empty, or the next lines)
+        raise ValueError(f"expected one of {', '.join(OPERATORS)}, got {v!r}: in YAML an unquoted > or < starts a "
+                         "block of text; quote the operator, e.g. op: \">\"")
+    return _choice(OPERATORS)(v)
+
+
 def _positive_duration(v: Any) -> timedelta:
     d = parse_duration(v)
     if d <= timedelta(0):
@@ -205,6 +213,35 @@ class _Value:
     def replace(self, **changes: Any) -> Any:
         """A copy with ``changes`` applied, validated again."""
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    def _repr_skips(self, name: str, value: Any) -> bool:
+        """Fields left out of the repr besides those at their defaults."""
+        return False
+
+    def _repr_keeps(self, name: str) -> bool:
+        """Fields shown even at their defaults (what a reader needs to know the object)."""
+        return False
+
+    def __repr__(self) -> str:
+        """The fields that differ from their defaults (required ones always), durations as written in
+        a rules file.
+
+        >>> Rule(id="cpu", metric="cpu", threshold=80, for_="5m", escalation={"delay": "30m", "max": 2})
+        Rule(id='cpu', metric='cpu', threshold=80.0, for_='5m', escalation=Escalation(delay='30m', max=2))
+        """
+        shown = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                if self._repr_skips(f.name, value) or (value == default and not self._repr_keeps(f.name)):
+                    continue
+            if isinstance(value, timedelta):
+                value = format_duration(value)
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 # --------------------------------------------------------------------------- channels
@@ -306,7 +343,7 @@ def _channels(v: Any) -> tuple[Channel, ...]:
 # --------------------------------------------------------------------------- escalation
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class EscalationLevel(_Value):
     """The channels one escalation level notifies."""
 
@@ -331,7 +368,7 @@ class EscalationLevel(_Value):
         raise ValueError(f"expected a level such as {{notify: [sms]}}, got {v!r}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Escalation(_Value):
     """Escalation policy: level ``n`` is due ``n * delay`` after firing, up to ``max``.
 
@@ -344,6 +381,9 @@ class Escalation(_Value):
     max: int = 3
     check_every: timedelta | None = None
     levels: tuple[EscalationLevel, ...] = ()
+
+    def _repr_keeps(self, name: str) -> bool:
+        return name in ("delay", "max")
 
     def __post_init__(self) -> None:
         c = _Checker(self)
@@ -381,7 +421,7 @@ def _levels(v: Any) -> tuple[EscalationLevel, ...]:
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Rule(_Value):
     """One alert rule (SPEC sections 2 and 4). ``for_`` is the YAML key ``for``."""
 
@@ -412,7 +452,7 @@ class Rule(_Value):
         if ok_id and not _ID_RE.match(self.id):
             c.items.append(("id", f"{self.id!r} may hold only letters, digits, '-' and '_'"))
         c.coerce("metric", _text, "metric")
-        ok_op = c.coerce("op", _choice(OPERATORS), "op")
+        ok_op = c.coerce("op", _operator, "op")
         ok_thr = c.coerce("threshold", _number, "threshold")
         if self.name in (None, ""):
             object.__setattr__(self, "name", self.id if isinstance(self.id, str) else "")
@@ -460,6 +500,9 @@ class Rule(_Value):
         """The enabled channels notified on firing."""
         return tuple(ch for ch in self.notify if ch.enabled)
 
+    def _repr_skips(self, name: str, value: Any) -> bool:
+        return (name == "name" and value == self.id) or (name == "notify" and value == (Channel("log"),))
+
     def describe(self) -> str:
         """One line in words: ``cpu > 80 for 5m``."""
         value = f"{self.aggregate}({self.metric}[{format_duration(self.window)}])" if self.window else self.metric
@@ -478,7 +521,7 @@ class Rule(_Value):
 # --------------------------------------------------------------------------- rule set
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ChannelLimits(_Value):
     """Per-channel delivery limits: at most ``max_per_hour`` in any sliding hour."""
 
@@ -490,7 +533,7 @@ class ChannelLimits(_Value):
         c.done("channel limits")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Silence(_Value):
     """Silence notifications of matching alerts between ``start`` and ``end``.
 
@@ -521,7 +564,7 @@ def _instant(v: Any) -> int:
     return parse_instant(v)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LognormalDelay(_Value):
     """Random acknowledgement delays: lognormal with the given median (seeded)."""
 
@@ -543,7 +586,7 @@ class LognormalDelay(_Value):
 AckAfter = timedelta | Mapping[str, timedelta] | LognormalDelay | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Responders(_Value):
     """The simulated on-call: when alerts are acknowledged (and sample-mode ones resolved)."""
 
@@ -578,7 +621,7 @@ def _ack_after(v: Any) -> AckAfter:
     return parse_duration(v)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class RuleSet(_Value):
     """Rules plus the policies they share: channel limits, silences and responders.
 
