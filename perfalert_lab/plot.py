@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.run import BacktestResult
 
 __all__ = ["FrontierDisplay", "LoadDisplay", "StackedTimelines", "SweepDisplay", "TimelineDisplay", "decimate",
-           "PictureFigure", "TimelinePainter", "new_figure", "report_figures", "sweep_png"]
+           "PictureFigure", "SweepCurvePainter", "TimelinePainter", "new_figure", "report_figures", "sweep_png"]
 
 SEVERITY_COLORS = {"low": "#7fb3d5", "medium": "#f2c14e", "high": "#f08a4b", "critical": "#d1495b"}
 KIND_MARKERS = {"firing": ("v", "#444444"), "escalation": ("^", "#8e44ad"), "repeat": ("o", "#999999"),
@@ -185,8 +185,13 @@ class TimelineDisplay(_Picture):
 
     @classmethod
     def from_result(cls, result: BacktestResult, source: str | None = None, metric: str | None = None,
-                    rule_id: str | None = None, bins: int = 1200) -> TimelineDisplay:
-        """Collect what to draw for one series (default: the one with most alerts)."""
+                    rule_id: str | None = None, bins: int = 1200,
+                    points: tuple[np.ndarray, np.ndarray] | None = None) -> TimelineDisplay:
+        """Collect what to draw for one series (default: the one with most alerts).
+
+        ``points`` are the series' (already decimated) times and values, when the caller
+        kept them from an earlier display of the same series (the tuner does).
+        """
         series = result.series
         if series is None or series.n_series == 0:
             raise UsageError("timeline: the result holds no series")
@@ -211,7 +216,7 @@ class TimelineDisplay(_Picture):
         s = int(hits[0])
         metric = str(keys["metric"].iloc[s])
         a, b = series.offsets[s], series.offsets[s + 1]
-        t, v = decimate(series.times[a:b], series.values[a:b], bins)
+        t, v = points if points is not None else decimate(series.times[a:b], series.values[a:b], bins)
         rules = [{"id": r.id, "op": r.op, "threshold": r.threshold, "clear": r.clear, "severity": r.severity}
                  for r in result.rules if r.metric == metric and (rule_id is None or r.id == rule_id)]
         sel = (alerts["source"] == source) & (alerts["metric"] == metric)
@@ -249,9 +254,10 @@ class TimelineDisplay(_Picture):
         _date_axis(ax)
         ax.set_ylabel(self.metric)
 
-    def draw_alerts(self, ax: Axes) -> list[Any]:
+    def draw_alerts(self, ax: Axes, value_line: bool = True) -> list[Any]:
         """What the rule did: pending and firing spans, acknowledgements, the value line on top of
-        them, threshold and clear lines, notification markers. Returns the artists it added."""
+        them (unless drawn already), threshold and clear lines, notification markers. Returns the
+        artists it added."""
         art = self.artists
         for k in ("value", "lines", "spans", "markers"):
             art[k] = []
@@ -288,7 +294,8 @@ class TimelineDisplay(_Picture):
             if acked.any():
                 art["markers"].append(ax.vlines(_mpl_days(col_ns(a.loc[acked, "acknowledged_at"])), 0, 1,
                                                 transform=band, color="#2e8b57", lw=0.8, ls=":", label="acknowledged"))
-        art["value"] += ax.plot(x, self.values, color="#34495e", lw=0.8, label=f"{self.metric}")
+        if value_line:
+            art["value"] += ax.plot(x, self.values, color="#34495e", lw=0.8, label=f"{self.metric}")
         for line in self.rules:
             color = SEVERITY_COLORS.get(line["severity"], "#c0392b")
             art["lines"].append(ax.axhline(line["threshold"], color=color, lw=1.2, ls="--",
@@ -380,6 +387,9 @@ class TimelinePainter:
             ax.set_ylim(lo - pad, hi + pad)
             ax.set_autoscale_on(False)
             ax.set_title("")
+            # the series itself does not change with the rule: it is part of the background, and the
+            # rule's spans are washed over it (a dense line is the most expensive thing to draw)
+            ax.plot(x, display.values, color="#34495e", lw=0.8)
             handles, labels = display.legend_proxies()  # drawn once: a legend costs a quarter of a frame
             ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncols=8,
                       frameon=False)
@@ -388,7 +398,7 @@ class TimelinePainter:
             self._key = key
         else:
             self.canvas.restore_region(self._background)
-        artists = display.draw_alerts(ax)
+        artists = display.draw_alerts(ax, value_line=False)
         rules = "; ".join(f"{r['op']} {r['threshold']:g}" + (f" (clear {r['clear']:g})" if r["clear"] is not None
                                                                   else "") for r in display.rules)
         fired = int((display.alerts["status"] != "suppressed").sum())
@@ -400,12 +410,67 @@ class TimelinePainter:
         for artist in artists:
             artist.remove()  # the next frame starts again from the background
         display.figure_, display.ax_ = self.figure, ax
-        from PIL import Image
+        return _encode(self.canvas)
 
-        buf = io.BytesIO()
-        Image.frombuffer("RGBA", self.canvas.get_width_height(), self.canvas.buffer_rgba()).save(
-            buf, format="png", compress_level=1)
-        return buf.getvalue()
+
+class SweepCurvePainter:
+    """The trade-off curve of a threshold sweep with the current threshold marked (the tuner).
+
+    The curves (alerts per week, and recall when incidents were given) are drawn once
+    per sweep table; a threshold move draws only the marker on top.
+    """
+
+    def __init__(self, dpi: int = 80) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        self.figure = new_figure(figsize=(4.6, 2.6), dpi=dpi)
+        self.figure.subplots_adjust(left=0.15, right=0.85, top=0.87, bottom=0.22)
+        self.canvas = FigureCanvasAgg(self.figure)
+        self.ax = self.figure.subplots()
+        self._table: pd.DataFrame | None = None
+        self._background: Any = None
+
+    def png(self, table: pd.DataFrame, current: float, label: str = "") -> bytes:
+        ax = self.ax
+        if table is not self._table:  # a new sweep: draw its curves once
+            self.figure.clear()
+            ax = self.ax = self.figure.subplots()
+            self.figure.subplots_adjust(left=0.15, right=0.85, top=0.87, bottom=0.22)
+            t = table.sort_values("threshold")
+            ax.plot(t["threshold"], t["alerts_per_week"], color="#34495e", lw=1.2)
+            ax.set_xlabel("threshold", fontsize=8)
+            ax.set_ylabel("alerts / week", fontsize=8, color="#34495e")
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+            if "recall" in t.columns and t["recall"].notna().any():
+                right = ax.twinx()
+                right.plot(t["threshold"], t["recall"], color="#d1495b", lw=1.2)
+                right.set_ylim(-0.05, 1.05)
+                right.set_ylabel("recall", fontsize=8, color="#d1495b")
+                right.tick_params(labelsize=7)
+            ax.set_title("")
+            self.canvas.draw()
+            self._background = self.canvas.copy_from_bbox(self.figure.bbox)
+            self._table = table
+        else:
+            self.canvas.restore_region(self._background)
+        renderer = self.canvas.get_renderer()
+        marker = ax.axvline(current, color="#f08a4b", lw=1.5, ls="--")
+        title = ax.set_title(label, loc="left", fontsize=8)
+        for artist in (marker, title):
+            artist.draw(renderer)
+        marker.remove()
+        return _encode(self.canvas)
+
+
+def _encode(canvas: Any) -> bytes:
+    """The canvas as PNG, lightly compressed (speed over bytes for live widgets)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).save(buf, format="png",
+                                                                                 compress_level=1)
+    return buf.getvalue()
 
 
 @dataclass(repr=False)

@@ -25,15 +25,17 @@ from .engine.conditions import match_series
 from .engine.run import BacktestResult, _backtest_series
 from .errors import RulesError, UsageError, require_module
 from .frames import SeriesSet, as_incidents
-from .plot import TimelineDisplay, TimelinePainter
+from .plot import SweepCurvePainter, TimelineDisplay, TimelinePainter
 from .rules.model import Rule, RuleSet
 from .rules.yaml_io import rules_to_yaml, save_rules
 
 __all__ = ["Tuner", "tune"]
 
 DURATION_CHOICES = ["0s", "30s", "1m", "2m", "3m", "5m", "10m", "15m", "20m", "30m", "45m", "1h", "2h", "4h", "12h", "1d"]
-STAT_COLUMNS = ["alerts", "suppressed", "alerts_per_day", "notifications", "escalations", "firing_fraction",
-                "recall", "precision", "mean_detection_delay_s"]
+CURVE_POINTS = 41  # thresholds in the tuner's trade-off curve
+# what a threshold decision needs (the report has the rest)
+STAT_COLUMNS = ["alerts", "suppressed", "alerts_per_day", "notifications", "recall", "precision",
+                "mean_detection_delay_s"]
 
 
 def nice_step(lo: float, hi: float, target: int = 200) -> float:
@@ -130,8 +132,11 @@ def _build_tuner_class() -> type:
                                            layout=layout),
             }
             self.status = widgets.HTML()
-            self.stats_view = widgets.HTML()
+            self.stats_view = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", overflow="auto"))
             self.plot_view = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
+            self.curve_view = widgets.Image(format="png", layout=widgets.Layout(width="340px", flex="0 0 auto"))
+            self.curve: pd.DataFrame | None = None  # the threshold sweep behind the curve
+            self._curve_key: tuple[Any, ...] | None = None
             self.yaml_view = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px", display="none"))
             self.save_path = widgets.Text(value=f"{rule.id}.yaml", description="save as", style=style)
             show = widgets.Button(description="Show YAML", icon="file-code-o")
@@ -143,10 +148,12 @@ def _build_tuner_class() -> type:
                 control.observe(self._changed, names="value")
             self.result: BacktestResult | None = None
             self.painter = TimelinePainter(dpi=80)
+            self._points: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+            self.curve_painter = SweepCurvePainter(dpi=80)
             super().__init__([
                 widgets.HBox([widgets.VBox([self.controls[k] for k in ("threshold", "clear_enabled", "clear")]),
                               widgets.VBox([self.controls[k] for k in ("for", "cooldown", "series")])]),
-                self.status, self.stats_view, self.plot_view,
+                self.status, widgets.HBox([self.stats_view, self.curve_view]), self.plot_view,
                 widgets.HBox([show, self.save_path, save]), self.yaml_view,
             ])
             self._refresh()
@@ -170,7 +177,7 @@ def _build_tuner_class() -> type:
             everything = self.result.stats
             alerts = self.result.alerts[self.result.alerts["source"] == source]
             notes = self.result.notifications
-            notes = notes[notes["alert_id"].isin(alerts["alert_id"])]
+            notes = notes[(notes["source"] == source).to_numpy(dtype=bool)]  # one rule: its source is its series
             s = int(np.flatnonzero((self.series.keys["source"] == source).to_numpy(dtype=bool)
                                    & (self.series.keys["metric"] == self.rule.metric).to_numpy(dtype=bool))[0])
             times = self.series.times[self.series.offsets[s]:self.series.offsets[s + 1]]
@@ -180,10 +187,38 @@ def _build_tuner_class() -> type:
             rows.insert(0, "series", ["all series", source])
             return rows[["series", *[c for c in STAT_COLUMNS if c in rows.columns]]].reset_index(drop=True)
 
+        def _show_curve(self) -> None:
+            """Where the current threshold sits on the trade-off: alerts per week (and recall) against the
+            threshold, swept again only when for, cooldown or clear change."""
+            import warnings
+
+            from .tuning import sweep
+
+            rule = self.rule
+            key = (rule.for_, rule.cooldown, rule.clear, rule.keep_firing_for)
+            if key != self._curve_key:
+                lo, hi = self.controls["threshold"].min, self.controls["threshold"].max
+                with warnings.catch_warnings():  # thresholds the clear value contradicts are simply left out
+                    warnings.simplefilter("ignore")
+                    self.curve = sweep(self.series, rule, threshold=np.linspace(lo, hi, CURVE_POINTS).tolist(),
+                                       incidents=self.incidents, rules=self.rules, clock=self.clock)
+                self._curve_key = key
+            assert self.result is not None and self.curve is not None
+            row = self.result.stats.iloc[0]
+            label = f"{rule.op} {rule.threshold:g}: {row['alerts_per_day'] * 7:.3g} alerts/week"
+            if "recall" in row.index and not pd.isna(row["recall"]):
+                label += f", recall {row['recall']:.2f}"
+            self.curve_view.value = self.curve_painter.png(self.curve, rule.threshold, label)
+
         def _show_stats(self) -> None:
             from .present import stats_for_people
 
-            self.stats_view.value = stats_for_people(self.series_stats()).to_html(index=False, border=0, na_rep="")
+            people = stats_for_people(self.series_stats()).rename(columns=lambda c: c.replace("_", " "))
+            self.stats_view.value = (
+                "<style>.pal-tuner-stats th{white-space:normal;max-width:6.5em;vertical-align:bottom;font-size:.85em;"
+                "padding:0 .35em !important}"
+                ".pal-tuner-stats td{white-space:nowrap;font-size:.9em;padding:0 .35em !important}</style>"
+                + people.to_html(index=False, border=0, na_rep="", classes="pal-tuner-stats"))
 
         def tuned_rule(self) -> Rule:
             """The rule as the controls set it (raises RulesError when they contradict)."""
@@ -206,13 +241,16 @@ def _build_tuner_class() -> type:
             if self.yaml_view.layout.display != "none":
                 self._show_yaml()
             self._show_stats()
+            self._show_curve()
             self._draw()
 
         def _draw(self) -> None:
             if self.result is None:
                 return
-            display = TimelineDisplay.from_result(self.result, source=self.controls["series"].value,
-                                                  metric=self.rule.metric)
+            source = self.controls["series"].value
+            points = self._points.get(source)
+            display = TimelineDisplay.from_result(self.result, source=source, metric=self.rule.metric, points=points)
+            self._points[source] = (display.times, display.values)  # the series does not change: decimate once
             # render at a fixed size into an image widget: the series' axes are drawn once, a slider
             # move redraws only what the rule did (see TimelinePainter)
             self.plot_view.value = self.painter.png(display, ylim=self.value_range)
