@@ -142,7 +142,7 @@ def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incident
             ddf = dd.from_delayed(parts, meta=head)
         print(f"backtest on dask: {len(files)} file(s), {len(client.scheduler_info()['workers'])} worker(s)",
               file=sys.stderr)
-        return backtest(ddf, rules, clock=clock, incidents=incidents, duplicates=args.duplicates)
+        return backtest(ddf, rules, clock=clock, incidents=incidents, duplicates=args.duplicates, strict=args.strict)
     finally:
         client.close()
 

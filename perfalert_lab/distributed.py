@@ -37,12 +37,13 @@ def _engine_part(pdf: pd.DataFrame, rules: RuleSet, clock: Clock, span: tuple[in
     from .engine.run import _alert_columns, run_rule
 
     out: dict[str, Any] = {"parts": {}, "evaluations": {}, "watched": {}, "n_series": {}, "spans": {},
-                           "sources": set()}
+                           "sources": set(), "metrics": set()}
     if pdf.empty:
         return out
     series = SeriesSet.from_frame(normalize_frame(pdf, duplicates=duplicates))  # type: ignore[arg-type]
     series = dataclasses.replace(series, start_ns=span[0], end_ns=span[1])
     out["sources"] = set(series.keys["source"].astype("str").tolist())
+    out["metrics"] = set(series.keys["metric"].astype("str").tolist())
     for rule in rules:
         if not rule.enabled:
             continue
@@ -74,7 +75,7 @@ def _merge_parts(parts: list[Any], rule: Rule) -> Any:
 
 
 def backtest_dask(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | None = None,
-                  incidents: pd.DataFrame | None = None, duplicates: str = "last") -> Any:
+                  incidents: pd.DataFrame | None = None, duplicates: str = "last", strict: bool = False) -> Any:
     """The dask path of :func:`perfalert_lab.backtest` (same tables as pandas)."""
     dask = require_module("dask", "dask", "Backtesting a dask DataFrame")
     from .engine.lifecycle import apply_lifecycle
@@ -98,6 +99,10 @@ def backtest_dask(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Cloc
     shuffled = frame.shuffle(on=["source", "metric"]) if frame.npartitions > 1 else frame
     tasks = [dask.delayed(_engine_part)(part, rs, clock, span, duplicates) for part in shuffled.to_delayed()]
     results = dask.compute(*tasks)
+    from .engine.run import check_rules_match
+
+    check_rules_match(rs, set().union(*(r["metrics"] for r in results)),
+                      {rule.id: sum(r["n_series"].get(rule.id, 0) for r in results) for rule in rs}, strict=strict)
     parts, evaluations, watched, n_series, spans = [], {}, {}, {}, {}
     for rule in rs:
         if not rule.enabled:

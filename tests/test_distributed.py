@@ -81,3 +81,13 @@ def test_parquet_dataset_partitioned_by_source(client, tmp_path) -> None:
     assert main(["backtest", str(dataset), "--rules", str(rules), "--out", str(tmp_path / "a")]) == 0
     assert main(["backtest", str(dataset), "--rules", str(rules), "--workers", "2", "--out", str(tmp_path / "b")]) == 0
     assert (tmp_path / "a" / "alerts.csv").read_text() == (tmp_path / "b" / "alerts.csv").read_text()
+
+
+def test_dask_says_so_when_a_rule_matches_no_series(client) -> None:
+    frame, _ = pal.datasets.synthetic_fleet(hosts=2, days=1, seed=3)
+    typo = pal.Rule(id="cpu", metric="cpuu", threshold=80)
+    ddf = dd.from_pandas(frame, npartitions=2)
+    with pytest.warns(pal.errors.NoSeriesWarning, match="did you mean 'cpu'"):
+        pal.backtest(ddf, typo)
+    with pytest.raises(pal.RulesError, match="rule 'cpu': metric 'cpuu' matches no series"):
+        pal.backtest(ddf, typo, strict=True)

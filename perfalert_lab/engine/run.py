@@ -140,45 +140,47 @@ def backtest(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | N
     if _is_dask(frame):
         from ..distributed import backtest_dask
 
-        return backtest_dask(frame, rules, clock=clock, incidents=incidents, duplicates=duplicates)
+        return backtest_dask(frame, rules, clock=clock, incidents=incidents, duplicates=duplicates, strict=strict)
     clock = clock if clock is not None else SampleClock()
     if not hasattr(clock, "evaluation_times") or not hasattr(clock, "lookback_ns"):
         raise UsageError(f"clock: expected SampleClock(), IntervalClock(...) or a Clock, got {clock!r}")
     rs = RuleSet.of(rules)
     series = SeriesSet.from_frame(frame, duplicates=duplicates)  # type: ignore[arg-type]
     incidents = as_incidents(incidents)
-    check_rules_match(series, rs, strict=strict)
+    check_rules_match(rs, set(series.keys["metric"].astype("str").tolist()),
+                      {r.id: len(match_series(series.keys, r)) for r in rs if r.enabled}, strict=strict)
     return _backtest_series(series, rs, clock, incidents, progress)
 
 
-def unmatched_rules(series: SeriesSet, rules: RuleSet) -> list[str]:
-    """One line for each enabled rule that matches no series: what exists, and a did-you-mean."""
+def unmatched_rules(rules: RuleSet, metrics: set[str], matched: dict[str, int]) -> list[str]:
+    """One line for each enabled rule that matches no series (``matched[rule.id] == 0``): what
+    exists (``metrics``), and a did-you-mean."""
     import difflib
 
-    metrics = sorted(set(series.keys["metric"].astype("str").tolist()))
+    present = sorted(metrics)
     problems = []
     for rule in rules:
-        if not rule.enabled or len(match_series(series.keys, rule)):
+        if not rule.enabled or matched.get(rule.id, 0):
             continue
         line = f"rule {rule.id!r}: metric {rule.metric!r}"
         if rule.match:
             line += f" with match {dict(rule.match)}"
         line += " matches no series"
-        close = difflib.get_close_matches(rule.metric, metrics, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(rule.metric, present, n=1, cutoff=0.6)
         if rule.metric in metrics:
             line += f" (metric {rule.metric!r} exists: check the match patterns)"
         elif close:
             line += f"; did you mean {close[0]!r}?"
-        shown = ", ".join(metrics[:10]) + (f" and {len(metrics) - 10} more" if len(metrics) > 10 else "")
+        shown = ", ".join(present[:10]) + (f" and {len(present) - 10} more" if len(present) > 10 else "")
         problems.append(f"{line} (metrics in the input: {shown or 'none'})")
     return problems
 
 
-def check_rules_match(series: SeriesSet, rules: RuleSet, *, strict: bool = False) -> None:
+def check_rules_match(rules: RuleSet, metrics: set[str], matched: dict[str, int], *, strict: bool = False) -> None:
     """Warn (or, with ``strict``, raise :class:`RulesError`) for each rule that matches no series."""
     import warnings
 
-    problems = unmatched_rules(series, rules)
+    problems = unmatched_rules(rules, metrics, matched)
     if problems and strict:
         raise RulesError(problems)
     for line in problems:
