@@ -315,9 +315,14 @@ class TimelineDisplay(_Picture):
                                                      zorder=5, label=kind, clip_on=False))
         return [*art["spans"], *art["value"], *art["lines"], *art["markers"]]
 
-    def draw_labels(self, ax: Axes, title: str | None = None, legend: bool = True) -> list[Any]:
-        """The title (with the alert count) and the legend; returns the artists."""
+    def draw_labels(self, ax: Axes, title: str | None = None, legend: bool = True,
+                    conditions: bool = False) -> list[Any]:
+        """The title (the series, with ``conditions`` its rules' conditions, and the alert count) and the
+        legend; returns the artists."""
         name = self.source if self.source == self.metric else f"{self.source} / {self.metric}"
+        if conditions:
+            name += " " + "; ".join(f"{r['op']} {r['threshold']:g}" + (
+                f" (clear {r['clear']:g})" if r["clear"] is not None else "") for r in self.rules)
         fired = int((self.alerts["status"] != "suppressed").sum())
         made = [ax.set_title(title or f"{name}: {fired} alert{'s' if fired != 1 else ''}", loc="left", fontsize=10)]
         ax.margins(x=0)
@@ -399,11 +404,7 @@ class TimelinePainter:
         else:
             self.canvas.restore_region(self._background)
         artists = display.draw_alerts(ax, value_line=False)
-        rules = "; ".join(f"{r['op']} {r['threshold']:g}" + (f" (clear {r['clear']:g})" if r["clear"] is not None
-                                                                  else "") for r in display.rules)
-        fired = int((display.alerts["status"] != "suppressed").sum())
-        name = display.source if display.source == display.metric else f"{display.source} / {display.metric}"
-        title = display.draw_labels(ax, f"{name} {rules}: {fired} alert{'s' if fired != 1 else ''}", legend=False)
+        title = display.draw_labels(ax, legend=False, conditions=True)
         renderer = self.canvas.get_renderer()
         for artist in [*artists, *title]:
             artist.draw(renderer)

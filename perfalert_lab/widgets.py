@@ -178,11 +178,11 @@ def _build_tuner_class() -> type:
             alerts = self.result.alerts[self.result.alerts["source"] == source]
             notes = self.result.notifications
             notes = notes[(notes["source"] == source).to_numpy(dtype=bool)]  # one rule: its source is its series
-            s = int(np.flatnonzero((self.series.keys["source"] == source).to_numpy(dtype=bool)
-                                   & (self.series.keys["metric"] == self.rule.metric).to_numpy(dtype=bool))[0])
-            times = self.series.times[self.series.offsets[s]:self.series.offsets[s + 1]]
+            keys = self.series.keys
+            sids = np.flatnonzero((keys["source"] == source).to_numpy(dtype=bool)
+                                  & (keys["metric"] == self.rule.metric).to_numpy(dtype=bool))
             one = compute_stats(alerts, notes, {rid: 0}, {rid: {source}}, {rid: 1}, [rid],
-                                (int(times[0]), int(times[-1])), self.incidents)
+                                self.series.span_of(sids), self.incidents)
             rows = pd.concat([everything[everything["rule_id"] == rid], one[one["rule_id"] == rid]])
             rows.insert(0, "series", ["all series", source])
             return rows[["series", *[c for c in STAT_COLUMNS if c in rows.columns]]].reset_index(drop=True)
