@@ -717,7 +717,9 @@ class SeriesSet:
         t = ts[order]
         c = codes[order]
         dup = (c[1:] == c[:-1]) & (t[1:] == t[:-1])
-        if dup.any():  # a frame that claims to be normalised but is not: keep the last
+        if dup.any() and duplicates != "last":  # a frame that looks normalised but is not: as asked
+            return cls.from_frame(normalize_frame(frame, duplicates=duplicates))
+        if dup.any():  # keep the last, as normalising would
             keep = np.ones(len(t), dtype=bool)
             keep[:-1] = ~dup
             order, t, c = order[keep], t[keep], c[keep]

@@ -94,6 +94,9 @@ def sweep(frame: Any, rule: Rule, *, threshold: Iterable[float] | None = None, f
     2       92.0  0s       1
     3       92.0  1m       0
     """
+    if not rule.enabled:  # a backtest skips it: a sweep of it would be a table of silent zeros
+        raise UsageError(f"sweep: rule {rule.id!r} is disabled (enabled: false); sweep rule.replace(enabled=True) "
+                         "to tune it before enabling it")
     given = {"threshold": threshold, "for": for_, "cooldown": cooldown, "clear": clear,
              "keep_firing_for": keep_firing_for}
     grid = {k: _values(k, v) for k, v in given.items() if v is not None}

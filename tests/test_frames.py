@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import NAB, SHARED_NAB
+from series import at, series_frame
 
 import perfalert_lab as pal
 from perfalert_lab.frames import SeriesSet
@@ -206,3 +207,17 @@ def test_incidents_csv(tmp_path: Path) -> None:
     bad = write(tmp_path, "bad.csv", "start,end\n2026-01-02,2026-01-01\n")
     with pytest.raises(pal.DataError, match="bad.csv:2: incident ends before it starts"):
         pal.read_incidents(bad)
+
+
+def test_duplicates_policy_applies_to_a_frame_that_looks_normalised() -> None:
+    """A frame already in the normalised dtypes used to skip duplicate handling: 'error' and 'mean'
+    were silently ignored (the last row was kept)."""
+    frame = pal.normalize_frame(series_frame("10 20 30"))
+    doubled = pd.concat([frame, frame.iloc[[1]].assign(value=40.0)], ignore_index=True)
+    rule = pal.Rule(id="r", metric="m", threshold=25)
+    with pytest.raises(pal.DataError, match="duplicate"):
+        pal.backtest(doubled, rule, duplicates="error")
+    mean = pal.backtest(doubled, rule, duplicates="mean")  # minute 1 is (20 + 40) / 2 = 30 > 25
+    assert mean.alerts["pending_since"].tolist() == [at(1)]
+    last = pal.backtest(doubled, rule)  # the default keeps the last row: 40
+    assert last.alerts["peak_value"].tolist() == [40.0]

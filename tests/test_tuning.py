@@ -234,3 +234,10 @@ def test_cli_small_things_explain_themselves(tmp_path: Path, capsys: pytest.Capt
     assert "in YAML an unquoted > or < starts a block of text; quote the operator" in capsys.readouterr().err
     assert repr(pal.Rule(id="r", metric="m", threshold=1, for_="5m", cooldown="1h30m")) == \
         "Rule(id='r', metric='m', threshold=1.0, for_='5m', cooldown='1h30m')"
+
+
+def test_sweeping_a_disabled_rule_says_so() -> None:
+    rule = pal.Rule(id="r", metric="m", threshold=80, enabled=False)
+    with pytest.raises(pal.UsageError, match=r"rule 'r' is disabled \(enabled: false\)"):
+        pal.sweep(series_frame("0 90 0"), rule, threshold=[70, 80])
+    assert len(pal.sweep(series_frame("0 90 0"), rule.replace(enabled=True), threshold=[70, 80])) == 2
