@@ -48,6 +48,27 @@ class Clock(Protocol):
         """
         ...
 
+    def shared_times(self, start_ns: int, end_ns: int) -> np.ndarray | None:
+        """The evaluation times of every series when they do not depend on its samples (a
+        Prometheus-style interval clock), else ``None``. Optional for a custom clock: one
+        without it is asked per series (see :func:`shared_times`)."""
+        ...
+
+
+def shared_times(clock: Clock, start_ns: int, end_ns: int) -> np.ndarray | None:
+    """``clock.shared_times(...)``, or ``None`` for a custom clock that does not define it.
+
+    >>> shared_times(SampleClock(), 0, 10) is None
+    True
+    >>> shared_times(IntervalClock("1s"), 0, 2_000_000_000).tolist()
+    [0, 1000000000, 2000000000]
+    """
+    method = getattr(clock, "shared_times", None)  # the one place that tolerates clocks without it
+    if method is None:
+        return None
+    ticks = method(start_ns, end_ns)
+    return None if ticks is None else np.asarray(ticks, dtype=np.int64)
+
 
 @dataclass(frozen=True)
 class SampleClock:
@@ -59,6 +80,9 @@ class SampleClock:
 
     def evaluation_times(self, sample_times: np.ndarray, start_ns: int, end_ns: int) -> np.ndarray:
         return sample_times
+
+    def shared_times(self, start_ns: int, end_ns: int) -> np.ndarray | None:
+        return None  # each series is evaluated at its own samples
 
     def __str__(self) -> str:
         return "sample"

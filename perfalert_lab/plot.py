@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ._time import col_ns
+from ._time import NAT_NS, col_ns
 from .errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -270,7 +270,7 @@ class TimelineDisplay(_Picture):
             p = col_ns(a["pending_since"])
             f = col_ns(a["fired_at"])
             r = col_ns(a["resolved_at"])
-            r = np.maximum(np.where(r == np.iinfo(np.int64).min, end, r), f)
+            r = np.maximum(np.where(r == NAT_NS, end, r), f)
             suppressed = (a["status"] == "suppressed").to_numpy()
             severity = a["severity"].to_numpy(dtype=object)
             pixel = int(self.times[-1] - self.times[0]) // 2000 if len(self.times) > 1 else 0

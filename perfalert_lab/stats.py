@@ -23,7 +23,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ._time import col_ns
+from ._time import NAT_NS, col_ns
 
 __all__ = ["SCORE_COLUMNS", "STATS_COLUMNS", "compute_stats", "oncall_load", "rule_stats", "score_arrays"]
 
@@ -39,7 +39,6 @@ def _ns(col: pd.Series) -> np.ndarray:
     return col_ns(col) if len(col) else np.zeros(0, np.int64)
 
 
-NAT = np.iinfo(np.int64).min
 
 
 @numba.njit(cache=True, nogil=True)
@@ -69,7 +68,7 @@ def firing_ns(group: np.ndarray, fired: np.ndarray, resolved: np.ndarray, end_ns
     """Nanoseconds firing: the union of ``[fired, resolved or end)`` within each group."""
     if len(fired) == 0:
         return 0
-    stop = np.where(resolved == NAT, end_ns, resolved)
+    stop = np.where(resolved == NAT_NS, end_ns, resolved)
     dg, df = np.diff(group), np.diff(fired)
     if not ((dg > 0) | ((dg == 0) & (df >= 0))).all():  # the engine's order already is (series, time)
         order = np.lexsort((fired, group))
@@ -121,7 +120,7 @@ def rule_stats(rule_id: str, *, evaluations: int, n_series: int, span_ns: tuple[
     span = end - start
     days = span / NS / 86400
     f, r = fired[live], resolved[live]
-    done = r != NAT
+    done = r != NAT_NS
     dur = r[done] - f[done]
     row: dict[str, object] = {
         "rule_id": rule_id,

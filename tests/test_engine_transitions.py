@@ -263,3 +263,21 @@ def test_a_rule_that_matches_nothing_warns_with_what_exists_and_strict_raises() 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pal.backtest(frame, disabled)  # a disabled rule is quiet on purpose
+
+
+def test_the_clock_protocol_names_everything_the_engine_asks_of_a_clock() -> None:
+    asked = ("evaluation_times", "lookback_ns", "shared_times")
+    assert all(hasattr(pal.Clock, name) for name in asked)
+    for clock in (pal.SampleClock(), pal.IntervalClock("1m")):
+        assert all(hasattr(clock, name) for name in asked), clock
+
+
+def test_explain_follows_the_sample_mode_model() -> None:
+    """Sample mode raises an alert per holding evaluation outside the cooldown; explain used to show
+    episode states ('firing' at 00:02, which raised nothing)."""
+    frame = series_frame("0 90 95 0 91 0")
+    rule = pal.Rule(id="s", metric="m", threshold=80, mode="sample", cooldown="90s")
+    steps = pal.explain(frame, rule)
+    assert steps["state"].tolist() == ["inactive", "alert", "cooldown", "inactive", "alert", "inactive"]
+    raised = steps.loc[steps["state"] == "alert", "timestamp"].tolist()
+    assert raised == pal.backtest(frame, rule).alerts["fired_at"].tolist()

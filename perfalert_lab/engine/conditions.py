@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .._time import to_ns
-from ..clock import Clock, SampleClock
+from ..clock import Clock, SampleClock, shared_times
 from ..frames import SeriesSet
 from ..rules.model import Rule
 
@@ -82,9 +82,8 @@ def evaluation_times(series: SeriesSet, sids: np.ndarray, clock: Clock) -> tuple
         if len(sids) == series.n_series:  # every series: the sample times as they are
             return series.times, offsets
         return _gather(series.times, series.offsets, sids, offsets), offsets
-    shared = getattr(clock, "shared_times", None)
-    if shared is not None:
-        ticks = np.asarray(shared(series.start_ns, series.end_ns), dtype=np.int64)
+    ticks = shared_times(clock, series.start_ns, series.end_ns)
+    if ticks is not None:
         offsets = np.arange(len(sids) + 1, dtype=np.int64) * len(ticks)
         return np.tile(ticks, len(sids)), offsets
     parts = []

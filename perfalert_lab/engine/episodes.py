@@ -12,7 +12,7 @@ while it waits, it is recorded as *suppressed*. Sample mode (the seed's own mode
 raises an alert at every active evaluation outside the cooldown.
 
 The kernel walks every series of a rule in one call. Instants are int64
-nanoseconds; ``NAT`` (the minimum int64) stands for "none". Each transition is the
+nanoseconds; ``NAT_NS`` (the minimum int64) stands for "none". Each transition is the
 same branch as in :mod:`perfalert_lab.engine.reference`, which the tests hold it to.
 """
 
@@ -24,18 +24,19 @@ import numba
 import numpy as np
 
 from .._time import NAT_NS
+from .states import AlertState
 
 __all__ = ["Episodes", "run_episodes", "run_samples", "peak_values"]
 
-INACTIVE, PENDING, FIRING = 0, 1, 2
-NAT = NAT_NS
+# the states as plain integers: numba reads module globals as compile-time constants
+INACTIVE, PENDING, FIRING = int(AlertState.INACTIVE), int(AlertState.PENDING), int(AlertState.FIRING)
 
 
 @dataclass(frozen=True)
 class Episodes:
     """Alerts found for one rule, one entry per alert (arrays of equal length).
 
-    ``series``: index into the rule's matching series; ``resolved_at`` is ``NAT``
+    ``series``: index into the rule's matching series; ``resolved_at`` is ``NAT_NS``
     for an alert still open at the end of the data; ``suppressed`` marks cooldown
     suppression; ``k_start``/``k_end`` delimit the evaluations the alert spans
     (``k_end`` exclusive: the resolving evaluation, or the series' end).
@@ -66,7 +67,7 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
     for j in range(len(offsets) - 1):
         a = offsets[j]
         b = offsets[j + 1]
-        state = 0
+        state = INACTIVE
         pending_since = nat
         k_pending = a
         fired_at = nat
@@ -75,7 +76,7 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
         keep_since = nat
         for k in range(a, b):
             t = times[k]
-            if state == 2:  # FIRING
+            if state == FIRING:
                 if held[k]:
                     keep_since = nat  # held: stays firing, keep timer reset
                     if track and present[k]:
@@ -90,13 +91,13 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
                         continue  # kept firing
                 # resolved at t
                 n = _record(cols, supp, peaks, n, j, pending_since, fired_at, t, False, k_pending, k, peak)
-                state = 0
+                state = INACTIVE
                 keep_since = nat
                 continue
-            if state == 0:  # INACTIVE
+            if state == INACTIVE:
                 if not active[k]:
                     continue
-                state = 1  # becomes PENDING now
+                state = PENDING  # from now
                 pending_since = t
                 k_pending = k
                 blocked_at = nat
@@ -104,7 +105,7 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
             elif not active[k]:  # PENDING and no longer active
                 if blocked_at != nat:  # it waited for the cooldown in vain: suppressed
                     n = _record(cols, supp, peaks, n, j, pending_since, blocked_at, t, True, k_pending, k, peak)
-                state = 0
+                state = INACTIVE
                 continue
             # PENDING and active: fire once pending for `for`, unless in cooldown
             if track and present[k]:
@@ -114,14 +115,14 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
                     if blocked_at == nat:
                         blocked_at = t
                 else:
-                    state = 2
+                    state = FIRING
                     fired_at = t
                     last_fired = t
                     keep_since = nat
         # end of this series' data
-        if state == 2:
+        if state == FIRING:
             n = _record(cols, supp, peaks, n, j, pending_since, fired_at, nat, False, k_pending, b, peak)
-        elif state == 1 and blocked_at != nat:
+        elif state == PENDING and blocked_at != nat:
             n = _record(cols, supp, peaks, n, j, pending_since, blocked_at, nat, True, k_pending, b, peak)
     return (cols[:n, 0].copy(), cols[:n, 1].copy(), cols[:n, 2].copy(), cols[:n, 3].copy(), supp[:n],
             cols[:n, 4].copy(), cols[:n, 5].copy(), peaks[:n])
@@ -205,11 +206,11 @@ def run_episodes(times: np.ndarray, offsets: np.ndarray, active: np.ndarray, hel
 def run_samples(times: np.ndarray, offsets: np.ndarray, active: np.ndarray, cooldown_ns: int) -> Episodes:
     """Sample-mode alerts: one per active evaluation outside the cooldown.
 
-    ``resolved_at`` is left ``NAT``: sample-mode alerts resolve only by a responder.
+    ``resolved_at`` is left ``NAT_NS``: sample-mode alerts resolve only by a responder.
     """
     cap = int(np.count_nonzero(active))
     s, at, k = _samples(times, offsets, active, np.int64(cooldown_ns), cap)
-    nat = np.full(len(s), NAT, dtype=np.int64)
+    nat = np.full(len(s), NAT_NS, dtype=np.int64)
     ends = offsets[s + 1] if len(s) else np.zeros(0, np.int64)
     return Episodes(s, at, at.copy(), nat, np.zeros(len(s), dtype=bool), k, ends)
 

@@ -39,7 +39,6 @@ from ..rules.model import CHANNELS, Channel, LognormalDelay, Responders, Rule, R
 
 __all__ = ["AlertColumns", "ack_delays", "apply_lifecycle", "stable_hash"]
 
-NAT = NAT_NS
 HOUR = 3600 * 10**9
 KIND_ORDER = {"firing": 0, "escalation": 1, "repeat": 2, "resolved": 3}
 
@@ -106,7 +105,7 @@ def alert_ids(rule_id: str, series_hash: np.ndarray, pending_since: np.ndarray) 
 
 
 def ack_delays(responders: Responders, severity: str, keys: np.ndarray) -> np.ndarray:
-    """Acknowledgement delay (ns) per alert, ``NAT`` for never.
+    """Acknowledgement delay (ns) per alert, ``NAT_NS`` for never.
 
     ``keys`` are per-alert uint64 hashes (see :func:`alert_keys`), so random delays are
     reproducible per alert whatever other alerts the run has. A lognormal delay is
@@ -116,7 +115,7 @@ def ack_delays(responders: Responders, severity: str, keys: np.ndarray) -> np.nd
     n = len(keys)
     a = responders.ack_after
     if a is None:
-        return np.full(n, NAT, dtype=np.int64)
+        return np.full(n, NAT_NS, dtype=np.int64)
     if isinstance(a, timedelta):
         return np.full(n, to_ns(a), dtype=np.int64)
     if isinstance(a, LognormalDelay):
@@ -129,7 +128,7 @@ def ack_delays(responders: Responders, severity: str, keys: np.ndarray) -> np.nd
         return np.round(to_ns(a.median) * np.exp(a.sigma * z)).astype(np.int64)
     if isinstance(a, Mapping):
         d = a.get(severity)
-        return np.full(n, NAT if d is None else to_ns(d), dtype=np.int64)
+        return np.full(n, NAT_NS if d is None else to_ns(d), dtype=np.int64)
     raise TypeError(f"unsupported ack_after {a!r}")  # pragma: no cover
 
 
@@ -168,9 +167,9 @@ def _silenced_at(silences: list[tuple[np.ndarray, int, int]], rows: np.ndarray, 
 
 def _escalation_times(fired: np.ndarray, blocked_from: np.ndarray, delay: int, check_every: int | None,
                       max_n: int, horizon: int) -> np.ndarray:
-    """(alerts x max) escalation instants, ``NAT`` where an escalation does not happen."""
+    """(alerts x max) escalation instants, ``NAT_NS`` where an escalation does not happen."""
     n = len(fired)
-    out = np.full((n, max_n), NAT, dtype=np.int64)
+    out = np.full((n, max_n), NAT_NS, dtype=np.int64)
     prev = fired.copy()
     alive = np.ones(n, dtype=bool)
     for level in range(max_n):
@@ -193,7 +192,7 @@ def alert_keys(rule_id: str, series_hash: np.ndarray, pending_since: np.ndarray)
 class PartLifecycle:
     """The lifecycle of one rule's alerts as arrays (before any table is built).
 
-    Per alert: ``ack`` (``NAT`` for none), ``status`` and ``suppressed_by`` codes
+    Per alert: ``ack`` (``NAT_NS`` for none), ``status`` and ``suppressed_by`` codes
     (indices into ``STATUS`` / ``SUPPRESSED_BY``), escalation ``level`` and
     notification ``counts``. Per notification (``notes``): ``row`` (the alert),
     ``at``, ``level``, ``kind`` and ``channel`` codes, ``chan_order``, ``silenced``.
@@ -219,12 +218,12 @@ def part_lifecycle(part: AlertColumns, rules: RuleSet, horizon: int) -> PartLife
     silenced = _silenced_at(silences, rows, fired) & ~part.suppressed
     suppressed = part.suppressed | silenced
     live = ~suppressed
-    ack = np.where(delay == NAT, NAT, fired + np.where(delay == NAT, 0, delay))
-    ok_ack = live & (delay != NAT) & (ack <= horizon) & ((resolved == NAT) | (ack < resolved))
-    ack = np.where(ok_ack, ack, NAT)
+    ack = np.where(delay == NAT_NS, NAT_NS, fired + np.where(delay == NAT_NS, 0, delay))
+    ok_ack = live & (delay != NAT_NS) & (ack <= horizon) & ((resolved == NAT_NS) | (ack < resolved))
+    ack = np.where(ok_ack, ack, NAT_NS)
     # an alert stops escalating and repeating at its acknowledgement or resolution
     big = np.iinfo(np.int64).max
-    stop = np.minimum(np.where(ack == NAT, big, ack), np.where(resolved == NAT, big, resolved))
+    stop = np.minimum(np.where(ack == NAT_NS, big, ack), np.where(resolved == NAT_NS, big, resolved))
     level = np.zeros(n, dtype=np.int64)
     channels = rule.channels
     note_parts: list[tuple[np.ndarray, np.ndarray, int, str, tuple[Channel, ...]]] = []
@@ -233,10 +232,10 @@ def part_lifecycle(part: AlertColumns, rules: RuleSet, horizon: int) -> PartLife
         e = rule.escalation
         esc = _escalation_times(fired, stop, to_ns(e.delay), to_ns(e.check_every) if e.check_every else None,
                                 e.max, horizon)
-        esc[~live] = NAT
-        level = (esc != NAT).sum(axis=1).astype(np.int64)
+        esc[~live] = NAT_NS
+        level = (esc != NAT_NS).sum(axis=1).astype(np.int64)
         for lv in range(e.max):
-            happened = esc[:, lv] != NAT
+            happened = esc[:, lv] != NAT_NS
             chans = e.levels[min(lv + 1, len(e.levels)) - 1].notify if e.levels else channels
             chans = tuple(c for c in chans if c.enabled)
             note_parts.append((rows[happened], esc[happened, lv], lv + 1, "escalation", chans))
@@ -249,7 +248,7 @@ def part_lifecycle(part: AlertColumns, rules: RuleSet, horizon: int) -> PartLife
         within = np.arange(len(rep_rows)) - np.repeat(np.cumsum(count) - count, count)
         note_parts.append((rep_rows, fired[rep_rows] + (within + 1) * r, 0, "repeat", channels))
     if rule.send_resolved:
-        done = live & (resolved != NAT)
+        done = live & (resolved != NAT_NS)
         note_parts.append((rows[done], resolved[done], 0, "resolved", channels))
     counts = np.zeros(n, dtype=np.int64)
     notes: dict[str, list[np.ndarray]] = {k: [] for k in NOTE_FIELDS}
@@ -269,7 +268,7 @@ def part_lifecycle(part: AlertColumns, rules: RuleSet, horizon: int) -> PartLife
         notes["chan_order"].append(chan_idx)
         notes["silenced"].append(_silenced_at(silences, all_rows, all_at).astype(np.int64))
     status = np.where(suppressed, STATUS.index("suppressed"), np.where(
-        resolved != NAT, STATUS.index("resolved"), np.where(ack != NAT, STATUS.index("acknowledged"),
+        resolved != NAT_NS, STATUS.index("resolved"), np.where(ack != NAT_NS, STATUS.index("acknowledged"),
                                                             STATUS.index("active"))))
     suppressed_by = np.where(part.suppressed, 1, np.where(silenced, 2, 0))
     return PartLifecycle(ack, status.astype(np.int8), suppressed_by.astype(np.int8), level, counts,
@@ -333,6 +332,7 @@ def apply_lifecycle(parts: list[AlertColumns], rules: RuleSet, horizon: int) -> 
     return alerts, notifications
 
 
+# SPEC 5's columns: the table builders below lay out their frames by these lists
 ALERT_COLUMNS = ["alert_id", "rule_id", "source", "metric", "severity", "mode", "pending_since", "fired_at",
                  "resolved_at", "acknowledged_at", "status", "suppressed_by", "escalation_level", "peak_value",
                  "notifications"]
@@ -387,7 +387,7 @@ def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule]) -> tuple
         "escalation_level": _cat(cols["escalation_level"], np.int64)[order],
         "peak_value": _cat(cols["peak_value"], np.float64)[order],
         "notifications": _cat(cols["notifications"], np.int64)[order],
-    })
+    }, columns=ALERT_COLUMNS)  # the contract's columns, in the contract's order (SPEC 5)
     return df, order
 
 
@@ -428,4 +428,4 @@ def _notifications_frame(notes: dict[str, np.ndarray], rules: RuleSet, alerts: p
         "at": ns_to_timestamps(cols["at"]),
         "delivered": delivered,
         "reason": _text(REASONS, reason),
-    })
+    }, columns=NOTIFICATION_COLUMNS)

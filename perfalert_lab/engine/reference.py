@@ -1,8 +1,14 @@
 """The reference engine: SPEC section 4 written out plainly, one evaluation at a time.
 
-It is slow on purpose. It shares no code with the compiled engine beyond the rule
-model and clocks, so the tests can hold the fast engine to it on random inputs; it
-also serves to *explain* a single series step by step (:func:`explain`).
+It is slow on purpose, and written apart from the compiled engine so the tests can
+hold the fast engine to it on random inputs: its transitions, value lookups, windows,
+acknowledgements, escalations and fan-out are its own. What it does share is named
+here: the rule model, the clocks' evaluation times, frame normalisation
+(:func:`~perfalert_lab.frames.normalize_frame`), the state names
+(:class:`~perfalert_lab.engine.states.AlertState`) and the alert-id hash
+(:func:`~perfalert_lab.engine.lifecycle.stable_hash`); a bug in those would not be
+caught by comparing the two engines. It also serves to *explain* a single series
+step by step (:func:`explain`).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from ..clock import Clock, IntervalClock, SampleClock
 from ..frames import normalize_frame
 from ..rules.model import Rule, RuleSet
 from .lifecycle import stable_hash
+from .states import AlertState
 
 __all__ = ["ReferenceAlert", "explain", "reference_alerts", "reference_backtest", "value_at"]
 
@@ -148,7 +155,7 @@ class _Machine:
     """One rule on one series: the episode-mode state machine, a branch per transition."""
 
     rule: Rule
-    state: str = "inactive"
+    state: AlertState = AlertState.INACTIVE
     pending_since: int = 0
     fired_at: int = 0
     last_fired: int | None = None
@@ -158,7 +165,7 @@ class _Machine:
 
     def step(self, t: int, active: bool, held: bool) -> None:
         r = self.rule
-        if self.state == "firing":
+        if self.state is AlertState.FIRING:
             if held:
                 self.keep_since = None  # firing and held: stays firing, keep timer reset
                 return
@@ -170,16 +177,16 @@ class _Machine:
                     return  # kept firing
             self._resolve(t)  # firing and not held (any more): resolved
             return
-        if self.state == "inactive":
+        if self.state is AlertState.INACTIVE:
             if active:
-                self.state, self.pending_since, self.blocked_at = "pending", t, None
+                self.state, self.pending_since, self.blocked_at = AlertState.PENDING, t, None
                 self._maybe_fire(t)
             return
-        # pending
+        # AlertState.PENDING
         if not active:
             if self.blocked_at is not None:  # waited for the cooldown in vain
                 self.closed.append((self.pending_since, self.blocked_at, t, True))
-            self.state = "inactive"
+            self.state = AlertState.INACTIVE
             return
         self._maybe_fire(t)
 
@@ -190,17 +197,38 @@ class _Machine:
             if self.blocked_at is None:
                 self.blocked_at = t  # would fire now, but the cooldown holds it back
             return
-        self.state, self.fired_at, self.last_fired, self.keep_since = "firing", t, t, None
+        self.state, self.fired_at, self.last_fired, self.keep_since = AlertState.FIRING, t, t, None
 
     def _resolve(self, t: int) -> None:
         self.closed.append((self.pending_since, self.fired_at, t, False))
-        self.state, self.keep_since = "inactive", None
+        self.state, self.keep_since = AlertState.INACTIVE, None
 
     def finish(self) -> None:
-        if self.state == "firing":
+        if self.state is AlertState.FIRING:
             self.closed.append((self.pending_since, self.fired_at, None, False))
-        elif self.state == "pending" and self.blocked_at is not None:
+        elif self.state is AlertState.PENDING and self.blocked_at is not None:
             self.closed.append((self.pending_since, self.blocked_at, None, True))
+
+
+@dataclass
+class _SampleMachine:
+    """One rule on one series in sample mode (the seed's model): every evaluation where the
+    condition holds raises an alert, unless it comes within the cooldown of the last one."""
+
+    rule: Rule
+    last: int | None = None
+    state: str = "inactive"  # what explain shows: "alert" (raised here), "cooldown" (held back), "inactive"
+
+    def step(self, t: int, active: bool) -> bool:
+        """True when this evaluation raises an alert."""
+        if not active:
+            self.state = "inactive"
+            return False
+        if self.last is not None and t < self.last + to_ns(self.rule.cooldown):
+            self.state = "cooldown"  # the condition holds, but too soon after the last alert
+            return False
+        self.last, self.state = t, "alert"
+        return True
 
 
 def _evaluations(frame: pd.DataFrame, rule: Rule, clock: Clock) -> Iterator[tuple[str, str, list[tuple[int, float | None]]]]:
@@ -233,10 +261,9 @@ def reference_alerts(frame: pd.DataFrame, rules: RuleSet | Rule, clock: Clock | 
         for source, metric, evals in _evaluations(frame, rule, clock):
             alerts: list[tuple[int, int, int | None, bool]] = []
             if rule.mode == "sample":
-                last: int | None = None
+                sm = _SampleMachine(rule)
                 for t, v in evals:
-                    if _holds(rule.op, v, rule.threshold) and (last is None or t >= last + to_ns(rule.cooldown)):
-                        last = t
+                    if sm.step(t, _holds(rule.op, v, rule.threshold)):
                         res = t + resolve_after if resolve_after is not None else None
                         alerts.append((t, t, res if res is not None and res <= end_of_data else None, False))
             else:
@@ -271,7 +298,10 @@ def _peak(rule: Rule, evals: list[tuple[int, float | None]], start: int, end: in
 def explain(frame: pd.DataFrame, rule: Rule, clock: Clock | None = None, source: str | None = None) -> pd.DataFrame:
     """Step through one series: every evaluation with its value, condition and state.
 
-    Handy to see *why* an alert fired (or did not); uses the reference engine.
+    Handy to see *why* an alert fired (or did not); uses the reference engine. The
+    ``state`` after each evaluation is ``inactive``, ``pending`` or ``firing`` in episode
+    mode; in sample mode ``alert`` (an alert raised here), ``cooldown`` (the condition
+    holds, too soon after the last alert) or ``inactive``.
     """
     clock = clock or SampleClock()
     frame = normalize_frame(frame)
@@ -280,12 +310,18 @@ def explain(frame: pd.DataFrame, rule: Rule, clock: Clock | None = None, source:
         if source is not None and src != source:
             continue
         m = _Machine(rule)
+        sm = _SampleMachine(rule)
         for t, v in evals:
             active = _holds(rule.op, v, rule.threshold)
             held = _holds(rule.op, v, rule.clear) if rule.clear is not None else active
-            m.step(t, active, held)
+            if rule.mode == "sample":
+                sm.step(t, active)
+                state = sm.state
+            else:
+                m.step(t, active, held)
+                state = str(m.state)
             rows.append({"timestamp": pd.Timestamp(t, tz="UTC"), "source": src, "metric": metric, "value": v,
-                         "active": active, "held": held, "state": m.state})
+                         "active": active, "held": held, "state": state})
         break
     return pd.DataFrame(rows)
 

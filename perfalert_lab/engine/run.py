@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._time import NAT_NS, to_ns
-from ..clock import Clock, SampleClock
+from ..clock import Clock, SampleClock, shared_times
 from ..errors import NoSeriesWarning, RulesError, UsageError
 from ..frames import SeriesSet, as_incidents
 from ..rules.model import Rule, RuleSet
@@ -239,9 +239,9 @@ def _batches(series: SeriesSet, sids: np.ndarray, clock: Clock) -> list[np.ndarr
     """The rule's series in consecutive batches of at most about ``BATCH_EVALUATIONS`` evaluations."""
     if len(sids) < 2:
         return [sids]
-    shared = getattr(clock, "shared_times", None)
-    if shared is not None:
-        per = np.full(len(sids), len(shared(series.start_ns, series.end_ns)), dtype=np.int64)
+    ticks = shared_times(clock, series.start_ns, series.end_ns)
+    if ticks is not None:
+        per = np.full(len(sids), len(ticks), dtype=np.int64)
     else:  # the sample clock (and, as an estimate, other clocks): one evaluation per sample
         per = (series.offsets[sids + 1] - series.offsets[sids]).astype(np.int64)
     if int(per.sum()) <= BATCH_EVALUATIONS:
