@@ -19,7 +19,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, IntervalClock, SampleClock, parse_clock
-from .errors import DataError, InputError, MissingDependency, PerfAlertError, RulesError, UsageError
+from .errors import (
+    DataError,
+    InputError,
+    MissingDependency,
+    NoSeriesWarning,
+    PerfAlertError,
+    PerfAlertWarning,
+    RulesError,
+    UsageError,
+)
 from .rules import Rule, RuleSet, load_rules, parse_rules, save_rules
 
 __version__ = "0.1.0"
@@ -47,7 +56,9 @@ __all__ = [
     "InputError",
     "IntervalClock",
     "MissingDependency",
+    "NoSeriesWarning",
     "PerfAlertError",
+    "PerfAlertWarning",
     "Rule",
     "RuleSet",
     "RulesError",
