@@ -324,7 +324,8 @@ class TimelineDisplay(_Picture):
             name += " " + "; ".join(f"{r['op']} {r['threshold']:g}" + (
                 f" (clear {r['clear']:g})" if r["clear"] is not None else "") for r in self.rules)
         fired = int((self.alerts["status"] != "suppressed").sum())
-        made = [ax.set_title(title or f"{name}: {fired} alert{'s' if fired != 1 else ''}", loc="left", fontsize=10)]
+        made: list[Any] = [ax.set_title(title or f"{name}: {fired} alert{'s' if fired != 1 else ''}", loc="left",
+                                        fontsize=10)]
         ax.margins(x=0)
         if legend:
             made.append(ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncols=8, frameon=False))
