@@ -682,7 +682,7 @@ class SeriesSet:
     @functools.cached_property
     def hashes(self) -> np.ndarray:
         """A stable 64-bit hash of each series' ``(source, metric)``: the series part of alert ids."""
-        from .engine.lifecycle import stable_hash
+        from ._hashing import stable_hash
 
         return np.array([stable_hash(f"{s}\x00{m}") for s, m in
                          zip(self.keys["source"].tolist(), self.keys["metric"].tolist(), strict=True)], dtype=np.uint64)

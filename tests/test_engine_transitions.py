@@ -211,7 +211,7 @@ def test_empty_result_has_the_contract_columns() -> None:
 
 def test_alert_ids_name_the_series_of_each_backtest() -> None:
     # one backtest after another on same-shaped frames: ids must follow each frame's own series
-    from perfalert_lab.engine.lifecycle import stable_hash
+    from perfalert_lab._hashing import stable_hash
 
     for source in ("a", "b", "c"):
         ids = pal.backtest(series_frame("0 90 0", source=source), pal.Rule(id="r", metric="m", threshold=80)).alerts

@@ -43,3 +43,15 @@ def test_importing_the_package_loads_neither_the_compiled_engine_nor_plots_widge
             "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_loading_borrows_nothing_from_the_engine() -> None:
+    """Arrows never point up: reading metrics and preparing series (hashes included) import no engine module."""
+    code = ("import sys, pandas as pd, perfalert_lab as pal\n"
+            "from perfalert_lab.frames import SeriesSet\n"
+            "f = pal.read_metrics(sys.argv[1])\n"
+            "SeriesSet.from_frame(f).hashes\n"
+            "print(sorted(m for m in sys.modules if m.startswith('perfalert_lab.engine')))")
+    nab = Path(__file__).resolve().parents[1] / "data" / "nab" / "realKnownCause" / "ec2_request_latency_system_failure.csv"
+    out = subprocess.run([sys.executable, "-c", code, str(nab)], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -34,10 +34,11 @@ import numba
 import numpy as np
 import pandas as pd
 
+from .._hashing import stable_hash
 from .._time import NAT_NS, ns_to_timestamps, to_ns
 from ..rules.model import CHANNELS, Channel, LognormalDelay, Responders, Rule, RuleSet, Silence
 
-__all__ = ["AlertColumns", "ack_delays", "apply_lifecycle", "stable_hash"]
+__all__ = ["AlertColumns", "ack_delays", "apply_lifecycle"]
 
 HOUR = 3600 * 10**9
 KIND_ORDER = {"firing": 0, "escalation": 1, "repeat": 2, "resolved": 3}
@@ -77,13 +78,6 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         return x ^ (x >> np.uint64(31))
-
-
-def stable_hash(text: str) -> int:
-    """A 64-bit hash of a string that is the same on every run and machine."""
-    import hashlib
-
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
 def alert_ids(rule_id: str, series_hash: np.ndarray, pending_since: np.ndarray) -> Any:

@@ -6,7 +6,7 @@ acknowledgements, escalations and fan-out are its own. What it does share is nam
 here: the rule model, the clocks' evaluation times, frame normalisation
 (:func:`~perfalert_lab.frames.normalize_frame`), the state names
 (:class:`~perfalert_lab.engine.states.AlertState`) and the alert-id hash
-(:func:`~perfalert_lab.engine.lifecycle.stable_hash`); a bug in those would not be
+(:func:`~perfalert_lab._hashing.stable_hash`); a bug in those would not be
 caught by comparing the two engines. It also serves to *explain* a single series
 step by step (:func:`explain`).
 """
@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._hashing import stable_hash
 from .._time import col_ns, to_ns
 from ..clock import Clock, IntervalClock, SampleClock
 from ..frames import normalize_frame
 from ..rules.model import Rule, RuleSet
-from .lifecycle import stable_hash
 from .states import AlertState
 
 __all__ = ["ReferenceAlert", "explain", "reference_alerts", "reference_backtest", "value_at"]
