@@ -52,6 +52,8 @@ def test_loading_borrows_nothing_from_the_engine() -> None:
             "f = pal.read_metrics(sys.argv[1])\n"
             "SeriesSet.from_frame(f).hashes\n"
             "print(sorted(m for m in sys.modules if m.startswith('perfalert_lab.engine')))")
-    nab = Path(__file__).resolve().parents[1] / "data" / "nab" / "realKnownCause" / "ec2_request_latency_system_failure.csv"
-    out = subprocess.run([sys.executable, "-c", code, str(nab)], capture_output=True, text=True, check=True).stdout
+    nab = Path(__file__).resolve().parents[1] / "data" / "nab" / "realKnownCause"
+    nab = nab / "ec2_request_latency_system_failure.csv"
+    out = subprocess.run([sys.executable, "-c", code, str(nab)], capture_output=True, text=True,
+                         check=True).stdout
     assert out.strip() == "[]"
