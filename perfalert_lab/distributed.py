@@ -102,7 +102,8 @@ def backtest_dask(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Cloc
     from .engine.run import check_rules_match
 
     check_rules_match(rs, set().union(*(r["metrics"] for r in results)),
-                      {rule.id: sum(r["n_series"].get(rule.id, 0) for r in results) for rule in rs}, strict=strict)
+                      {rule.id: sum(r["n_series"].get(rule.id, 0) for r in results) for rule in rs}, strict=strict,
+                      stacklevel=4)  # check_rules_match -> backtest_dask -> backtest -> the caller
     parts, evaluations, watched, n_series, spans = [], {}, {}, {}, {}
     for rule in rs:
         if not rule.enabled:

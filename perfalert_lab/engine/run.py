@@ -147,9 +147,7 @@ def backtest(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | N
     rs = RuleSet.of(rules)
     series = SeriesSet.from_frame(frame, duplicates=duplicates)  # type: ignore[arg-type]
     incidents = as_incidents(incidents)
-    check_rules_match(rs, set(series.keys["metric"].astype("str").tolist()),
-                      {r.id: len(match_series(series.keys, r)) for r in rs if r.enabled}, strict=strict)
-    return _backtest_series(series, rs, clock, incidents, progress)
+    return _backtest_series(series, rs, clock, incidents, progress, strict=strict)
 
 
 def unmatched_rules(rules: RuleSet, metrics: set[str], matched: dict[str, int]) -> list[str]:
@@ -176,19 +174,23 @@ def unmatched_rules(rules: RuleSet, metrics: set[str], matched: dict[str, int]) 
     return problems
 
 
-def check_rules_match(rules: RuleSet, metrics: set[str], matched: dict[str, int], *, strict: bool = False) -> None:
-    """Warn (or, with ``strict``, raise :class:`RulesError`) for each rule that matches no series."""
+def check_rules_match(rules: RuleSet, metrics: set[str], matched: dict[str, int], *, strict: bool = False,
+                      stacklevel: int = 3) -> None:
+    """Warn (or, with ``strict``, raise :class:`RulesError`) for each rule that matches no series;
+    ``stacklevel`` points the warning at the user's call."""
     import warnings
 
     problems = unmatched_rules(rules, metrics, matched)
     if problems and strict:
         raise RulesError(problems)
     for line in problems:
-        warnings.warn(line, NoSeriesWarning, stacklevel=3)
+        warnings.warn(line, NoSeriesWarning, stacklevel=stacklevel)
 
 
 def _backtest_series(series: SeriesSet, rs: RuleSet, clock: Clock, incidents: pd.DataFrame | None,
-                     progress: bool = False) -> BacktestResult:
+                     progress: bool = False, strict: bool | None = None) -> BacktestResult:
+    """The backtest of prepared series; ``strict`` not None says (warns, or raises) when a rule
+    matches no series, before any table is built."""
     horizon = series.end_ns
     rules_iter: Any = rs
     if progress and len(rs) > 1:
@@ -224,6 +226,9 @@ def _backtest_series(series: SeriesSet, rs: RuleSet, clock: Clock, incidents: pd
         watched[rule.id] = set(series.keys["source"].iloc[sids].astype("str").tolist())
         n_series[rule.id] = len(sids)
         spans[rule.id] = series.span_of(sids)
+    if strict is not None:  # from backtest(): warning -> check_rules_match -> here -> backtest -> the caller
+        check_rules_match(rs, set(series.keys["metric"].astype("str").tolist()), n_series, strict=strict,
+                          stacklevel=4)
     alerts, notifications = apply_lifecycle(parts, rs, horizon)
     loaded = set(series.keys["source"].astype("str").tolist()) if incidents is not None else None
     stats = compute_stats(alerts, notifications, evaluations, watched, n_series, rs.ids,
