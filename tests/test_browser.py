@@ -100,8 +100,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "pal.tune(frame, rule, incidents=incidents)"])))
     settings = root / ".settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
-    # render every cell (JupyterLab 4 may render only the visible ones), no autosave surprises
-    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    # render every cell (JupyterLab 4 may render only the visible ones); start the notebook's own kernel
+    # without asking (else a notebook opened before the kernel specs arrive shows "Select Kernel")
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none",
+                                                                     "autoStartDefaultKernel": True}))
     port = _free_port()
     env = {**os.environ, "CI": "1", "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
            "JUPYTER_RUNTIME_DIR": str(root / ".runtime")}
