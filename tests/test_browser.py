@@ -160,11 +160,19 @@ def _run_all(page: object, base: str, name: str, front_end: str = "lab") -> None
     page.wait_for_function(  # type: ignore[attr-defined]
         "() => document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"idle\"]') !== null",
         timeout=60_000)
-    # A run-all given before the kernel's connection is ready is dropped without a word (the status
-    # already reads idle): click it, and click again if no cell has started within 20 s.
-    started = "() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]" \
-              ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
-    for attempt in range(3):
+    # A run-all given while the kernel's connection is still being made can be dropped, whole or after
+    # the first cell, without a word (the status already reads idle). So: Run All, wait until every
+    # cell has run or one failed; if cells are left unrun and nothing is running, Run All again (the
+    # notebooks can be re-run from the top).
+    finished = """() => {
+        const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
+        const done = prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+        const stderr = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"] pre';
+        const failed = document.querySelector(stderr)?.textContent.includes('Traceback');
+        const running = prompts.some(p => p.textContent.includes('*'));
+        return done || failed || (!running && window.__palRunAll && Date.now() - window.__palRunAll > 20000);
+    }"""
+    for _ in range(4):
         dialogs = page.eval_on_selector_all(  # type: ignore[attr-defined]
             ".jp-Dialog", "els => els.map(e => e.innerText)")
         if dialogs and dialogs[0].startswith("Select Kernel"):
@@ -173,33 +181,27 @@ def _run_all(page: object, base: str, name: str, front_end: str = "lab") -> None
             page.wait_for_selector(".jp-Dialog", state="detached", timeout=10_000)  # type: ignore[attr-defined]
             dialogs = []
         if dialogs:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"{Path(name).stem}-dialog.png"))  # type: ignore[attr-defined]
             raise AssertionError(f"{name}: a dialog blocks the notebook: {dialogs}")
         page.click("li.lm-MenuBar-item:has-text('Run')")  # type: ignore[attr-defined]
         page.click("li.lm-Menu-item[data-command='runmenu:run-all']")  # type: ignore[attr-defined]
+        page.evaluate("window.__palRunAll = Date.now()")  # type: ignore[attr-defined]
         try:
-            page.wait_for_function(started, timeout=20_000)  # type: ignore[attr-defined]
-            break
+            page.wait_for_function(finished, timeout=240_000)  # type: ignore[attr-defined]
         except Exception:
-            if attempt == 2:
-                raise
-    # done when every code cell shows an execution count, or when a cell failed (run-all stops there)
-    try:
-        page.wait_for_function(  # type: ignore[attr-defined]
-            """() => {
-                const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')];
-                const done = prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
-                const stderr = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"] pre';
-                return done || document.querySelector(stderr)?.textContent.includes('Traceback');
-            }""", timeout=240_000)
-    except Exception:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{Path(name).stem}-timeout.png"), full_page=True)  # type: ignore[attr-defined]
+            break  # reported below, with a screenshot
         prompts = page.eval_on_selector_all(  # type: ignore[attr-defined]
             ".jp-Notebook .jp-CodeCell .jp-InputPrompt", "els => els.map(e => e.textContent)")
-        status = page.eval_on_selector_all(  # type: ignore[attr-defined]
-            ".jp-Notebook-ExecutionIndicator", "els => els.map(e => e.getAttribute('data-status'))")
-        raise AssertionError(f"{name}: cells did not finish running; prompts {prompts}, kernel {status}") from None
+        if all("[ ]" not in p for p in prompts) or _errors(page):
+            return
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{Path(name).stem}-timeout.png"), full_page=True)  # type: ignore[attr-defined]
+    prompts = page.eval_on_selector_all(  # type: ignore[attr-defined]
+        ".jp-Notebook .jp-CodeCell .jp-InputPrompt", "els => els.map(e => e.textContent)")
+    status = page.eval_on_selector_all(  # type: ignore[attr-defined]
+        ".jp-Notebook-ExecutionIndicator", "els => els.map(e => e.getAttribute('data-status'))")
+    raise AssertionError(f"{name}: cells did not finish running; prompts {prompts}, kernel {status}")
 
 
 def _errors(page: object) -> list[str]:
