@@ -17,13 +17,17 @@ __all__ = ["human_delay", "human_seconds", "stats_for_people"]
 SECONDS_COLUMNS = ("mean_duration_s", "median_duration_s")
 
 
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
 def human_seconds(seconds: Any) -> str:
     """A duration in seconds as ``1d2h``, ``15h15m``, ``9m30s``, ``45s`` (two units at most); ``''`` for none.
 
     >>> human_seconds(54900.0), human_seconds(570), human_seconds(0.5), human_seconds(float("nan"))
     ('15h15m', '9m30s', '0.5s', '')
     """
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+    if _missing(seconds):
         return ""
     s = abs(float(seconds))
     if s < 10 and s != int(s):
@@ -43,7 +47,7 @@ def human_delay(seconds: Any) -> str:
     >>> human_delay(-54900.0), human_delay(540), human_delay(0), human_delay(None)
     ('15h15m early', '9m late', 'on time', '')
     """
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+    if _missing(seconds):
         return ""
     if float(seconds) == 0:
         return "on time"
@@ -51,7 +55,7 @@ def human_delay(seconds: Any) -> str:
 
 
 def _number(x: Any) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    if _missing(x):
         return ""
     if isinstance(x, float):
         return f"{x:.3g}" if abs(x) < 1e6 else f"{x:,.0f}"
