@@ -1,0 +1,136 @@
+"""PromQL over history held in a DataFrame (SPEC 11).
+
+>>> import pandas as pd, perfalert_lab as pal
+>>> frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=11, freq="1min"),
+...                       "metric": "http_requests_total", "job": "api", "value": range(0, 660, 60)})
+>>> out = pal.promql(frame, "rate(http_requests_total[5m])", start="2026-01-01T00:10:00Z",
+...                  end="2026-01-01T00:10:00Z")
+>>> out[["labels", "value"]].to_string(index=False)
+'     labels  value\\n{job="api"}    1.0'
+
+The expression is parsed by the ``promql-parser`` package and evaluated at every
+step at once (:mod:`.evaluate`); :mod:`.store` holds the series with their labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UsageError
+from .evaluate import Evaluator, PromQLError, Scalar, UnsupportedPromQL, Vector
+from .store import SeriesStore, format_labels, store_from_frame
+
+__all__ = ["PromQLError", "SeriesStore", "UnsupportedPromQL", "evaluate", "parse", "promql", "store_from_frame"]
+
+_NS_PER_MS = 1_000_000
+
+
+def parse(expr: str) -> Any:
+    """Parse ``expr`` with ``promql-parser``; a syntax error is an :class:`UnsupportedPromQL`-free
+    :class:`PromQLError` naming the expression."""
+    try:
+        import promql_parser
+    except ImportError as exc:  # pragma: no cover - a core dependency
+        from ..errors import MissingDependency
+
+        raise MissingDependency("PromQL needs the 'promql-parser' package: pip install promql-parser") from exc
+    if not isinstance(expr, str) or not expr.strip():
+        raise UsageError(f"expected a PromQL expression as text, got {expr!r}")
+    try:
+        return promql_parser.parse(expr)
+    except Exception as exc:  # the parser raises a bare ValueError/RuntimeError with its message
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PromQLError(f"cannot parse PromQL {expr!r}: {msg}") from None
+
+
+def evaluate(store: SeriesStore, expr: str, times_ms: np.ndarray, *, lookback_ms: int = 300_000,
+             prometheus_compat: str = "3", subquery_step_ms: int = 60_000) -> Vector | Scalar:
+    """Evaluate ``expr`` over ``store`` at ``times_ms``: the array form under :func:`promql`."""
+    compat = _compat(prometheus_compat)
+    node = parse(expr)
+    ev = Evaluator(store, np.asarray(times_ms, dtype=np.int64), lookback_ms=lookback_ms, compat=compat,
+                   subquery_step_ms=subquery_step_ms, text=expr)
+    out = ev.eval(node)
+    if not isinstance(out, Vector | Scalar):
+        raise UnsupportedPromQL(f"{expr!r} evaluates to a {'range vector' if not isinstance(out, str) else 'string'}; "
+                                "perfalert_lab evaluates instant vectors and scalars")
+    return out
+
+
+def promql(frame: pd.DataFrame | SeriesStore, expr: str, *, start: Any = None, end: Any = None, step: Any = "1m",
+           lookback: Any = "5m", prometheus_compat: str = "3") -> pd.DataFrame:
+    """Evaluate the PromQL expression ``expr`` over a long frame at every ``step`` from ``start`` to ``end``.
+
+    ``frame`` is a long frame (``timestamp``, ``value``, ``metric`` = ``__name__``,
+    and every other column a label, ``source`` included). ``start`` defaults to the
+    first sample's time rounded up to the step, ``end`` to the last sample's time.
+    Returns a long frame with ``timestamp``, ``value``, ``labels`` (``{k="v", ...}``)
+    and a column per label name (``metric`` for ``__name__``), ordered by series
+    then time. A scalar result is one series with no labels.
+    """
+    from .._time import parse_duration, parse_instant, to_ns
+
+    if _is_dask(frame):
+        from .distributed import promql_dask
+
+        return promql_dask(frame, expr, start=start, end=end, step=step, lookback=lookback,
+                           prometheus_compat=prometheus_compat)
+    compat = _compat(prometheus_compat)
+    node_check = parse(expr)  # a syntax error before any data work
+    del node_check
+    store = frame if isinstance(frame, SeriesStore) else store_from_frame(frame)
+    try:
+        step_ms = to_ns(parse_duration(step)) // _NS_PER_MS
+        lookback_ms = to_ns(parse_duration(lookback)) // _NS_PER_MS
+    except ValueError as exc:
+        raise UsageError(f"promql: {exc}") from None
+    if step_ms <= 0:
+        raise UsageError(f"promql: step must be positive, got {step!r}")
+    try:
+        start_ms = (parse_instant(start) // _NS_PER_MS if start is not None
+                    else -(-(store.first_ms or 0) // step_ms) * step_ms)
+        end_ms = parse_instant(end) // _NS_PER_MS if end is not None else (store.last_ms or 0)
+    except ValueError as exc:
+        raise UsageError(f"promql: {exc}") from None
+    if end_ms < start_ms:
+        raise UsageError("promql: end is before start; give end >= start")
+    times = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
+    out = evaluate(store, expr, times, lookback_ms=lookback_ms, prometheus_compat=compat, subquery_step_ms=step_ms)
+    return to_frame(out, times)
+
+
+def to_frame(out: Vector | Scalar, times_ms: np.ndarray) -> pd.DataFrame:
+    """The long output frame of a result (SPEC 11)."""
+    if isinstance(out, Scalar):
+        out = Vector([()], out.values[None, :], np.ones((1, len(times_ms)), dtype=bool))
+    rows, cols = np.nonzero(out.present)
+    ts = pd.DatetimeIndex((times_ms[cols] * _NS_PER_MS).view("datetime64[ns]")).tz_localize("UTC")
+    texts = [format_labels(lb) for lb in out.labels]
+    data: dict[str, Any] = {
+        "timestamp": ts,
+        "value": out.values[rows, cols],
+        "labels": pd.Categorical.from_codes(rows, categories=pd.Index(texts, dtype=object)) if texts
+        else pd.Categorical([]),
+    }
+    names = sorted({k for lb in out.labels for k, _ in lb})
+    for name in (["__name__"] if "__name__" in names else []) + [n for n in names if n != "__name__"]:
+        col = "metric" if name == "__name__" else name
+        per_row = [dict(lb).get(name, "") for lb in out.labels]
+        cats = pd.Index(sorted(set(per_row)), dtype=object)
+        codes = cats.get_indexer(per_row)
+        data[col] = pd.Categorical.from_codes(codes[rows], categories=cats)
+    return pd.DataFrame(data)
+
+
+def _compat(value: str) -> str:
+    text = str(value)
+    if text not in ("2", "3"):
+        raise UsageError(f"prometheus_compat must be '2' or '3', got {value!r}")
+    return text
+
+
+def _is_dask(frame: Any) -> bool:
+    return type(frame).__module__.startswith("dask")

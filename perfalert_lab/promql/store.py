@@ -1,0 +1,136 @@
+"""Series with labels, as contiguous arrays: what the PromQL evaluator reads.
+
+SPEC 11: in the long frame ``metric`` is ``__name__``, ``source`` is the label
+``source`` (absent when empty) and every extra string column is a label. One series
+is one distinct label set; its samples are ``ts[offsets[i]:offsets[i+1]]``
+(int64 milliseconds, strictly increasing) and the same slice of ``vals``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+
+Labels = tuple[tuple[str, str], ...]  # sorted by name, no empty values
+
+_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_RESERVED = ("timestamp", "value")
+
+
+def format_labels(labels: Labels) -> str:
+    """``{a="1", b="x"}``, as Prometheus prints a label set."""
+    inner = ", ".join(f'{k}="{_escape(v)}"' for k, v in labels)
+    return "{" + inner + "}"
+
+
+def _escape(v: str) -> str:
+    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+@dataclass(frozen=True)
+class SeriesStore:
+    labels: list[Labels]
+    offsets: np.ndarray  # int64 [n + 1]
+    ts: np.ndarray  # int64 ms
+    vals: np.ndarray  # float64
+
+    @property
+    def n_series(self) -> int:
+        return len(self.labels)
+
+    @cached_property
+    def first_ms(self) -> int | None:
+        return int(self.ts.min()) if len(self.ts) else None
+
+    @cached_property
+    def last_ms(self) -> int | None:
+        return int(self.ts.max()) if len(self.ts) else None
+
+    def subset(self, rows: np.ndarray) -> SeriesStore:
+        """The series ``rows`` (ascending), as a store of their own."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, ends = self.offsets[rows], self.offsets[rows + 1]
+        lengths = ends - starts
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        if len(rows) == self.n_series:
+            return SeriesStore([self.labels[i] for i in rows], self.offsets, self.ts, self.vals)
+        take = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+        return SeriesStore([self.labels[i] for i in rows], offsets, self.ts[take], self.vals[take])
+
+
+def store_from_frame(frame: pd.DataFrame, *, name: str = "frame") -> SeriesStore:
+    """Build the store from a long frame (``timestamp``, ``value``, ``metric``, labels)."""
+    from ..frames import _frame_timestamps
+
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"{name}: expected a pandas DataFrame in the long format, got {type(frame).__name__}")
+    missing = [c for c in ("timestamp", "metric", "value") if c not in frame.columns]
+    if missing:
+        raise DataError(f"{name}: missing column(s) {', '.join(missing)}; expected timestamp, metric, value "
+                        f"and label columns (found {', '.join(map(str, list(frame.columns)[:8]))})")
+    label_cols = [str(c) for c in frame.columns if c not in ("timestamp", "value")]
+    for col in label_cols:
+        if col != "metric" and not _NAME.match(col):
+            raise DataError(f"{name}: column {col!r} is not a valid Prometheus label name; "
+                            "rename it to letters, digits and underscores")
+    ts_ns = _frame_timestamps(frame["timestamp"], name)
+    try:
+        vals = pd.to_numeric(frame["value"], errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
+    except (ValueError, TypeError):
+        coerced = pd.to_numeric(frame["value"], errors="coerce")
+        bad = np.flatnonzero(coerced.isna().to_numpy() & frame["value"].notna().to_numpy())
+        i = int(bad[0]) if len(bad) else 0
+        raise DataError(f"{name}: row {i}: value {frame['value'].iloc[i]!r} is not a number") from None
+    keep = ~np.isnan(vals)  # missing values are dropped, as everywhere in perfalert_lab
+    ts = np.floor_divide(ts_ns, 1_000_000)
+    codes: list[np.ndarray] = []
+    uniques: list[np.ndarray] = []
+    for col in label_cols:
+        c, u = pd.factorize(frame[col].astype("string").fillna(""), sort=False)
+        codes.append(c.astype(np.int64))
+        uniques.append(np.asarray(u, dtype=object))
+    if not keep.all():
+        ts, vals = ts[keep], vals[keep]
+        codes = [c[keep] for c in codes]
+    key = np.zeros(len(ts), dtype=np.int64)
+    room = 1
+    for c, u in zip(codes, uniques, strict=True):
+        room *= max(len(u), 1)
+        if room >= 2**62:  # too many combinations for one integer: let pandas number them
+            key = pd.DataFrame({i: c for i, c in enumerate(codes)}).groupby(
+                list(range(len(codes))), sort=True).ngroup().to_numpy(dtype=np.int64)
+            break
+        key = key * max(len(u), 1) + c
+    _, first, sid = np.unique(key, return_index=True, return_inverse=True)
+    labels: list[Labels] = []
+    for row in first:
+        pairs = []
+        for col, c, u in zip(label_cols, codes, uniques, strict=True):
+            v = str(u[c[row]])
+            if v:
+                pairs.append(("__name__" if col == "metric" else col, v))
+        labels.append(tuple(sorted(pairs)))
+    # series in label order, as Prometheus returns them
+    by_labels = sorted(range(len(labels)), key=labels.__getitem__)
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[by_labels] = np.arange(len(labels))
+    labels = [labels[i] for i in by_labels]
+    sid = rank[sid.reshape(-1)]
+    order = np.lexsort((ts, sid))
+    ts, vals, sid = ts[order], vals[order], sid[order]
+    if len(ts) > 1:  # duplicate timestamps in a series: the last one wins
+        dup = (sid[1:] == sid[:-1]) & (ts[1:] == ts[:-1])
+        if dup.any():
+            keep_last = np.ones(len(ts), dtype=bool)
+            keep_last[:-1] = ~dup
+            ts, vals, sid = ts[keep_last], vals[keep_last], sid[keep_last]
+    offsets = np.zeros(len(labels) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(sid, minlength=len(labels)), out=offsets[1:])
+    return SeriesStore(labels, offsets, ts, vals)
