@@ -243,7 +243,7 @@ class Evaluator:
             present = np.zeros((st.n_series, S), dtype=bool)
             if st.n_series and S:
                 K.over_range(K.RANGE_FUNCTIONS[name], st.offsets, st.ts, st.vals, self.T - m.offset_ms, self.T,
-                             m.range_ms, self.left_open, np.asarray(arg, dtype=np.float64), out, present)
+                             m.range_ms, self.left_open, self.left_open, np.asarray(arg, dtype=np.float64), out, present)
             labels = list(st.labels) if name in _KEEP_NAME_FUNCTIONS else [_without_name(lb) for lb in st.labels]
             return _drop_absent(_merge_rows(Vector(labels, out, present)))
         if name in _MATH:
@@ -288,8 +288,11 @@ class Evaluator:
                 vals[one] = v.values[row[one], np.flatnonzero(one)]
             return Scalar(vals)
         if name == "timestamp":
-            if isinstance(args[0], pp.VectorSelector):
-                v, sample_ts = self._eval_VectorSelector(args[0], with_times=True)
+            inner = args[0]
+            while isinstance(inner, pp.ParenExpr):
+                inner = inner.expr
+            if isinstance(inner, pp.VectorSelector):
+                v, sample_ts = self._eval_VectorSelector(inner, with_times=True)
                 vals = sample_ts / 1e3
             else:
                 v = self._vector_arg(args[0], name)
@@ -433,15 +436,11 @@ class Evaluator:
                     out[g] = count
                 elif op == "group":
                     out[g] = 1.0
-                elif op == "avg":
-                    out[g] = np.where(mask, vals, 0.0).sum(axis=0) / count
+                elif op in ("avg", "stddev", "stdvar"):
+                    out[g] = _running(op, vals, mask)
                 elif op in ("min", "max"):
                     filled = np.where(mask, vals, np.nan)
                     out[g] = np.fmin.reduce(filled, axis=0) if op == "min" else np.fmax.reduce(filled, axis=0)
-                elif op in ("stddev", "stdvar"):
-                    mean = np.where(mask, vals, 0.0).sum(axis=0) / count
-                    var = np.where(mask, (vals - mean) ** 2, 0.0).sum(axis=0) / count
-                    out[g] = np.sqrt(var) if op == "stddev" else var
                 elif op == "quantile":
                     for j in np.flatnonzero(count):
                         out[g, j] = _quantile_py(param[j], vals[mask[:, j], j])
@@ -778,6 +777,36 @@ def _absent_labels(selector: Any) -> Labels:
         if str(m.op).endswith("Equal") and not str(m.op).endswith("NotEqual"):
             values[m.name] = m.value
     return tuple(sorted((k, v) for k, v in values.items() if seen[k] == 1 and v != ""))
+
+
+def _running(op: str, vals: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """avg, stddev or stdvar of the present values per step, updated row by row as Prometheus does
+    (incremental mean with its infinity rules; Welford's variance, 0 for a single value)."""
+    S = vals.shape[1]
+    count = np.zeros(S)
+    mean = np.full(S, np.nan)
+    var = np.zeros(S)
+    with np.errstate(all="ignore"):
+        for row in range(vals.shape[0]):
+            m = mask[row]
+            v = vals[row]
+            first = m & (count == 0)
+            later = m & (count > 0)
+            mean = np.where(first, v, mean)
+            count = count + m
+            if op == "avg":
+                inf = np.isinf(mean)
+                skip = inf & ((np.isinf(v) & ((mean > 0) == (v > 0))) | (~np.isinf(v) & ~np.isnan(v)))
+                upd = later & ~skip
+                mean = np.where(upd, mean + v / count - mean / count, mean)
+            else:
+                delta = v - mean
+                new_mean = mean + delta / count
+                var = np.where(later, var + delta * (v - new_mean), var)
+                mean = np.where(later, new_mean, mean)
+    if op == "avg":
+        return mean
+    return np.sqrt(var / count) if op == "stddev" else var / count
 
 
 def _quantile_py(q: float, values: np.ndarray) -> float:

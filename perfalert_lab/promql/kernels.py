@@ -34,7 +34,7 @@ RANGE_FUNCTIONS = {
 }
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def instant(offsets, ts, vals, T, lookback, left_open, out, present, sample_ts):  # pragma: no cover - compiled
     """The newest sample of each series within the lookback of each time in ``T``."""
     n = len(offsets) - 1
@@ -57,7 +57,7 @@ def instant(offsets, ts, vals, T, lookback, left_open, out, present, sample_ts):
                 sample_ts[i, j] = ts[k]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _quantile(q, values):  # pragma: no cover - compiled
     if math.isnan(q):
         return np.nan
@@ -74,7 +74,7 @@ def _quantile(q, values):  # pragma: no cover - compiled
     return s[int(lower)] * (1 - weight) + s[int(upper)] * weight
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _regression(ts, vals, a, b, intercept_time):  # pragma: no cover - compiled
     """Least-squares slope and intercept of ``vals`` over seconds since ``intercept_time``."""
     n = 0.0
@@ -105,13 +105,15 @@ def _regression(ts, vals, a, b, intercept_time):  # pragma: no cover - compiled
     return slope, intercept
 
 
-@numba.njit(cache=True, nogil=True)
-def over_range(fn, offsets, ts, vals, T, eval_T, rng, left_open, arg, out, present):  # pragma: no cover - compiled
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def over_range(fn, offsets, ts, vals, T, eval_T, rng, left_open, v3, arg, out, present):  # pragma: no cover - compiled
     """Apply range function ``fn`` to each series' window ending at each time in ``T``.
 
     ``T`` are the window ends (evaluation times minus the offset), ``eval_T`` the
     evaluation times themselves (predict_linear's origin), ``arg`` a per-step scalar
-    argument (quantile, predict_linear's horizon in seconds).
+    argument (quantile, predict_linear's horizon in seconds). ``v3`` selects Prometheus
+    3's order in rate extrapolation: the half-interval limit first, then the counter's
+    zero point (Prometheus 2 applies the zero point first).
     """
     n = len(offsets) - 1
     S = len(T)
@@ -151,20 +153,31 @@ def over_range(fn, offsets, ts, vals, T, eval_T, rng, left_open, arg, out, prese
                 duration_to_end = (t - ts[hi - 1]) / 1e3
                 sampled = (ts[hi - 1] - ts[lo]) / 1e3
                 average = sampled / (m - 1)
-                if fn != DELTA and result > 0 and first >= 0:
-                    duration_to_zero = sampled * (first / result)
-                    if duration_to_zero < duration_to_start:
-                        duration_to_start = duration_to_zero
                 threshold = average * 1.1
-                interval = sampled
-                if duration_to_start < threshold:
-                    interval += duration_to_start
+                if v3:
+                    if duration_to_start >= threshold:
+                        duration_to_start = average / 2
+                    if duration_to_end >= threshold:
+                        duration_to_end = average / 2
+                    if fn != DELTA and result > 0 and first >= 0:
+                        duration_to_zero = sampled * (first / result)
+                        if duration_to_zero < duration_to_start:
+                            duration_to_start = duration_to_zero
+                    interval = sampled + duration_to_start + duration_to_end
                 else:
-                    interval += average / 2
-                if duration_to_end < threshold:
-                    interval += duration_to_end
-                else:
-                    interval += average / 2
+                    if fn != DELTA and result > 0 and first >= 0:
+                        duration_to_zero = sampled * (first / result)
+                        if duration_to_zero < duration_to_start:
+                            duration_to_start = duration_to_zero
+                    interval = sampled
+                    if duration_to_start < threshold:
+                        interval += duration_to_start
+                    else:
+                        interval += average / 2
+                    if duration_to_end < threshold:
+                        interval += duration_to_end
+                    else:
+                        interval += average / 2
                 result = result * (interval / sampled)
                 if fn == RATE:
                     result = result / (rng / 1e3)
@@ -257,7 +270,7 @@ def over_range(fn, offsets, ts, vals, T, eval_T, rng, left_open, arg, out, prese
             present[i, j] = True
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def any_in_range(offsets, ts, T, rng, left_open, out):  # pragma: no cover - compiled
     """``out[j]`` is True when any series has a sample in the window ending at ``T[j]``."""
     n = len(offsets) - 1
@@ -282,7 +295,7 @@ def any_in_range(offsets, ts, T, rng, left_open, out):  # pragma: no cover - com
                 out[j] = True
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def bucket_quantile(q, les, counts, present, out, out_present):  # pragma: no cover - compiled
     """Prometheus's classic-histogram quantile for one group of ``le`` buckets, per step.
 

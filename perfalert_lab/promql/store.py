@@ -88,7 +88,7 @@ def store_from_frame(frame: pd.DataFrame, *, name: str = "frame") -> SeriesStore
         bad = np.flatnonzero(coerced.isna().to_numpy() & frame["value"].notna().to_numpy())
         i = int(bad[0]) if len(bad) else 0
         raise DataError(f"{name}: row {i}: value {frame['value'].iloc[i]!r} is not a number") from None
-    keep = ~np.isnan(vals)  # missing values are dropped, as everywhere in perfalert_lab
+    # NaN is a sample value in Prometheus (a scrape can report it), so it is kept here
     ts = np.floor_divide(ts_ns, 1_000_000)
     codes: list[np.ndarray] = []
     uniques: list[np.ndarray] = []
@@ -96,9 +96,6 @@ def store_from_frame(frame: pd.DataFrame, *, name: str = "frame") -> SeriesStore
         c, u = pd.factorize(frame[col].astype("string").fillna(""), sort=False)
         codes.append(c.astype(np.int64))
         uniques.append(np.asarray(u, dtype=object))
-    if not keep.all():
-        ts, vals = ts[keep], vals[keep]
-        codes = [c[keep] for c in codes]
     key = np.zeros(len(ts), dtype=np.int64)
     room = 1
     for c, u in zip(codes, uniques, strict=True):
