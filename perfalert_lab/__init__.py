@@ -47,6 +47,9 @@ _LAZY = {
     "diff": ".tuning",
     "to_prometheus": ".rules.prometheus",
     "tune": ".widgets",
+    "promql": ".query",
+    "UnsupportedPromQL": ".query",
+    "PromQLError": ".query",
 }
 
 __all__ = [
@@ -59,10 +62,12 @@ __all__ = [
     "NoSeriesWarning",
     "PerfAlertError",
     "PerfAlertWarning",
+    "PromQLError",
     "Rule",
     "RuleSet",
     "RulesError",
     "SampleClock",
+    "UnsupportedPromQL",
     "UsageError",
     "backtest",
     "datasets",
@@ -73,6 +78,7 @@ __all__ = [
     "normalize_frame",
     "parse_clock",
     "parse_rules",
+    "promql",
     "read_incidents",
     "read_metrics",
     "recommend",
@@ -87,6 +93,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.reference import explain
     from .engine.run import BacktestResult, backtest
     from .frames import normalize_frame, read_incidents, read_metrics
+    from .query import PromQLError, UnsupportedPromQL, promql
     from .rules.prometheus import to_prometheus
     from .tuning import diff, frontier, recommend, sweep
     from .widgets import tune
@@ -97,7 +104,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'perfalert_lab' has no attribute {name!r}")
     mod = importlib.import_module(module, __name__)
-    value = mod if name == module.lstrip(".") else getattr(mod, name)
+    value = getattr(mod, name) if hasattr(mod, name) else mod  # a module's own name gives the module
     globals()[name] = value
     return value
 

@@ -147,6 +147,25 @@ def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incident
         client.close()
 
 
+def _cmd_promql(args: argparse.Namespace) -> int:
+    from .query import parse, promql
+
+    parse(args.expr)  # a syntax error before reading any data
+    frame = _read_metrics(args.metrics, args)
+    out = promql(frame, args.expr, start=args.start, end=args.end, step=args.step, lookback=args.lookback,
+                 prometheus_compat=args.compat)
+    n_series = out["labels"].nunique() if len(out) else 0
+    print(f"{args.expr}: {n_series} series, {len(out)} samples", file=sys.stderr)
+    if args.output:
+        from ._io import atomic_write_text
+
+        atomic_write_text(Path(args.output), out.to_csv(index=False))
+        print(f"wrote {args.output}")
+    else:
+        out.to_csv(sys.stdout, index=False)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from . import datasets
     from .engine.run import backtest
@@ -365,6 +384,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for gained.csv, lost.csv, moved.csv, volume.csv, incidents.csv")
     _add_input_options(p)
     p.set_defaults(func=_cmd_diff)
+
+    p = sub.add_parser("promql", help="evaluate a PromQL expression over metric history; write a long CSV")
+    p.add_argument("metrics", nargs="+", metavar="METRICS",
+                   help="CSV, Parquet, query_range JSON, promtool tsdb dump or exposition files")
+    p.add_argument("-e", "--expr", required=True, help="the PromQL expression, e.g. 'rate(http_requests_total[5m])'")
+    p.add_argument("--start", help="first evaluation time (default: first sample, rounded up to the step)")
+    p.add_argument("--end", help="last evaluation time (default: last sample)")
+    p.add_argument("--step", default="1m", help="evaluation step (default 1m)")
+    p.add_argument("--lookback", default="5m", help="lookback delta of instant selectors (default 5m)")
+    p.add_argument("--compat", default="3", choices=("2", "3"),
+                   help="Prometheus version whose range boundaries to use (default 3: left-open)")
+    p.add_argument("-o", "--output", help="CSV file to write (default: standard output)")
+    _add_input_options(p)
+    p.set_defaults(func=_cmd_promql)
 
     p = sub.add_parser("validate", help="check rules files; list every problem")
     p.add_argument("files", nargs="+", metavar="FILE")

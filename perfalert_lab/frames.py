@@ -158,6 +158,9 @@ class _Raw:
 
     def finish(self, duplicates: Duplicates) -> pd.DataFrame:
         series = self.source.codes.astype(np.int64) * max(len(self.metric.categories), 1) + self.metric.codes
+        for col in self.labels.values():  # a series is its whole label set (SPEC 11)
+            if len(col.categories) > 1:
+                series = pd.factorize(series * (len(col.categories) + 1) + (col.codes + 1))[0].astype(np.int64)
         keep, out_of_order, dup_index = _sort_and_dedupe(self.ts, series, duplicates, time_major=True,
                                                          values=self.value)
         if dup_index is not None:
@@ -201,6 +204,10 @@ def _read_one(path: Path, *, source: str | None, metric: str | None, timezone: s
             raise InputFileNotFound(f"{path}: is a directory, expected a CSV or Parquet file (or a Parquet dataset)")
         table = _read_parquet_table(path)  # hive partitions (source=web-1/...) come back as columns
         return _table_to_raw(table, _FileContext(path, csv=False), source=source, metric=metric, timezone=timezone)
+    from .query.formats import is_prometheus_file
+
+    if is_prometheus_file(path):
+        return _prometheus_to_raw(path)
     if path.suffix.lower() in (".parquet", ".pq"):
         table = _read_parquet_table(path)
         ctx = _FileContext(path, csv=False)
@@ -208,6 +215,18 @@ def _read_one(path: Path, *, source: str | None, metric: str | None, timezone: s
         table = _read_csv_table(path)
         ctx = _FileContext(path, csv=True)
     return _table_to_raw(table, ctx, source=source, metric=metric, timezone=timezone)
+
+
+def _prometheus_to_raw(path: Path) -> _Raw:
+    """A query_range JSON, tsdb dump or exposition file (SPEC 11): ``source`` is the label of that name."""
+    from .query.formats import read_prometheus
+
+    cols = read_prometheus(path)
+    labels = {k: pd.Categorical(v) for k, v in cols["labels"].items() if k not in ("source", "metric")}
+    n = len(cols["value"])
+    source = pd.Categorical(cols["labels"].get("source", [""] * n))
+    return _Raw(ts=cols["timestamp"], source=source, metric=pd.Categorical(cols["metric"]), value=cols["value"],
+                labels=labels, origin=np.zeros(n, dtype=np.int64), row=cols["row"], files=[str(path)])
 
 
 @dataclass

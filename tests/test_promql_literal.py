@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from perfalert_lab._time import parse_duration
-from perfalert_lab.promql import PromQLError, Scalar, evaluate, format_labels, store_from_frame
+from perfalert_lab.query import PromQLError, Scalar, evaluate, format_labels, store_from_frame
 
 DATA = Path(__file__).parent / "data" / "promqltest"
 _SERIES = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)?(?P<labels>\{[^}]*\})?\s+(?P<values>.+)$")

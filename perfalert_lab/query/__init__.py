@@ -1,4 +1,4 @@
-"""PromQL over history held in a DataFrame (SPEC 11).
+"""PromQL over history held in a DataFrame (SPEC 11); ``pal.promql`` is :func:`promql`.
 
 >>> import pandas as pd, perfalert_lab as pal
 >>> frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=11, freq="1min"),
@@ -29,8 +29,7 @@ _NS_PER_MS = 1_000_000
 
 
 def parse(expr: str) -> Any:
-    """Parse ``expr`` with ``promql-parser``; a syntax error is an :class:`UnsupportedPromQL`-free
-    :class:`PromQLError` naming the expression."""
+    """Parse ``expr`` with the ``promql-parser`` package; a syntax error is a :class:`PromQLError`."""
     try:
         import promql_parser
     except ImportError as exc:  # pragma: no cover - a core dependency
@@ -74,10 +73,9 @@ def promql(frame: pd.DataFrame | SeriesStore, expr: str, *, start: Any = None, e
     from .._time import parse_duration, parse_instant, to_ns
 
     if _is_dask(frame):
-        from .distributed import promql_dask
-
-        return promql_dask(frame, expr, start=start, end=end, step=step, lookback=lookback,
-                           prometheus_compat=prometheus_compat)
+        # Correct, not yet scaled out: the partitions are gathered into one frame. Combining
+        # per-partition partial aggregates is the open part of issue 12.
+        frame = frame.compute()
     compat = _compat(prometheus_compat)
     node_check = parse(expr)  # a syntax error before any data work
     del node_check

@@ -1,0 +1,122 @@
+"""pal.promql, the Prometheus history formats and ``perfalert promql`` (SPEC 11)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import perfalert_lab as pal
+from perfalert_lab.cli import main
+
+T0 = 1_700_000_000  # seconds
+
+
+def _frame() -> pd.DataFrame:
+    ts = pd.to_datetime([T0 + 60 * i for i in range(11)], unit="s", utc=True)
+    rows = []
+    for code, slope in (("200", 60.0), ("500", 6.0)):
+        rows.append(pd.DataFrame({"timestamp": ts, "metric": "http_requests_total", "job": "api", "code": code,
+                                  "value": slope * np.arange(11)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_promql_returns_the_long_frame_of_the_contract():
+    out = pal.promql(_frame(), 'sum by (code) (rate(http_requests_total[5m]))',
+                     start=pd.Timestamp(T0 + 600, unit="s"), end=pd.Timestamp(T0 + 600, unit="s"))
+    assert list(out.columns) == ["timestamp", "value", "labels", "code"]
+    assert dict(zip(out["labels"].astype(str), out["value"], strict=True)) == pytest.approx(
+        {'{code="200"}': 1.0, '{code="500"}': 0.1})
+    # the metric name is kept where PromQL keeps it, as the column ``metric``
+    raw = pal.promql(_frame(), 'http_requests_total{code="500"}', start=pd.Timestamp(T0, unit="s"),
+                     end=pd.Timestamp(T0 + 120, unit="s"))
+    assert set(raw["metric"]) == {"http_requests_total"} and list(raw["value"]) == [0.0, 6.0, 12.0]
+    assert raw["labels"].iloc[0] == '{__name__="http_requests_total", code="500", job="api"}'
+
+
+def test_promql_steps_default_to_the_data_and_scalars_are_one_series():
+    out = pal.promql(_frame(), "time()", step="5m")
+    assert list(out["value"]) == [T0 + 100.0, T0 + 400.0]  # T0 rounded up to 5m, then every 5m to the end
+    assert set(out["labels"]) == {"{}"}
+
+
+def test_unsupported_constructs_name_themselves_and_their_position():
+    with pytest.raises(pal.UnsupportedPromQL, match=r"the @ modifier at position 21"):
+        pal.promql(_frame(), "http_requests_total @ 100")
+    with pytest.raises(pal.UnsupportedPromQL, match=r"the function sort\(\) at position 1"):
+        pal.promql(_frame(), "sort(http_requests_total)")
+    with pytest.raises(pal.PromQLError, match="cannot parse PromQL"):
+        pal.promql(_frame(), "sum((")
+    with pytest.raises(pal.PromQLError, match="many-to-many matching not allowed"):
+        pal.promql(_frame(), "http_requests_total / on(job) http_requests_total")
+
+
+def test_promql_is_the_function_even_after_the_readers_loaded(tmp_path):
+    path = tmp_path / "x.prom"
+    path.write_text(f'up{{job="a"}} 1 {T0 * 1000}\n')
+    pal.read_metrics(path)
+    assert callable(pal.promql)
+
+
+def test_history_as_prometheus_users_export_it(tmp_path):
+    dump = tmp_path / "dump.txt"
+    dump.write_text("".join(f'{{__name__="up", instance="{i}", job="node"}} {v} {(T0 + 60 * k) * 1000}\n'
+                            for k in range(3) for i, v in (("a:9100", 1), ("b:9100", k % 2))))
+    expo = tmp_path / "metrics.prom"
+    expo.write_text("# HELP up Up.\n# TYPE up gauge\n" + "".join(
+        f'up{{instance="{i}",job="node"}} {v} {(T0 + 60 * k) * 1000}\n'
+        for k in range(3) for i, v in (("a:9100", 1), ("b:9100", k % 2))))
+    qr = tmp_path / "range.json"
+    qr.write_text(json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"__name__": "up", "instance": i, "job": "node"},
+         "values": [[T0 + 60 * k, str(v if i == "a:9100" else k % 2)] for k in range(3)]}
+        for i, v in (("a:9100", 1), ("b:9100", 0))]}}))
+    frames = [pal.read_metrics(p) for p in (dump, expo, qr)]
+    for f in frames:
+        assert len(f) == 6 and set(f["instance"]) == {"a:9100", "b:9100"} and set(f["metric"]) == {"up"}
+        out = pal.promql(f, "sum by (job) (up)", start=pd.Timestamp(T0 + 120, unit="s"),
+                         end=pd.Timestamp(T0 + 120, unit="s"))
+        assert list(out["value"]) == [1.0 + 0.0]  # a is 1, b is 2 % 2 == 0 at the third minute
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('up{job="a"} 1\n', r"x\.prom:1: sample has no timestamp"),
+    (f'up{{job="a"}} 1 {T0}000\nup{{job="a"}} one {T0}060\n', r"x\.prom:2: value 'one' is not a number"),
+    (f'{{job="a"}} 1 {T0}000\n', r"x\.prom:1: series .* has no metric name"),
+])
+def test_bad_prometheus_files_name_file_and_line(tmp_path, capsys, text, message):
+    path = tmp_path / "x.prom"
+    path.write_text(text)
+    assert main(["promql", str(path), "-e", "up"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert pytest.importorskip("re").search(message, err), err
+
+
+def test_bad_query_range_json_says_what_to_save(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}}))
+    assert main(["promql", str(path), "-e", "up"]) == 2
+    assert "save a range query (/api/v1/query_range)" in capsys.readouterr().err
+
+
+def test_cli_promql_writes_the_frame(tmp_path, capsys):
+    src = tmp_path / "m.csv"
+    _frame().to_csv(src, index=False)
+    out = tmp_path / "out.csv"
+    assert main(["promql", str(src), "-e", "sum by (code) (increase(http_requests_total[5m]))",
+                 "--start", pd.Timestamp(T0 + 600, unit="s").isoformat(), "-o", str(out)]) == 0
+    got = pd.read_csv(out)
+    assert sorted(got["value"].round(9)) == [30.0, 300.0]
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_dask_frames_give_what_pandas_gives():
+    dd = pytest.importorskip("dask.dataframe")
+    frame = _frame()
+    expr = "sum by (code) (rate(http_requests_total[3m]))"
+    want = pal.promql(frame, expr)
+    got = pal.promql(dd.from_pandas(frame, npartitions=3), expr)
+    pd.testing.assert_frame_equal(got, want)
