@@ -322,6 +322,35 @@ def bench_interactive(repeats: int) -> None:
            seconds=median_time(lambda: pal.backtest(pal.read_metrics(nab), nab_rule), max(repeats, 5)))
 
 
+def bench_promql(repeats: int, series: int = 1000) -> None:
+    """SPEC 11 / issue 12: rate(x[5m]) over 1,000 series x 1 week @1m (10M samples), every minute."""
+    from perfalert_lab.query import evaluate, store_from_frame, to_frame
+
+    steps = 7 * 24 * 60
+    rng = np.random.default_rng(0)
+    ts = np.tile(np.arange(steps, dtype=np.int64) * 60_000_000_000, series)
+    frame = pd.DataFrame({
+        "timestamp": pd.DatetimeIndex(ts.view("datetime64[ns]")).tz_localize("UTC"),
+        "metric": pd.Categorical.from_codes(np.zeros(len(ts), dtype=np.int64), ["http_requests_total"]),
+        "instance": pd.Categorical.from_codes(np.repeat(np.arange(series), steps),
+                                              [f"host-{i}:9100" for i in range(series)]),
+        "value": np.cumsum(rng.integers(0, 100, size=(series, steps)), axis=1).ravel().astype(float),
+    })
+    times = np.arange(0, steps * 60_000, 60_000, dtype=np.int64)
+    expr = "rate(http_requests_total[5m])"
+    store = store_from_frame(frame)
+    evaluate(store, expr, times[:5])  # load the compiled loops once
+    prep = median_time(lambda: store_from_frame(frame), repeats)
+    ev = median_time(lambda: evaluate(store, expr, times), repeats)
+    out = evaluate(store, expr, times)
+    table = median_time(lambda: to_frame(out, times), repeats)
+    whole = median_time(lambda: pal.promql(frame, expr, step="1m"), repeats)
+    record("promql rate 1000x1w: series from frame", seconds=prep)
+    record("promql rate 1000x1w: evaluate (all steps)", seconds=ev, samples_per_s=len(frame) / ev)
+    record("promql rate 1000x1w: output frame", seconds=table, rows=int(out.present.sum()))
+    record("promql rate 1000x1w: pal.promql end to end", seconds=whole)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1M points only, fewer repeats")
@@ -337,6 +366,7 @@ def main() -> None:
     bench_io(sizes[0])
     bench_memory(sizes[-1])
     bench_interactive(repeats)
+    bench_promql(3)
     extra = [b for b in ("sweep",) if hasattr(pal, b)]
     if extra:
         from sweep_bench import bench_sweeps  # type: ignore[import-not-found]

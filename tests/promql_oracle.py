@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-
 from promtool_oracle import need_promtool
 
 INTERVAL_S = 60
@@ -214,12 +213,13 @@ def _vector(rng: random.Random, depth: int, simple: bool = False) -> str:
         return f"histogram_quantile({rng.choice(['0.5', '0.9', '0.99', '0', '1', '1.5'])}, " \
                f"sum by (le{rng.choice(['', ', a'])}) (rate(lat_bucket[{_duration(rng, ('3m', '5m'))}])))"
     if r < 0.91:
-        return f"label_replace({_vector(rng, depth - 1)}, \"dst\", \"v-$1\", \"a\", \"({rng.choice(['x', '.*', 'y|z'])})\")"
+        regex = rng.choice(["x", ".*", "y|z"])
+        return f'label_replace({_vector(rng, depth - 1)}, "dst", "v-$1", "a", "({regex})")'
     if r < 0.93:
         return f"label_join({_vector(rng, depth - 1)}, \"ab\", \"-\", \"a\", \"b\")"
     if r < 0.95:
         return rng.choice([f"absent({_selector(rng, rng.choice(['g', 'nope']))})",
-                           f"absent_over_time({_range(rng, 0)})", f"absent(nope{{a=\"x\", b=~\"p\"}})"])
+                           f"absent_over_time({_range(rng, 0)})", "absent(nope{a=\"x\", b=~\"p\"})"])
     if r < 0.97:
         return f"timestamp({_vector(rng, depth - 1)})"
     if r < 0.98:

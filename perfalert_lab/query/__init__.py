@@ -104,6 +104,10 @@ def to_frame(out: Vector | Scalar, times_ms: np.ndarray) -> pd.DataFrame:
     """The long output frame of a result (SPEC 11)."""
     if isinstance(out, Scalar):
         out = Vector([()], out.values[None, :], np.ones((1, len(times_ms)), dtype=bool))
+    if len(out.labels) > 1:  # series in label order, as Prometheus returns them
+        order = sorted(range(len(out.labels)), key=out.labels.__getitem__)
+        if order != list(range(len(order))):
+            out = Vector([out.labels[i] for i in order], out.values[order], out.present[order])
     rows, cols = np.nonzero(out.present)
     ts = pd.DatetimeIndex((times_ms[cols] * _NS_PER_MS).view("datetime64[ns]")).tz_localize("UTC")
     texts = [format_labels(lb) for lb in out.labels]

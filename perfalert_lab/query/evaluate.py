@@ -242,8 +242,9 @@ class Evaluator:
             out = np.full((st.n_series, S), np.nan)
             present = np.zeros((st.n_series, S), dtype=bool)
             if st.n_series and S:
+                v3 = self.left_open  # Prometheus 3's extrapolation goes with its boundaries
                 K.over_range(K.RANGE_FUNCTIONS[name], st.offsets, st.ts, st.vals, self.T - m.offset_ms, self.T,
-                             m.range_ms, self.left_open, self.left_open, np.asarray(arg, dtype=np.float64), out, present)
+                             m.range_ms, self.left_open, v3, np.asarray(arg, dtype=np.float64), out, present)
             labels = list(st.labels) if name in _KEEP_NAME_FUNCTIONS else [_without_name(lb) for lb in st.labels]
             return _drop_absent(_merge_rows(Vector(labels, out, present)))
         if name in _MATH:

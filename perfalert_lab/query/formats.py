@@ -135,7 +135,8 @@ def _read_query_range(path: Path) -> dict[str, Any]:
     for i, item in enumerate(data["result"]):
         if not isinstance(item, dict) or not isinstance(item.get("metric"), dict) \
                 or not isinstance(item.get("values"), list):
-            raise DataError(f"{path}: data.result[{i}]: expected {{\"metric\": {{...}}, \"values\": [[t, \"v\"], ...]}}")
+            raise DataError(f"{path}: data.result[{i}]: expected "
+                            '{"metric": {...}, "values": [[unix_seconds, "value"], ...]}')
         ts, vals = [], []
         for k, pair in enumerate(item["values"]):
             try:

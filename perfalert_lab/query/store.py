@@ -93,19 +93,32 @@ def store_from_frame(frame: pd.DataFrame, *, name: str = "frame") -> SeriesStore
     codes: list[np.ndarray] = []
     uniques: list[np.ndarray] = []
     for col in label_cols:
-        c, u = pd.factorize(frame[col].astype("string").fillna(""), sort=False)
-        codes.append(c.astype(np.int64))
-        uniques.append(np.asarray(u, dtype=object))
+        series = frame[col]
+        if isinstance(series.dtype, pd.CategoricalDtype):  # already dictionary-encoded: use the codes
+            c = series.cat.codes.to_numpy(dtype=np.int64)
+            u = np.asarray(series.cat.categories.astype(str), dtype=object)
+            if (c < 0).any():  # missing -> the empty string (no label)
+                u = np.append(u, "")
+                c = np.where(c < 0, len(u) - 1, c)
+        else:
+            c, u = pd.factorize(series.astype("string").fillna(""), sort=False)
+            c, u = c.astype(np.int64), np.asarray(u, dtype=object)
+        codes.append(c)
+        uniques.append(u)
     key = np.zeros(len(ts), dtype=np.int64)
     room = 1
     for c, u in zip(codes, uniques, strict=True):
         room *= max(len(u), 1)
         if room >= 2**62:  # too many combinations for one integer: let pandas number them
             key = pd.DataFrame({i: c for i, c in enumerate(codes)}).groupby(
-                list(range(len(codes))), sort=True).ngroup().to_numpy(dtype=np.int64)
+                list(range(len(codes))), sort=False).ngroup().to_numpy(dtype=np.int64)
             break
         key = key * max(len(u), 1) + c
-    _, first, sid = np.unique(key, return_index=True, return_inverse=True)
+    sid, _ = pd.factorize(key, sort=False)  # series numbered by first appearance: one hash pass, no sort
+    sid = sid.astype(np.int64)
+    n = int(sid.max()) + 1 if len(sid) else 0
+    first = np.empty(n, dtype=np.int64)
+    first[sid[::-1]] = np.arange(len(sid) - 1, -1, -1)
     labels: list[Labels] = []
     for row in first:
         pairs = []
@@ -114,20 +127,21 @@ def store_from_frame(frame: pd.DataFrame, *, name: str = "frame") -> SeriesStore
             if v:
                 pairs.append(("__name__" if col == "metric" else col, v))
         labels.append(tuple(sorted(pairs)))
-    # series in label order, as Prometheus returns them
-    by_labels = sorted(range(len(labels)), key=labels.__getitem__)
-    rank = np.empty(len(labels), dtype=np.int64)
-    rank[by_labels] = np.arange(len(labels))
-    labels = [labels[i] for i in by_labels]
-    sid = rank[sid.reshape(-1)]
-    order = np.lexsort((ts, sid))
-    ts, vals, sid = ts[order], vals[order], sid[order]
+    # one sort of the input, and none when it is already in series then time order
+    if len(ts) > 1:
+        series_major = bool(np.all(sid[1:] >= sid[:-1]))
+        if not (series_major and np.all((ts[1:] >= ts[:-1]) | (sid[1:] != sid[:-1]))):
+            if np.all(ts[1:] >= ts[:-1]):  # time-major (as read_metrics returns it): a stable sort by series
+                order = np.argsort(sid, kind="stable")
+            else:
+                order = np.lexsort((ts, sid))
+            ts, vals, sid = ts[order], vals[order], sid[order]
     if len(ts) > 1:  # duplicate timestamps in a series: the last one wins
         dup = (sid[1:] == sid[:-1]) & (ts[1:] == ts[:-1])
         if dup.any():
             keep_last = np.ones(len(ts), dtype=bool)
             keep_last[:-1] = ~dup
             ts, vals, sid = ts[keep_last], vals[keep_last], sid[keep_last]
-    offsets = np.zeros(len(labels) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(sid, minlength=len(labels)), out=offsets[1:])
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(sid, minlength=n), out=offsets[1:])
     return SeriesStore(labels, offsets, ts, vals)
