@@ -608,13 +608,7 @@ def normalize_frame(frame: pd.DataFrame, *, duplicates: Duplicates = "last", nam
             f"(found {', '.join(map(str, list(frame.columns)[:8]))})"
         )
     ts = _frame_timestamps(frame["timestamp"], name)
-    try:
-        values = pd.to_numeric(frame["value"], errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
-    except (ValueError, TypeError):
-        coerced = pd.to_numeric(frame["value"], errors="coerce")
-        bad = np.flatnonzero(coerced.isna().to_numpy() & frame["value"].notna().to_numpy())
-        i = int(bad[0]) if len(bad) else 0
-        raise DataError(f"{name}: row {i}: value {frame['value'].iloc[i]!r} is not a number") from None
+    values = frame_values(frame, name)
     metric = frame["metric"].astype("str").to_numpy(dtype=object)
     source = frame["source"].astype("str").to_numpy(dtype=object) if "source" in frame.columns else metric.copy()
     label_cols = [c for c in frame.columns if c not in METRIC_COLUMNS]
@@ -635,6 +629,17 @@ def normalize_frame(frame: pd.DataFrame, *, duplicates: Duplicates = "last", nam
     out.attrs["perfalert"] = {"rows": int(len(out)), "missing_dropped": missing_n,
                               "duplicates_dropped": int(len(ts) - len(order)), "out_of_order": out_of_order}
     return out
+
+
+def frame_values(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """The ``value`` column as float64 (NaN where empty); a non-number names its row."""
+    try:
+        return pd.to_numeric(frame["value"], errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
+    except (ValueError, TypeError):
+        coerced = pd.to_numeric(frame["value"], errors="coerce")
+        bad = np.flatnonzero(coerced.isna().to_numpy() & frame["value"].notna().to_numpy())
+        i = int(bad[0]) if len(bad) else 0
+        raise DataError(f"{name}: row {i}: value {frame['value'].iloc[i]!r} is not a number") from None
 
 
 def _frame_timestamps(col: pd.Series, name: str) -> np.ndarray:

@@ -308,10 +308,14 @@ class Evaluator:
             m = self.eval(args[0])
             if not isinstance(m, Matrix):
                 raise PromQLError("absent_over_time: expected a range vector")
-            seen = np.zeros(S, dtype=bool)
             st = m.store
-            if st.n_series and S:
-                K.any_in_range(st.offsets, st.ts, self.T - m.offset_ms, m.range_ms, self.left_open, seen)
+            seen = np.zeros(S, dtype=bool)
+            if st.n_series and S:  # present_over_time over every series, then: did any have a sample?
+                out = np.full((st.n_series, S), np.nan)
+                present = np.zeros((st.n_series, S), dtype=bool)
+                K.over_range(K.PRESENT, st.offsets, st.ts, st.vals, self.T - m.offset_ms, self.T, m.range_ms,
+                             self.left_open, self.left_open, np.zeros(S), out, present)
+                seen = present.any(axis=0)
             labels = _absent_labels(m.selector) if m.selector is not None else ()
             return _drop_absent(Vector([labels], np.ones((1, S)), (~seen)[None, :].copy()))
         if name == "histogram_quantile":
@@ -444,7 +448,7 @@ class Evaluator:
                     out[g] = np.fmin.reduce(filled, axis=0) if op == "min" else np.fmax.reduce(filled, axis=0)
                 elif op == "quantile":
                     for j in np.flatnonzero(count):
-                        out[g, j] = _quantile_py(param[j], vals[mask[:, j], j])
+                        out[g, j] = K.quantile(float(param[j]), np.ascontiguousarray(vals[mask[:, j], j]))
         return _drop_absent(Vector(labels, out, present))
 
     def _topk(self, v: Vector, groups: dict[Labels, list[int]], k: np.ndarray, top: bool) -> Vector:
@@ -808,22 +812,6 @@ def _running(op: str, vals: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if op == "avg":
         return mean
     return np.sqrt(var / count) if op == "stddev" else var / count
-
-
-def _quantile_py(q: float, values: np.ndarray) -> float:
-    if math.isnan(q):
-        return math.nan
-    if q < 0:
-        return -math.inf
-    if q > 1:
-        return math.inf
-    s = np.sort(values)
-    n = len(s)
-    rank = q * (n - 1)
-    lower = max(0.0, math.floor(rank))
-    upper = min(n - 1.0, lower + 1)
-    weight = rank - math.floor(rank)
-    return float(s[int(lower)] * (1 - weight) + s[int(upper)] * weight)
 
 
 def _format_float(v: float) -> str:

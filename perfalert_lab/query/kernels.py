@@ -58,7 +58,9 @@ def instant(offsets, ts, vals, T, lookback, left_open, out, present, sample_ts):
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
-def _quantile(q, values):  # pragma: no cover - compiled
+def quantile(q, values):  # pragma: no cover - compiled
+    """Prometheus's quantile of ``values`` (interpolated between ranks), as quantile_over_time
+    and the quantile aggregation compute it."""
     if math.isnan(q):
         return np.nan
     if q < 0:
@@ -239,7 +241,7 @@ def over_range(fn, offsets, ts, vals, T, eval_T, rng, left_open, v3, arg, out, p
             elif fn == COUNT:
                 out[i, j] = m
             elif fn == QUANTILE:
-                out[i, j] = _quantile(arg[j], vals[lo:hi])
+                out[i, j] = quantile(arg[j], vals[lo:hi])
             elif fn == STDDEV or fn == STDVAR:
                 count = 0.0
                 mean = 0.0
@@ -268,31 +270,6 @@ def over_range(fn, offsets, ts, vals, T, eval_T, rng, left_open, v3, arg, out, p
                     prev = cur
                 out[i, j] = c
             present[i, j] = True
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def any_in_range(offsets, ts, T, rng, left_open, out):  # pragma: no cover - compiled
-    """``out[j]`` is True when any series has a sample in the window ending at ``T[j]``."""
-    n = len(offsets) - 1
-    S = len(T)
-    for i in range(n):
-        a0 = offsets[i]
-        b0 = offsets[i + 1]
-        lo = a0
-        hi = a0
-        for j in range(S):
-            t = T[j]
-            start = t - rng
-            while hi < b0 and ts[hi] <= t:
-                hi += 1
-            if left_open:
-                while lo < hi and ts[lo] <= start:
-                    lo += 1
-            else:
-                while lo < hi and ts[lo] < start:
-                    lo += 1
-            if hi > lo:
-                out[j] = True
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

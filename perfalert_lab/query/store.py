@@ -67,7 +67,7 @@ class SeriesStore:
 
 def store_from_frame(frame: pd.DataFrame, *, name: str = "frame") -> SeriesStore:
     """Build the store from a long frame (``timestamp``, ``value``, ``metric``, labels)."""
-    from ..frames import _frame_timestamps
+    from ..frames import _frame_timestamps, frame_values
 
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{name}: expected a pandas DataFrame in the long format, got {type(frame).__name__}")
@@ -81,13 +81,7 @@ def store_from_frame(frame: pd.DataFrame, *, name: str = "frame") -> SeriesStore
             raise DataError(f"{name}: column {col!r} is not a valid Prometheus label name; "
                             "rename it to letters, digits and underscores")
     ts_ns = _frame_timestamps(frame["timestamp"], name)
-    try:
-        vals = pd.to_numeric(frame["value"], errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
-    except (ValueError, TypeError):
-        coerced = pd.to_numeric(frame["value"], errors="coerce")
-        bad = np.flatnonzero(coerced.isna().to_numpy() & frame["value"].notna().to_numpy())
-        i = int(bad[0]) if len(bad) else 0
-        raise DataError(f"{name}: row {i}: value {frame['value'].iloc[i]!r} is not a number") from None
+    vals = frame_values(frame, name)
     # NaN is a sample value in Prometheus (a scrape can report it), so it is kept here
     ts = np.floor_divide(ts_ns, 1_000_000)
     codes: list[np.ndarray] = []
