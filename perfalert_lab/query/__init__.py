@@ -45,11 +45,13 @@ def parse(expr: str) -> Any:
         raise PromQLError(f"cannot parse PromQL {expr!r}: {msg}") from None
 
 
-def evaluate(store: SeriesStore, expr: str, times_ms: np.ndarray, *, lookback_ms: int = 300_000,
-             prometheus_compat: str = "3", subquery_step_ms: int = 60_000) -> Vector | Scalar:
-    """Evaluate ``expr`` over ``store`` at ``times_ms``: the array form under :func:`promql`."""
+def evaluate(store: SeriesStore, expr: str | Any, times_ms: np.ndarray, *, lookback_ms: int = 300_000,
+             prometheus_compat: str = "3", subquery_step_ms: int = 60_000, text: str | None = None) -> Vector | Scalar:
+    """Evaluate ``expr`` (text, or a tree from :func:`parse` with its ``text``) over ``store`` at
+    ``times_ms``: the array form under :func:`promql`."""
     compat = _compat(prometheus_compat)
-    node = parse(expr)
+    node = parse(expr) if isinstance(expr, str) else expr
+    expr = expr if isinstance(expr, str) else (text or str(expr))
     ev = Evaluator(store, np.asarray(times_ms, dtype=np.int64), lookback_ms=lookback_ms, compat=compat,
                    subquery_step_ms=subquery_step_ms, text=expr)
     out = ev.eval(node)
@@ -77,8 +79,7 @@ def promql(frame: pd.DataFrame | SeriesStore, expr: str, *, start: Any = None, e
         # per-partition partial aggregates is the open part of issue 12.
         frame = frame.compute()
     compat = _compat(prometheus_compat)
-    node_check = parse(expr)  # a syntax error before any data work
-    del node_check
+    node = parse(expr)  # a syntax error before any data work
     store = frame if isinstance(frame, SeriesStore) else store_from_frame(frame)
     try:
         step_ms = to_ns(parse_duration(step)) // _NS_PER_MS
@@ -96,7 +97,8 @@ def promql(frame: pd.DataFrame | SeriesStore, expr: str, *, start: Any = None, e
     if end_ms < start_ms:
         raise UsageError("promql: end is before start; give end >= start")
     times = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
-    out = evaluate(store, expr, times, lookback_ms=lookback_ms, prometheus_compat=compat, subquery_step_ms=step_ms)
+    out = evaluate(store, node, times, lookback_ms=lookback_ms, prometheus_compat=compat, subquery_step_ms=step_ms,
+                   text=expr)
     return to_frame(out, times)
 
 

@@ -331,32 +331,16 @@ class Evaluator:
                 raise PromQLError(f"label_replace: invalid regular expression {regex!r}: {exc}") from None
             if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", dst):
                 raise PromQLError(f"label_replace: invalid destination label name {dst!r}")
-            labels = []
-            for lb in v.labels:
-                d = dict(lb)
+            def replaced(d: dict[str, str]) -> str | None:
                 m_ = pattern.match(d.get(src, ""))
-                if m_ is not None:
-                    res = _expand(repl, m_)
-                    if res:
-                        d[dst] = res
-                    else:
-                        d.pop(dst, None)
-                labels.append(tuple(sorted(d.items())))
-            return _merge_rows(Vector(labels, v.values.copy(), v.present.copy()))
+                return None if m_ is None else _expand(repl, m_)
+
+            return _relabel(v, dst, replaced)
         if name == "label_join":
             v = self._vector_arg(args[0], name)
             dst, sep = self.eval(args[1]), self.eval(args[2])
             srcs = [self.eval(a) for a in args[3:]]
-            labels = []
-            for lb in v.labels:
-                d = dict(lb)
-                res = sep.join(d.get(s, "") for s in srcs)
-                if res:
-                    d[dst] = res
-                else:
-                    d.pop(dst, None)
-                labels.append(tuple(sorted(d.items())))
-            return _merge_rows(Vector(labels, v.values.copy(), v.present.copy()))
+            return _relabel(v, dst, lambda d: sep.join(d.get(s, "") for s in srcs))
         self.unsupported(f"the function {name}()", f"{name}(")
 
     def _histogram_quantile(self, q: np.ndarray, v: Vector) -> Vector:
@@ -691,6 +675,20 @@ def _merge_rows(v: Vector, message: str = "vector cannot contain metrics with th
             values[g] = np.where(v.present[r], v.values[r], values[g])
             present[g] |= v.present[r]
     return Vector(labels, values, present)
+
+
+def _relabel(v: Vector, dst: str, value_of: Any) -> Vector:
+    """Set label ``dst`` of every series to ``value_of(labels)`` (``None``: leave it; ``""``: delete it)."""
+    labels = []
+    for lb in v.labels:
+        d = dict(lb)
+        res = value_of(d)
+        if res:
+            d[dst] = res
+        elif res is not None:
+            d.pop(dst, None)
+        labels.append(tuple(sorted(d.items())))
+    return _merge_rows(Vector(labels, v.values.copy(), v.present.copy()))
 
 
 def _drop_absent(v: Vector) -> Vector:
