@@ -54,7 +54,10 @@ def evaluate(store: SeriesStore, expr: str | Any, times_ms: np.ndarray, *, lookb
     expr = expr if isinstance(expr, str) else (text or str(expr))
     ev = Evaluator(store, np.asarray(times_ms, dtype=np.int64), lookback_ms=lookback_ms, compat=compat,
                    subquery_step_ms=subquery_step_ms, text=expr)
-    out = ev.eval(node)
+    return _result(ev.eval(node), expr)
+
+
+def _result(out: Any, expr: str) -> Vector | Scalar:
     if not isinstance(out, Vector | Scalar):
         raise UnsupportedPromQL(f"{expr!r} evaluates to a {'range vector' if not isinstance(out, str) else 'string'}; "
                                 "perfalert_lab evaluates instant vectors and scalars")
@@ -74,13 +77,10 @@ def promql(frame: pd.DataFrame | SeriesStore, expr: str, *, start: Any = None, e
     """
     from .._time import parse_duration, parse_instant, to_ns
 
-    if _is_dask(frame):
-        # Correct, not yet scaled out: the partitions are gathered into one frame. Combining
-        # per-partition partial aggregates is the open part of issue 12.
-        frame = frame.compute()
+    dask_frame = _is_dask(frame)
     compat = _compat(prometheus_compat)
     node = parse(expr)  # a syntax error before any data work
-    store = frame if isinstance(frame, SeriesStore) else store_from_frame(frame)
+    store = None if dask_frame else (frame if isinstance(frame, SeriesStore) else store_from_frame(frame))
     try:
         step_ms = to_ns(parse_duration(step)) // _NS_PER_MS
         lookback_ms = to_ns(parse_duration(lookback)) // _NS_PER_MS
@@ -88,17 +88,32 @@ def promql(frame: pd.DataFrame | SeriesStore, expr: str, *, start: Any = None, e
         raise UsageError(f"promql: {exc}") from None
     if step_ms <= 0:
         raise UsageError(f"promql: step must be positive, got {step!r}")
+    first_ms = last_ms = 0
+    if start is None or end is None:
+        if dask_frame:
+            from .scaleout import span_of_dask
+
+            first_ms, last_ms = span_of_dask(frame)
+        else:
+            assert store is not None
+            first_ms, last_ms = store.first_ms or 0, store.last_ms or 0
     try:
-        start_ms = (parse_instant(start) // _NS_PER_MS if start is not None
-                    else -(-(store.first_ms or 0) // step_ms) * step_ms)
-        end_ms = parse_instant(end) // _NS_PER_MS if end is not None else (store.last_ms or 0)
+        start_ms = parse_instant(start) // _NS_PER_MS if start is not None else -(-first_ms // step_ms) * step_ms
+        end_ms = parse_instant(end) // _NS_PER_MS if end is not None else last_ms
     except ValueError as exc:
         raise UsageError(f"promql: {exc}") from None
     if end_ms < start_ms:
         raise UsageError("promql: end is before start; give end >= start")
     times = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
-    out = evaluate(store, node, times, lookback_ms=lookback_ms, prometheus_compat=compat, subquery_step_ms=step_ms,
-                   text=expr)
+    if dask_frame:
+        from .scaleout import evaluate_dask
+
+        options = {"lookback_ms": lookback_ms, "compat": compat, "subquery_step_ms": step_ms}
+        out = _result(evaluate_dask(frame, expr, times, options), expr)
+    else:
+        assert store is not None
+        out = evaluate(store, node, times, lookback_ms=lookback_ms, prometheus_compat=compat,
+                       subquery_step_ms=step_ms, text=expr)
     return to_frame(out, times)
 
 
