@@ -2,6 +2,9 @@
 
 * :func:`nab_files` / :func:`load_nab`: real cloud metrics from the Numenta Anomaly
   Benchmark (MIT) in the repository's ``data/nab`` folder, with labelled windows.
+* :func:`prometheus_fleet`: the same idea with Prometheus-style series and labels
+  (request counters by status code, latency histogram buckets, filesystem space,
+  ``up``), for PromQL and Prometheus rule files.
 * :func:`synthetic_fleet`: a reproducible fleet of hosts with daily cycles, noise
   and injected incidents whose windows are returned, for tests and examples at any
   size.
@@ -16,7 +19,7 @@ import pandas as pd
 
 from .errors import InputFileNotFound
 
-__all__ = ["data_dir", "demo_rules_path", "load_nab", "nab_files", "synthetic_fleet"]
+__all__ = ["data_dir", "demo_rules_path", "load_nab", "nab_files", "prometheus_fleet", "synthetic_fleet"]
 
 
 def data_dir() -> Path:
@@ -116,3 +119,98 @@ def synthetic_fleet(
         inc[c] = inc[c].astype("str")
     frame["timestamp"] = frame["timestamp"].dt.as_unit("ns")
     return frame, inc.sort_values("start", kind="stable").reset_index(drop=True)
+
+
+def prometheus_fleet(
+    instances: int = 4,
+    days: float = 1.0,
+    *,
+    start: str = "2026-01-05T00:00:00Z",
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A reproducible ``job="api"`` fleet as Prometheus scrapes it every minute, and its incidents.
+
+    Series (labels ``job``, ``instance`` and as noted):
+
+    * ``http_requests_total{code="200"|"500"}``: counters; the process restarts
+      (counter reset) once a day; an *error burst* multiplies 500s for 30 minutes;
+    * ``http_request_duration_seconds_bucket{le=...}``: a classic histogram (0.05 s to
+      +Inf); a *slow* incident moves most requests above 0.5 s for 45 minutes;
+    * ``node_filesystem_avail_bytes{mountpoint="/"}``: free bytes; on one instance a
+      *disk fill* drains it towards zero over the last hours;
+    * ``up``: 1, and 0 while a *target down* incident lasts (20 minutes).
+
+    Returns the long frame (``timestamp``, ``metric``, ``value`` and the label columns
+    ``job``, ``instance``, ``code``, ``le``, ``mountpoint``; empty = no such label) and the
+    incidents (``start``, ``end``, ``source`` = the instance, ``metric``, ``point``).
+
+    >>> frame, incidents = prometheus_fleet(instances=2, days=0.25)
+    >>> sorted(frame["metric"].unique())  # doctest: +NORMALIZE_WHITESPACE
+    ['http_request_duration_seconds_bucket', 'http_requests_total', 'node_filesystem_avail_bytes', 'up']
+    >>> list(incidents["metric"])
+    ['errors', 'latency', 'disk', 'up']
+    """
+    rng = np.random.default_rng(seed)
+    t0 = pd.Timestamp(start)
+    n = int(round(days * 1440))
+    times = t0 + pd.to_timedelta(np.arange(n), unit="min")
+    minutes = np.arange(n, dtype=np.float64)
+    daily = 1 + 0.5 * np.sin(2 * np.pi * (minutes / 1440.0 - 0.25))
+    les = ["0.05", "0.1", "0.25", "0.5", "1", "+Inf"]
+    fast = np.array([0.35, 0.7, 0.92, 0.98, 0.995, 1.0])  # share of requests at or under each bound
+    slow = np.array([0.02, 0.05, 0.15, 0.3, 0.7, 1.0])
+    names = [f"api-{i}:8080" for i in range(1, instances + 1)]
+
+    def window(frac: float, length: int) -> tuple[int, int]:
+        a = min(max(int(frac * n), 0), max(n - length - 1, 0))
+        return a, min(a + length, n)
+
+    err = (int(rng.integers(0, instances)), *window(0.3, 30))
+    lat = (int(rng.integers(0, instances)), *window(0.6, 45))
+    down = (int(rng.integers(0, instances)), *window(0.8, 20))
+    disk = (instances - 1, int(0.75 * n), n)
+    rows: list[pd.DataFrame] = []
+
+    def add(metric: str, values: np.ndarray, **labels: str) -> None:
+        rows.append(pd.DataFrame({"timestamp": times, "metric": metric, "value": values, **labels}))
+
+    for i, inst in enumerate(names):
+        rate = rng.gamma(20, 1.0, n) * daily  # requests per second
+        per_min = rate * 60
+        errors = per_min * 0.002 * rng.random(n)
+        if i == err[0]:
+            errors[err[1]:err[2]] = per_min[err[1]:err[2]] * rng.uniform(0.08, 0.2, err[2] - err[1])
+        restart = int(rng.integers(n // 4, max(n // 4 + 1, 3 * n // 4)))
+        for code, counts in (("200", per_min - errors), ("500", errors)):
+            total = np.cumsum(counts)
+            total[restart:] -= total[restart - 1]
+            add("http_requests_total", np.round(total), job="api", instance=inst, code=code)
+        share = np.tile(fast, (n, 1))
+        if i == lat[0]:
+            share[lat[1]:lat[2]] = slow
+        buckets = np.cumsum(per_min[:, None] * share, axis=0)
+        buckets[restart:] -= buckets[restart - 1]
+        for k, le in enumerate(les):
+            add("http_request_duration_seconds_bucket", np.round(buckets[:, k]), job="api", instance=inst, le=le)
+        avail = 40e9 + rng.normal(0, 5e7, n)
+        if i == disk[0]:
+            avail[disk[1]:] -= np.linspace(0, 39.5e9, n - disk[1])
+        add("node_filesystem_avail_bytes", np.maximum(avail, 0), job="node", instance=inst, mountpoint="/")
+        up = np.ones(n)
+        if i == down[0]:
+            up[down[1]:down[2]] = 0
+        add("up", up, job="api", instance=inst)
+    frame = pd.concat(rows, ignore_index=True)
+    for col in ("job", "instance", "code", "le", "mountpoint"):
+        frame[col] = frame[col].fillna("").astype("str")
+    frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    frame["timestamp"] = frame["timestamp"].dt.as_unit("ns")
+    incidents = pd.DataFrame([
+        (times[err[1]], times[err[2] - 1], names[err[0]], "errors", times[err[1]]),
+        (times[disk[1]], times[-1], names[disk[0]], "disk", times[disk[1]]),
+        (times[lat[1]], times[lat[2] - 1], names[lat[0]], "latency", times[lat[1]]),
+        (times[down[1]], times[down[2] - 1], names[down[0]], "up", times[down[1]]),
+    ], columns=["start", "end", "source", "metric", "point"])
+    for c in ("start", "end", "point"):
+        incidents[c] = pd.to_datetime(incidents[c], utc=True).dt.as_unit("ns")
+    return frame, incidents.sort_values("start", kind="stable").reset_index(drop=True)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .engine.run import BacktestResult
 
-__all__ = ["FrontierDisplay", "LoadDisplay", "StackedTimelines", "SweepDisplay", "TimelineDisplay", "decimate",
+__all__ = ["FrontierDisplay", "LoadDisplay", "QueryDisplay", "StackedTimelines", "SweepDisplay", "TimelineDisplay", "decimate",
            "PictureFigure", "SweepCurvePainter", "TimelinePainter", "new_figure", "report_figures", "sweep_png"]
 
 SEVERITY_COLORS = {"low": "#7fb3d5", "medium": "#f2c14e", "high": "#f08a4b", "critical": "#d1495b"}
@@ -630,6 +630,64 @@ class LoadDisplay(_Picture):
         ax.set_xticks(range(0, 24, 3))
         ax.set_xlabel("hour of day (UTC)")
         fig.colorbar(im, ax=ax, label="notifications")
+        return self
+
+
+@dataclass(repr=False)
+class QueryDisplay(_Picture):
+    """The series of a ``pal.promql`` result over time, one line per label set.
+
+    ``incidents`` (start/end columns) are shaded; ``threshold`` draws the line a rule
+    would compare with. At most ``max_series`` series are drawn (the largest first).
+    """
+
+    series: list[tuple[str, np.ndarray, np.ndarray]]  # labels, times (ns), values
+    title: str = ""
+    threshold: float | None = None
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    hidden: int = 0
+    artists: list[Any] = field(default_factory=list)
+    figure_: Any = None
+    ax_: Any = None
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, *, title: str = "", threshold: float | None = None,
+                   incidents: pd.DataFrame | None = None, max_series: int = 8) -> QueryDisplay:
+        missing = [c for c in ("timestamp", "value", "labels") if c not in frame.columns]
+        if missing:
+            raise UsageError(f"QueryDisplay: expected the frame pal.promql returns; missing {', '.join(missing)}")
+        groups = []
+        for labels, part in frame.groupby("labels", observed=True, sort=True):
+            groups.append((str(labels), col_ns(part["timestamp"]), part["value"].to_numpy(dtype=np.float64)))
+        groups.sort(key=lambda g: -np.nanmax(np.abs(g[2])) if len(g[2]) and np.isfinite(g[2]).any() else 0)
+        spans = []
+        if incidents is not None and len(incidents):
+            spans = list(zip(col_ns(incidents["start"]).tolist(), col_ns(incidents["end"]).tolist(), strict=True))
+        return cls(groups[:max_series], title, threshold, spans, max(0, len(groups) - max_series))
+
+    def _summary(self) -> str:
+        return f"{len(self.series) + self.hidden} series"
+
+    def plot(self, ax: Axes | None = None) -> QueryDisplay:
+        fig, ax = _new_axes(ax, TIMELINE_SIZE)
+        self.figure_, self.ax_ = fig, ax
+        for start, end in self.spans:
+            self.artists.append(ax.axvspan(_mpl_days(np.array([start]))[0], _mpl_days(np.array([end]))[0],
+                                           color="#d1495b", alpha=0.12, lw=0))
+        for labels, times, values in self.series:
+            t, v = decimate(times, values)
+            (line,) = ax.plot(_mpl_days(t), v, lw=1.1, label=labels)
+            self.artists.append(line)
+        if self.threshold is not None:
+            self.artists.append(ax.axhline(self.threshold, color="#d1495b", ls="--", lw=1, label="threshold"))
+        if self.series:
+            extra = f" (+{self.hidden} more)" if self.hidden else ""
+            ax.legend(fontsize=7, loc="upper left", frameon=False, title=f"series{extra}", title_fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "no series: the expression is empty over this range", ha="center",
+                    transform=ax.transAxes, color="#666666")
+        ax.set_title(self.title, fontsize=10, loc="left")
+        _date_axis(ax)
         return self
 
 

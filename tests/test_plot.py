@@ -104,7 +104,8 @@ def test_every_display_and_its_figure_shows_as_a_picture_in_a_fresh_kernel() -> 
     code = """
 import sys, numpy as np, pandas as pd, matplotlib, perfalert_lab as pal
 from IPython.core.formatters import DisplayFormatter
-from perfalert_lab.plot import FrontierDisplay, LoadDisplay, StackedTimelines, SweepDisplay, TimelineDisplay
+from perfalert_lab.plot import (FrontierDisplay, LoadDisplay, QueryDisplay, StackedTimelines, SweepDisplay,
+                                TimelineDisplay)
 before = dict(matplotlib.rcParams)
 f = pd.DataFrame({'timestamp': pd.date_range('2026-01-01', periods=40, freq='1min', tz='UTC'),
                   'source': 's', 'metric': 'm', 'value': np.tile([0.0, 90, 95, 0], 10)})
@@ -123,6 +124,8 @@ shown = {
     'frontier figure': FrontierDisplay.from_sweep(t).plot().figure_,
     'load': LoadDisplay.from_result(r),
     'load figure': LoadDisplay.from_result(r).plot().figure_,
+    'query': QueryDisplay.from_frame(pal.promql(f, 'm * 2'), title='m * 2'),
+    'query figure': QueryDisplay.from_frame(pal.promql(f, 'm * 2'), threshold=100).plot().figure_,
 }
 for name, obj in shown.items():
     data, _ = fmt.format(obj)
@@ -136,7 +139,7 @@ print('ok', len(shown))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180,
                           env={**__import__("os").environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "ok 10"
+    assert proc.stdout.strip() == "ok 12"
 
 
 def test_painter_frames_equal_a_fresh_drawing_after_the_rule_changes() -> None:
