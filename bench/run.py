@@ -351,6 +351,62 @@ def bench_promql(repeats: int, series: int = 1000) -> None:
     record("promql rate 1000x1w: pal.promql end to end", seconds=whole)
 
 
+def bench_promql_vs_promtool(series: int = 200) -> None:
+    """Issue 12: the same expression over the same week of data, whole process, side by side.
+
+    promtool evaluates an alert rule ``rate(x[5m]) > 1`` every minute of a week of
+    ``series`` counters (``promtool test rules``, its only offline evaluator);
+    ``perfalert promql`` evaluates the same expression every minute from a Parquet file
+    and writes the result as CSV.
+    """
+    import shutil
+    import subprocess
+
+    import yaml
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        print("promtool not installed: skipping the PromQL comparison", flush=True)
+        return
+    steps = 7 * 24 * 60
+    rng = np.random.default_rng(1)
+    counts = np.cumsum(rng.integers(0, 120, size=(series, steps)), axis=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        (d / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
+            {"alert": "Busy", "expr": "rate(x_total[5m]) > 1"}]}]}))
+        test = {"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": [{
+            "interval": "1m",
+            "input_series": [{"series": f'x_total{{instance="i{i}"}}', "values": " ".join(map(str, counts[i]))}
+                             for i in range(series)],
+            "alert_rule_test": [{"eval_time": f"{steps - 1}m", "alertname": "Busy", "exp_alerts": []}]}]}
+        (d / "test.yml").write_text(yaml.safe_dump(test, width=10**9))
+        ts = np.tile(np.arange(steps, dtype=np.int64) * 60_000_000_000, series)
+        pd.DataFrame({"timestamp": pd.DatetimeIndex(ts.view("datetime64[ns]")).tz_localize("UTC"),
+                      "metric": "x_total", "instance": np.repeat([f"i{i}" for i in range(series)], steps),
+                      "value": counts.ravel().astype(float)}).to_parquet(d / "x.parquet")
+        perfalert = str(Path(sys.executable).parent / "perfalert")
+
+        def run_promtool() -> None:
+            subprocess.run([promtool, "test", "rules", "test.yml"], cwd=d, capture_output=True, check=False)
+
+        def run_ours(out: str) -> None:
+            subprocess.run([perfalert, "promql", "x.parquet", "-e", "rate(x_total[5m]) > 1", "--start",
+                            "1970-01-01T00:00:00Z", "-o", out], cwd=d, capture_output=True, check=True)
+
+        def startup() -> None:
+            subprocess.run([perfalert, "--version"], capture_output=True, check=True)
+
+        t_theirs = median_time(run_promtool, 3)
+        t_csv = median_time(lambda: run_ours("out.csv"), 3)
+        t_pq = median_time(lambda: run_ours("out.parquet"), 3)
+        record(f"promql rate > x, {series} series x 1w: promtool whole process", seconds=t_theirs)
+        record(f"promql rate > x, {series} series x 1w: perfalert promql -> CSV", seconds=t_csv, ratio=t_theirs / t_csv)
+        record(f"promql rate > x, {series} series x 1w: perfalert promql -> Parquet", seconds=t_pq,
+               ratio=t_theirs / t_pq)
+        record("perfalert --version (interpreter and imports)", seconds=median_time(startup, 3))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1M points only, fewer repeats")
@@ -367,6 +423,7 @@ def main() -> None:
     bench_memory(sizes[-1])
     bench_interactive(repeats)
     bench_promql(3)
+    bench_promql_vs_promtool()
     extra = [b for b in ("sweep",) if hasattr(pal, b)]
     if extra:
         from sweep_bench import bench_sweeps  # type: ignore[import-not-found]

@@ -13,8 +13,9 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "write_outputs"]
+__all__ = ["atomic_write_bytes", "atomic_write_table", "atomic_write_text", "write_outputs"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
@@ -33,6 +34,44 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
 
 def atomic_write_text(path: Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_table(path: Path, frame: Any) -> Path:
+    """A DataFrame as Parquet (``.parquet``/``.pq``) or CSV, atomically.
+
+    CSV is written by Arrow: timestamps as ISO 8601 with ``Z``, dictionary columns as
+    their text; several times faster than ``DataFrame.to_csv`` on millions of rows.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        return atomic_write_bytes(path, sink.getvalue().to_pybytes())
+    columns = [_csv_column(c) for c in table.columns]
+    table = pa.table(columns, names=table.column_names)
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink)
+    return atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+def _csv_column(col: Any) -> Any:
+    """Dictionary columns as text; timestamps in the coarsest of s/ms/us that loses nothing."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(col.type):
+        return col.cast(col.type.value_type)
+    if pa.types.is_timestamp(col.type) and col.type.unit == "ns":
+        ns = col.cast(pa.int64())
+        for unit, size in (("s", 10**9), ("ms", 10**6), ("us", 10**3)):
+            if pc.all(pc.equal(pc.multiply(pc.divide(ns, size), size), ns)).as_py() is not False:
+                return col.cast(pa.timestamp(unit, col.type.tz))
+    return col
 
 
 def write_outputs(out_dir: Path, writers: dict[str, Callable[[Path], None]]) -> list[Path]:

@@ -35,11 +35,11 @@ def _interactive() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-def _read_metrics(paths: list[str], args: argparse.Namespace) -> Any:
+def _read_metrics(paths: list[str], args: argparse.Namespace, source: str | None = None) -> Any:
     from .frames import iter_files, read_metrics
 
     files = iter_files(paths)
-    frame = read_metrics(files, timezone=args.timezone, duplicates=args.duplicates)
+    frame = read_metrics(files, source=source, timezone=args.timezone, duplicates=args.duplicates)
     info = frame.attrs.get("perfalert", {})
     notes = [f"{info.get('rows', len(frame))} samples from {len(files)} file(s)"]
     if info.get("missing_dropped"):
@@ -151,15 +151,16 @@ def _cmd_promql(args: argparse.Namespace) -> int:
     from .query import parse, promql
 
     parse(args.expr)  # a syntax error before reading any data
-    frame = _read_metrics(args.metrics, args)
+    # a file without a source column gives series without a source label (not the file's name)
+    frame = _read_metrics(args.metrics, args, source="")
     out = promql(frame, args.expr, start=args.start, end=args.end, step=args.step, lookback=args.lookback,
                  prometheus_compat=args.compat)
     n_series = out["labels"].nunique() if len(out) else 0
     print(f"{args.expr}: {n_series} series, {len(out)} samples", file=sys.stderr)
     if args.output:
-        from ._io import atomic_write_text
+        from ._io import atomic_write_table
 
-        atomic_write_text(Path(args.output), out.to_csv(index=False))
+        atomic_write_table(Path(args.output), out)
         print(f"wrote {args.output}")
     else:
         out.to_csv(sys.stdout, index=False)
@@ -395,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lookback", default="5m", help="lookback delta of instant selectors (default 5m)")
     p.add_argument("--compat", default="3", choices=("2", "3"),
                    help="Prometheus version whose range boundaries to use (default 3: left-open)")
-    p.add_argument("-o", "--output", help="CSV file to write (default: standard output)")
+    p.add_argument("-o", "--output", help="file to write: .parquet, or CSV (default: CSV on standard output)")
     _add_input_options(p)
     p.set_defaults(func=_cmd_promql)
 

@@ -317,7 +317,7 @@ def _table_to_raw(table, ctx: _FileContext, *, source: str | None, metric: str |
     if n == 0:
         raise DataError(f"{ctx.path}: no data rows (only a header); expected one row per sample")
     ts = _parse_timestamps(table.column("timestamp"), ctx, timezone)
-    src = _string_column(table, "source", ctx) if "source" in names else _constant(n, source or stem)
+    src = _string_column(table, "source", ctx) if "source" in names else _constant(n, stem if source is None else source)
     labels: dict[str, pd.Categorical] = {}
     if "value" in names:  # long or NAB
         met = _string_column(table, "metric", ctx) if "metric" in names else _constant(n, metric or stem)

@@ -160,3 +160,19 @@ def test_dask_equals_pandas_on_random_expressions(seed):
         scaleout._plan(pal.query.parse(case.expr), local, partial)
         reduced += bool(partial)
     assert reduced >= 3  # partial aggregates were exercised, not only the gather-and-evaluate path
+
+
+def test_cli_promql_writes_parquet_and_plain_timestamps(tmp_path, capsys):
+    src = tmp_path / "m.parquet"
+    _frame().to_parquet(src)
+    assert main(["promql", str(src), "-e", "http_requests_total > 50", "-o", str(tmp_path / "o.parquet")]) == 0
+    assert main(["promql", str(src), "-e", "http_requests_total > 50", "-o", str(tmp_path / "o.csv")]) == 0
+    want = pal.promql(_frame(), "http_requests_total > 50")
+    got = pd.read_parquet(tmp_path / "o.parquet")
+    assert list(got["value"]) == list(want["value"]) and list(got["labels"].astype(str)) == list(
+        want["labels"].astype(str))
+    lines = (tmp_path / "o.csv").read_text().splitlines()
+    assert lines[0] == '"timestamp","value","labels","metric","code","job"'
+    assert lines[1].startswith(pd.Timestamp(want["timestamp"].iloc[0]).strftime("%Y-%m-%d %H:%M:%SZ"))
+    # a file without a source column gives series without a source label
+    assert "source" not in got.columns and 'source="' not in lines[1]
