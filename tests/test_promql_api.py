@@ -176,3 +176,21 @@ def test_cli_promql_writes_parquet_and_plain_timestamps(tmp_path, capsys):
     assert lines[1].startswith(pd.Timestamp(want["timestamp"].iloc[0]).strftime("%Y-%m-%d %H:%M:%SZ"))
     # a file without a source column gives series without a source label
     assert "source" not in got.columns and 'source="' not in lines[1]
+
+
+def test_quantiles_sort_nan_first_as_promtool_does():
+    """Facts from promtool 2.42: sqrt(-4), sqrt(1), sqrt(9) -> quantile 0 is NaN, 0.5 is 1."""
+    from perfalert_lab.query import evaluate, store_from_frame
+
+    f = pd.DataFrame({"timestamp": pd.to_datetime([0, 0, 0, 0, 60, 120], unit="s", utc=True),
+                      "metric": ["g", "g", "g", "h", "h", "h"], "a": ["1", "2", "3", "", "", ""],
+                      "value": [-4, 1, 9, -4, 1, 9.0]})
+    store = store_from_frame(f)
+
+    def one(expr: str, t_ms: int) -> float:
+        return float(evaluate(store, expr, np.array([t_ms]), prometheus_compat="2").values[0, 0])
+
+    assert np.isnan(one("quantile(0, sqrt(g))", 0))
+    assert one("quantile(0.5, sqrt(g))", 0) == 1.0
+    assert one("quantile_over_time(0.5, sqrt(h)[3m:1m])", 120_000) == 1.0
+    assert np.isnan(one("quantile_over_time(0, sqrt(h)[3m:1m])", 120_000))

@@ -431,8 +431,7 @@ class Evaluator:
                     filled = np.where(mask, vals, np.nan)
                     out[g] = np.fmin.reduce(filled, axis=0) if op == "min" else np.fmax.reduce(filled, axis=0)
                 elif op == "quantile":
-                    for j in np.flatnonzero(count):
-                        out[g, j] = K.quantile(float(param[j]), np.ascontiguousarray(vals[mask[:, j], j]))
+                    out[g] = _quantiles(param, vals, mask)
         return _drop_absent(Vector(labels, out, present))
 
     def _topk(self, v: Vector, groups: dict[Labels, list[int]], k: np.ndarray, top: bool) -> Vector:
@@ -457,23 +456,24 @@ class Evaluator:
         cells: dict[Labels, np.ndarray] = {}
         for row, lb in enumerate(v.labels):
             if by is not None:
-                base = [p for p in lb if p[0] in by]
+                base = {k: x for k, x in lb if k in by}
             elif without is not None:
-                base = [p for p in lb if p[0] not in without]
+                base = {k: x for k, x in lb if k not in without}
             else:
-                base = []
-            for j in np.flatnonzero(v.present[row]):
-                d = dict(base)
-                d[label] = _format_float(v.values[row, j])
-                key = tuple(sorted(d.items()))
+                base = {}
+            steps = np.flatnonzero(v.present[row])
+            # each distinct value once (NaN included), then every step holding it
+            values, inverse = np.unique(v.values[row, steps], return_inverse=True, equal_nan=True)
+            for k, value in enumerate(values):
+                key = tuple(sorted({**base, label: _format_float(float(value))}.items()))
                 if key not in cells:
                     cells[key] = np.zeros(S)
-                cells[key][j] += 1
+                np.add.at(cells[key], steps[inverse.reshape(-1) == k], 1)
         if not cells:
             return Vector.empty(S)
         labels = list(cells)
-        values = np.array([cells[k] for k in labels])
-        return Vector(labels, values, values > 0)
+        values_ = np.array([cells[k] for k in labels])
+        return Vector(labels, values_, values_ > 0)
 
     # ------------------------------------------------------------------ binary operators
 
@@ -810,6 +810,26 @@ def _running(op: str, vals: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if op == "avg":
         return mean
     return np.sqrt(var / count) if op == "stddev" else var / count
+
+
+def _quantiles(q: np.ndarray, vals: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Prometheus's quantile of the present values at each step (NaN sorts first), for all steps at once."""
+    m, S = vals.shape
+    nan = np.isnan(vals)
+    # order per step: present NaN, present numbers ascending, then absent
+    order = np.lexsort((np.where(nan, 0.0, vals).T, (~nan).T, (~mask).T)).T
+    ordered = np.take_along_axis(vals, order, axis=0)
+    count = mask.sum(axis=0)
+    with np.errstate(all="ignore"):
+        rank = q * (count - 1)
+        lower = np.clip(np.floor(rank), 0, None)
+        upper = np.minimum(count - 1, lower + 1)
+        weight = rank - np.floor(rank)
+        lo = np.take_along_axis(ordered, np.clip(lower, 0, m - 1).astype(np.int64)[None, :], axis=0)[0]
+        hi = np.take_along_axis(ordered, np.clip(upper, 0, m - 1).astype(np.int64)[None, :], axis=0)[0]
+        out = lo * (1 - weight) + hi * weight
+    out = np.where(q < 0, -np.inf, np.where(q > 1, np.inf, out))
+    return np.where(np.isnan(q), np.nan, out)
 
 
 def _format_float(v: float) -> str:

@@ -67,8 +67,13 @@ def quantile(q, values):  # pragma: no cover - compiled
         return -np.inf
     if q > 1:
         return np.inf
-    s = np.sort(values)
+    s = np.sort(values)  # NaN last here; Prometheus sorts NaN first
     n = len(s)
+    nans = 0
+    while nans < n and math.isnan(s[n - 1 - nans]):
+        nans += 1
+    if nans:
+        s = np.concatenate((s[n - nans:], s[:n - nans]))
     rank = q * (n - 1)
     lower = max(0.0, math.floor(rank))
     upper = min(n - 1.0, lower + 1)
