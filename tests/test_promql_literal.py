@@ -26,7 +26,7 @@ _SERIES = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)?(?P<labels>\{[^}]*\})
 
 
 def _ms(text: str) -> int:
-    return int(parse_duration(text).total_seconds() * 1000)
+    return 0 if text == "0" else int(round(parse_duration(text).total_seconds() * 1000))
 
 
 def _number(text: str) -> float:
@@ -63,12 +63,14 @@ class Eval:
     expected: dict[str, list[float | None]] = field(default_factory=dict)
     fail: bool = False
     frame: pd.DataFrame | None = None
+    compat: str = "3"
 
 
 def read_cases(path: Path) -> list[Eval]:
     cases: list[Eval] = []
     rows: list[dict] = []
     lines = path.read_text().splitlines()
+    compat = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("# compat:")), "3")
     i = 0
     while i < len(lines):
         line = lines[i].strip()
@@ -87,7 +89,9 @@ def read_cases(path: Path) -> list[Eval]:
             continue
         if line == "clear":
             rows = []
-        elif line.startswith("eval "):
+        elif line.startswith(("eval ", "eval_ordered ", "eval_warn ", "eval_fail ")):
+            fails = line.startswith("eval_fail ")
+            line = "eval " + line.split(" ", 1)[1]
             m = re.match(r"eval instant at (\S+) (.+)$", line)
             if m:
                 case = Eval(i + 1, m[2], [_ms(m[1])])
@@ -103,6 +107,8 @@ def read_cases(path: Path) -> list[Eval]:
                     if col not in ("timestamp", "value"):
                         frame[col] = frame[col].fillna("")
             case.frame = frame
+            case.fail = fails
+            case.compat = compat
             i += 1
             while i < len(lines) and lines[i].strip() and lines[i][0] in " \t":
                 body = lines[i].strip()
@@ -118,9 +124,9 @@ def read_cases(path: Path) -> list[Eval]:
                     if m["name"]:
                         labels["__name__"] = m["name"]
                     key = format_labels(tuple(sorted(labels.items())))
-                    case.expected[key] = [None if v == "_" else _number(v) for v in m["values"].split()]
+                    case.expected[key] = expand(m["values"])
                 else:  # a scalar
-                    case.expected["{}"] = [_number(body)]
+                    case.expected["{}"] = expand(body)
             cases.append(case)
             continue
         i += 1
@@ -147,9 +153,9 @@ def test_literal_case(case: Eval):
     times = np.array(case.times_ms, dtype=np.int64)
     if case.fail:
         with pytest.raises(PromQLError):
-            evaluate(store, case.expr, times)
+            evaluate(store, case.expr, times, prometheus_compat=case.compat)
         return
-    out = evaluate(store, case.expr, times)
+    out = evaluate(store, case.expr, times, prometheus_compat=case.compat)
     got: dict[str, list[float | None]] = {}
     if isinstance(out, Scalar):
         got["{}"] = [float(v) for v in out.values]
@@ -167,9 +173,19 @@ def test_literal_case(case: Eval):
 
 
 def test_the_literal_cases_cover_the_subset():
-    text = " ".join(c.expr for _, c in CASES)
-    for construct in ("rate(", "increase(", "delta(", "irate(", "idelta(", "deriv(", "predict_linear(",
-                      "changes(", "resets(", "histogram_quantile(", "label_replace(", "label_join(", "clamp(",
-                      "timestamp(", "vector(", " and ", " or ", " unless ", "group_left", "group_right", "bool",
-                      "offset"):
-        assert construct in text, construct
+    """Every function, aggregation and operator of SPEC 11 has at least one literal case."""
+    text = " ".join(c.expr for _, c in CASES).lower()
+    constructs = [
+        "rate(", "increase(", "delta(", "irate(", "idelta(", "deriv(", "predict_linear(", "avg_over_time(",
+        "min_over_time(", "max_over_time(", "sum_over_time(", "count_over_time(", "quantile_over_time(",
+        "stddev_over_time(", "stdvar_over_time(", "last_over_time(", "present_over_time(", "absent(",
+        "absent_over_time(", "changes(", "resets(", "histogram_quantile(", "label_replace(", "label_join(",
+        "abs(", "ceil(", "floor(", "round(", "clamp(", "clamp_min(", "clamp_max(", "sqrt(", "exp(", "ln(",
+        "log2(", "log10(", "time()", "timestamp(", "vector(", "scalar(",
+        "sum", "avg", "min(", "max(", "count(", "stddev(", "stdvar(", "quantile without", "topk(", "bottomk(",
+        "count_values(", "group(", " by (", " without (",
+        " + ", " - ", " * ", " / ", " % ", " ^ ", " == ", " != ", " > ", " < ", " <= ", "bool",
+        " and ", " or ", " unless ", "on(", "ignoring(", "group_left", "group_right", "offset", "[5m:",
+    ]
+    missing = [c for c in constructs if c not in text]
+    assert not missing, missing

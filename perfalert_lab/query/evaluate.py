@@ -420,7 +420,7 @@ class Evaluator:
             present[g] = count > 0
             with np.errstate(all="ignore"):
                 if op == "sum":
-                    out[g] = np.where(mask, vals, 0.0).sum(axis=0)
+                    out[g] = _kahan_sum(np.where(mask, vals, 0.0))
                 elif op == "count":
                     out[g] = count
                 elif op == "group":
@@ -782,6 +782,19 @@ def _absent_labels(selector: Any) -> Labels:
     return tuple(sorted((k, v) for k, v in values.items() if seen[k] == 1 and v != ""))
 
 
+def _kahan_sum(rows: np.ndarray) -> np.ndarray:
+    """Column sums by compensated (Kahan-Neumaier) summation, row by row as Prometheus adds."""
+    total = np.zeros(rows.shape[1])
+    comp = np.zeros(rows.shape[1])
+    with np.errstate(all="ignore"):
+        for inc in rows:
+            t = total + inc
+            comp = np.where(np.isinf(t), 0.0, comp + np.where(np.abs(total) >= np.abs(inc), (total - t) + inc,
+                                                              (inc - t) + total))
+            total = t
+        return total + comp
+
+
 def _running(op: str, vals: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """avg, stddev or stdvar of the present values per step, updated row by row as Prometheus does
     (incremental mean with its infinity rules; Welford's variance, 0 for a single value)."""
@@ -801,7 +814,7 @@ def _running(op: str, vals: np.ndarray, mask: np.ndarray) -> np.ndarray:
                 inf = np.isinf(mean)
                 skip = inf & ((np.isinf(v) & ((mean > 0) == (v > 0))) | (~np.isinf(v) & ~np.isnan(v)))
                 upd = later & ~skip
-                mean = np.where(upd, mean + v / count - mean / count, mean)
+                mean = np.where(upd, mean + (v / count - mean / count), mean)
             else:
                 delta = v - mean
                 new_mean = mean + delta / count
@@ -825,8 +838,10 @@ def _quantiles(q: np.ndarray, vals: np.ndarray, mask: np.ndarray) -> np.ndarray:
         lower = np.clip(np.floor(rank), 0, None)
         upper = np.minimum(count - 1, lower + 1)
         weight = rank - np.floor(rank)
-        lo = np.take_along_axis(ordered, np.clip(lower, 0, m - 1).astype(np.int64)[None, :], axis=0)[0]
-        hi = np.take_along_axis(ordered, np.clip(upper, 0, m - 1).astype(np.int64)[None, :], axis=0)[0]
+        at_lower = np.clip(np.nan_to_num(lower), 0, m - 1).astype(np.int64)  # NaN q: any row, answered below
+        at_upper = np.clip(np.nan_to_num(upper), 0, m - 1).astype(np.int64)
+        lo = np.take_along_axis(ordered, at_lower[None, :], axis=0)[0]
+        hi = np.take_along_axis(ordered, at_upper[None, :], axis=0)[0]
         out = lo * (1 - weight) + hi * weight
     out = np.where(q < 0, -np.inf, np.where(q > 1, np.inf, out))
     return np.where(np.isnan(q), np.nan, out)

@@ -82,6 +82,19 @@ def quantile(q, values):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
+def kahan_inc(inc, total, c):  # pragma: no cover - compiled
+    """One step of compensated (Kahan-Neumaier) summation, as Prometheus sums: ``(total, c)``."""
+    t = total + inc
+    if math.isinf(t):
+        c = 0.0
+    elif abs(total) >= abs(inc):
+        c += (total - t) + inc
+    else:
+        c += (inc - t) + total
+    return t, c
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _regression(ts, vals, a, b, intercept_time):  # pragma: no cover - compiled
     """Least-squares slope and intercept of ``vals`` over seconds since ``intercept_time``."""
     n = 0.0
@@ -110,6 +123,14 @@ def _regression(ts, vals, a, b, intercept_time):  # pragma: no cover - compiled
     slope = cov_xy / var_x
     intercept = sum_y / n - slope * sum_x / n
     return slope, intercept
+
+
+@numba.njit(cache=True, inline="always", error_model="numpy")
+def _any_inf(vals, lo, hi):  # pragma: no cover - compiled
+    for k in range(lo, hi):
+        if math.isinf(vals[k]):
+            return True
+    return False
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -215,18 +236,21 @@ def over_range(fn, offsets, ts, vals, T, eval_T, rng, left_open, v3, arg, out, p
                 slope, intercept = _regression(ts, vals, lo, hi, eval_T[j])
                 out[i, j] = slope * arg[j] + intercept
             elif fn == AVG:
-                mean = 0.0
-                count = 0.0
+                # the compensated sum divided by the count; when that sum overflows, an
+                # incremental mean (which keeps large finite values finite)
+                total = 0.0
+                comp = 0.0
                 for k in range(lo, hi):
-                    v = vals[k]
-                    count += 1
-                    if math.isinf(mean):
-                        if math.isinf(v) and (mean > 0) == (v > 0):
-                            continue
-                        if not math.isinf(v) and not math.isnan(v):
-                            continue
-                    mean += v / count - mean / count
-                out[i, j] = mean
+                    total, comp = kahan_inc(vals[k], total, comp)
+                if not math.isinf(total) or _any_inf(vals, lo, hi):
+                    out[i, j] = (total + comp) / m
+                else:
+                    mean = 0.0
+                    count = 0.0
+                    for k in range(lo, hi):
+                        count += 1
+                        mean += vals[k] / count - mean / count
+                    out[i, j] = mean
             elif fn == MIN or fn == MAX:
                 best = vals[lo]
                 for k in range(lo + 1, hi):
@@ -240,9 +264,10 @@ def over_range(fn, offsets, ts, vals, T, eval_T, rng, left_open, v3, arg, out, p
                 out[i, j] = best
             elif fn == SUM:
                 total = 0.0
+                comp = 0.0
                 for k in range(lo, hi):
-                    total += vals[k]
-                out[i, j] = total
+                    total, comp = kahan_inc(vals[k], total, comp)
+                out[i, j] = total + comp
             elif fn == COUNT:
                 out[i, j] = m
             elif fn == QUANTILE:
