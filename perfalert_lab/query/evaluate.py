@@ -189,7 +189,7 @@ class Evaluator:
     def _eval_MatrixSelector(self, node: Any) -> Matrix:
         vs = node.vector_selector
         rows = self._select(vs)
-        return Matrix(self.store.subset(rows), _ms(node.range), _ms(vs.offset), vs)
+        return Matrix(self.store.subset(rows).without_stale(), _ms(node.range), _ms(vs.offset), vs)
 
     def _eval_SubqueryExpr(self, node: Any) -> Matrix:
         if node.at is not None:
@@ -622,6 +622,43 @@ class Evaluator:
 
 # ---------------------------------------------------------------------- helpers
 
+_FUNCTIONS = (set(K.RANGE_FUNCTIONS) | set(_MATH) | {
+    "round", "clamp", "clamp_min", "clamp_max", "time", "vector", "scalar", "timestamp", "absent",
+    "absent_over_time", "histogram_quantile", "label_replace", "label_join"})
+
+
+def check_supported(node: Any, text: str = "") -> None:
+    """Raise :class:`UnsupportedPromQL` for the first construct outside SPEC 11's subset, without data."""
+    ev = Evaluator.__new__(Evaluator)
+    ev.text = text
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, pp.VectorSelector | pp.SubqueryExpr) and n.at is not None:
+            ev.unsupported("the @ modifier", "@")
+        if isinstance(n, pp.VectorSelector) and n.matchers.or_matchers:
+            ev.unsupported("'or' inside a selector", " or ")
+        if isinstance(n, pp.Call) and n.func.name not in _FUNCTIONS:
+            ev.unsupported(f"the function {n.func.name}()", f"{n.func.name}(")
+        if isinstance(n, pp.AggregateExpr) and str(n.op) not in _SIMPLE_AGGREGATIONS | _PARAM_AGGREGATIONS:
+            ev.unsupported(f"the aggregation {n.op}", str(n.op))
+        if isinstance(n, pp.BinaryExpr):
+            op = str(n.op)
+            if op not in _ARITHMETIC | _COMPARISON | _SET:
+                ev.unsupported(f"the operator {op}", f" {op} ")
+            if n.modifier is not None and getattr(n.modifier, "fill_values", None) is not None \
+                    and _has_fill(n.modifier.fill_values):
+                ev.unsupported("fill modifiers", "fill")
+            stack += [n.lhs, n.rhs]
+        elif isinstance(n, pp.AggregateExpr):
+            stack += [n.expr] + ([n.param] if n.param is not None else [])
+        elif isinstance(n, pp.Call):
+            stack += list(n.args)
+        elif isinstance(n, pp.ParenExpr | pp.UnaryExpr | pp.SubqueryExpr):
+            stack.append(n.expr)
+        elif isinstance(n, pp.MatrixSelector):
+            stack.append(n.vector_selector)
+
 
 def _has_fill(fill: Any) -> bool:
     try:
@@ -853,4 +890,7 @@ def _format_float(v: float) -> str:
         return "NaN"
     if math.isinf(v):
         return "+Inf" if v > 0 else "-Inf"
-    return np.format_float_positional(v, trim="-")
+    from decimal import Decimal
+
+    text = format(Decimal(repr(float(v))), "f")  # the shortest digits, written out without an exponent
+    return text[:-2] if text.endswith(".0") else text

@@ -34,9 +34,16 @@ RANGE_FUNCTIONS = {
 }
 
 
+STALE_NAN_BITS = 0x7FF0000000000002  # Prometheus's staleness marker: a NaN with this payload
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def instant(offsets, ts, vals, T, lookback, left_open, out, present, sample_ts):  # pragma: no cover - compiled
-    """The newest sample of each series within the lookback of each time in ``T``."""
+    """The newest sample of each series within the lookback of each time in ``T``.
+
+    A staleness marker as the newest sample means the series has ended: absent.
+    """
+    bits = vals.view(np.int64)
     n = len(offsets) - 1
     S = len(T)
     for i in range(n):
@@ -51,7 +58,7 @@ def instant(offsets, ts, vals, T, lookback, left_open, out, present, sample_ts):
                 continue
             k = hi - 1
             age_ok = ts[k] > t - lookback if left_open else ts[k] >= t - lookback
-            if age_ok:
+            if age_ok and bits[k] != STALE_NAN_BITS:
                 out[i, j] = vals[k]
                 present[i, j] = True
                 sample_ts[i, j] = ts[k]

@@ -52,6 +52,20 @@ class SeriesStore:
     def last_ms(self) -> int | None:
         return int(self.ts.max()) if len(self.ts) else None
 
+    def without_stale(self) -> SeriesStore:
+        """The store without staleness markers (range selectors do not see them)."""
+        from .kernels import STALE_NAN_BITS
+
+        stale = self.vals.view(np.int64) == STALE_NAN_BITS
+        if not stale.any():
+            return self
+        keep = ~stale
+        series = np.repeat(np.arange(self.n_series), np.diff(self.offsets))
+        counts = np.bincount(series[keep], minlength=self.n_series)
+        offsets = np.zeros(self.n_series + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        return SeriesStore(self.labels, offsets, self.ts[keep], self.vals[keep])
+
     def subset(self, rows: np.ndarray) -> SeriesStore:
         """The series ``rows`` (ascending), as a store of their own."""
         rows = np.asarray(rows, dtype=np.int64)

@@ -1,0 +1,236 @@
+"""Prometheus's rule manager over history: recording rules, then alerts, tick by tick at once.
+
+Each group evaluates on ticks aligned to its ``interval`` (multiples of it since the
+epoch, as promtool evaluates; ``group_offset`` shifts them), querying at ``t -
+query_offset``. Rules run in file order: a recording rule's output is written as
+samples at the tick times and seen by the rules after it. An alert rule's
+expression is evaluated at all ticks in one call; every output series (its labels
+without ``__name__``, plus the rule's rendered labels and ``alertname``) is one alert
+instance, and :func:`alert_states` runs Prometheus's state machine for all instances:
+pending when it appears, firing once active for ``for``, kept firing for
+``keep_firing_for`` after it disappears, resolved when it is gone, and every alert of
+the rule dropped at a tick where more than ``limit`` are active.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from ..engine.states import AlertState
+from ..errors import RulesError
+from ..rules.promfile import PromGroup, PromRule, PromRuleFile
+from .evaluate import Evaluator, PromQLError, Scalar, Vector
+from .kernels import STALE_NAN_BITS
+from .store import Labels, SeriesStore
+from .templates import render
+
+__all__ = ["AlertTimeline", "alert_states", "evaluate_rule_file", "rule_ticks"]
+
+INACTIVE, PENDING, FIRING = int(AlertState.INACTIVE), int(AlertState.PENDING), int(AlertState.FIRING)
+_STALE = np.array([STALE_NAN_BITS], dtype=np.int64).view(np.float64)[0]
+
+
+@dataclass
+class AlertTimeline:
+    """One alert rule's instances over the group's ticks."""
+
+    rule: PromRule
+    group: PromGroup
+    ticks: np.ndarray  # int64 ms
+    labels: list[Labels]  # per instance: the alert's labels (alertname included)
+    series_labels: list[Labels]  # per instance: the expression's output series (for templates)
+    state: np.ndarray  # int8 [instance, tick]: INACTIVE / PENDING / FIRING
+    active_at: np.ndarray  # int64 [instance, tick] ms, where state > 0
+    value: np.ndarray  # float64 [instance, tick], the expression's value where present
+
+    def annotations_at(self, i: int, j: int) -> dict[str, str]:
+        """The rule's annotations rendered for instance ``i`` at tick ``j``."""
+        return {k: render(v, dict(self.series_labels[i]), float(self.value[i, j]))
+                for k, v in self.rule.annotations.items()}
+
+
+def rule_ticks(group: PromGroup, start_ms: int, end_ms: int, group_offset_ms: int = 0) -> np.ndarray:
+    """The group's evaluation times in ``[start_ms, end_ms]``: multiples of its interval, shifted."""
+    step = group.interval_ms
+    first = -(-(start_ms - group_offset_ms) // step) * step + group_offset_ms
+    return np.arange(first, end_ms + 1, step, dtype=np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _states(present, ticks, for_ms, keep_ms, limit, state, active_at):  # pragma: no cover - compiled
+    n, S = present.shape
+    cur = np.zeros(n, dtype=np.int8)
+    since = np.zeros(n, dtype=np.int64)
+    keep_since = np.full(n, -1, dtype=np.int64)
+    for j in range(S):
+        t = ticks[j]
+        active = 0
+        for i in range(n):
+            if present[i, j]:
+                keep_since[i] = -1
+                if cur[i] == INACTIVE:
+                    cur[i] = PENDING
+                    since[i] = t
+            elif cur[i] == PENDING:
+                cur[i] = INACTIVE
+            elif cur[i] == FIRING:
+                keep = False
+                if keep_ms > 0:
+                    if keep_since[i] < 0:
+                        keep_since[i] = t
+                    keep = t - keep_since[i] < keep_ms
+                if not keep:
+                    cur[i] = INACTIVE
+                    keep_since[i] = -1
+            if cur[i] == PENDING and t - since[i] >= for_ms:
+                cur[i] = FIRING
+            if cur[i] != INACTIVE:
+                active += 1
+        if limit > 0 and active > limit:  # Prometheus drops every alert of the rule
+            for i in range(n):
+                cur[i] = INACTIVE
+                keep_since[i] = -1
+        for i in range(n):
+            state[i, j] = cur[i]
+            active_at[i, j] = since[i]
+
+
+def alert_states(present: np.ndarray, ticks: np.ndarray, for_ms: int, keep_firing_for_ms: int = 0,
+                 limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(state, active_at)`` of every instance at every tick, from where its series is present."""
+    n, S = present.shape
+    state = np.zeros((n, S), dtype=np.int8)
+    active_at = np.zeros((n, S), dtype=np.int64)
+    if n and S:
+        _states(np.ascontiguousarray(present), ticks, for_ms, keep_firing_for_ms, limit, state, active_at)
+    return state, active_at
+
+
+def _add_series(store: SeriesStore, labels: list[Labels], ts: list[np.ndarray], vals: list[np.ndarray]) -> SeriesStore:
+    """``store`` with samples added (new series, or merged into existing ones of the same labels)."""
+    index = {lb: i for i, lb in enumerate(store.labels)}
+    per_series_ts = [store.ts[store.offsets[i]:store.offsets[i + 1]] for i in range(store.n_series)]
+    per_series_v = [store.vals[store.offsets[i]:store.offsets[i + 1]] for i in range(store.n_series)]
+    all_labels = list(store.labels)
+    for lb, t, v in zip(labels, ts, vals, strict=True):
+        if lb in index:
+            i = index[lb]
+            merged_t = np.concatenate([per_series_ts[i], t])
+            merged_v = np.concatenate([per_series_v[i], v])
+            order = np.argsort(merged_t, kind="stable")
+            merged_t, merged_v = merged_t[order], merged_v[order]
+            keep = np.ones(len(merged_t), dtype=bool)
+            keep[:-1] = merged_t[1:] != merged_t[:-1]  # the later write at one timestamp wins
+            per_series_ts[i], per_series_v[i] = merged_t[keep], merged_v[keep]
+        else:
+            index[lb] = len(all_labels)
+            all_labels.append(lb)
+            per_series_ts.append(t)
+            per_series_v.append(v)
+    offsets = np.zeros(len(all_labels) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in per_series_ts], out=offsets[1:])
+    cat_t = np.concatenate(per_series_ts) if per_series_ts else np.empty(0, np.int64)
+    cat_v = np.concatenate(per_series_v) if per_series_v else np.empty(0)
+    return SeriesStore(all_labels, offsets, cat_t.astype(np.int64), cat_v.astype(np.float64))
+
+
+def _evaluate(store: SeriesStore, rule: PromRule, group: PromGroup, ticks: np.ndarray, *, lookback_ms: int,
+              compat: str, where: str) -> Vector:
+    from . import parse
+
+    ev = Evaluator(store, ticks - group.query_offset_ms, lookback_ms=lookback_ms, compat=compat,
+                   subquery_step_ms=group.interval_ms, text=rule.expr)
+    try:
+        out = ev.eval(parse(rule.expr))
+    except PromQLError as exc:
+        raise RulesError(f"{where}: rule {rule.name!r}: {exc}") from None
+    if isinstance(out, Scalar):  # a scalar result is one series without labels
+        out = Vector([()], out.values[None, :], np.ones((1, len(ticks)), dtype=bool))
+    assert isinstance(out, Vector)
+    return out
+
+
+def _alert_instances(rule: PromRule, out: Vector, where: str) -> tuple[list[Labels], list[Labels], np.ndarray,
+                                                                        np.ndarray]:
+    """Alert labels per instance, the series each came from, and ``present``/``value`` per instance."""
+    index: dict[Labels, int] = {}
+    labels: list[Labels] = []
+    series: list[Labels] = []
+    rows_of: list[list[int]] = []
+    templated = any("{{" in v for v in rule.labels.values())
+    for row, lb in enumerate(out.labels):
+        base = {k: v for k, v in lb if k != "__name__"}
+        if templated:
+            first = int(np.argmax(out.present[row]))
+            extra = {k: render(v, dict(lb), float(out.values[row, first])) for k, v in rule.labels.items()}
+        else:
+            extra = dict(rule.labels)
+        final = {**base, **{k: v for k, v in extra.items()}, "alertname": rule.name}
+        key = tuple(sorted((k, v) for k, v in final.items() if v != ""))
+        if key not in index:
+            index[key] = len(labels)
+            labels.append(key)
+            series.append(lb)
+            rows_of.append([])
+        rows_of[index[key]].append(row)
+    S = out.values.shape[1]
+    present = np.zeros((len(labels), S), dtype=bool)
+    value = np.full((len(labels), S), np.nan)
+    for i, rows in enumerate(rows_of):
+        if len(rows) > 1 and (out.present[rows].sum(axis=0) > 1).any():
+            raise RulesError(f"{where}: rule {rule.name!r}: vector contains metrics with the same labelset after "
+                             "applying alert labels")
+        for r in rows:
+            present[i] |= out.present[r]
+            value[i] = np.where(out.present[r], out.values[r], value[i])
+    return labels, series, present, value
+
+
+def evaluate_rule_file(store: SeriesStore, rules: PromRuleFile, start_ms: int, end_ms: int, *,
+                       lookback_ms: int = 300_000, compat: str = "3", group_offset_ms: int = 0,
+                       ) -> tuple[list[AlertTimeline], SeriesStore]:
+    """Every alert rule's timeline, and the store with the recording rules' series added."""
+    timelines: list[AlertTimeline] = []
+    for group in rules.groups:
+        ticks = rule_ticks(group, start_ms, end_ms, group_offset_ms)
+        where = f"{rules.path}: group {group.name!r}"
+        for rule in group.rules:
+            out = _evaluate(store, rule, group, ticks, lookback_ms=lookback_ms, compat=compat, where=where)
+            if rule.kind == "record":
+                labels, ts, vals = [], [], []
+                for row, lb in enumerate(out.labels):
+                    d = {k: v for k, v in lb if k != "__name__"}
+                    d.update(rule.labels)
+                    d["__name__"] = rule.name
+                    labels.append(tuple(sorted((k, v) for k, v in d.items() if v != "")))
+                    mask = out.present[row]
+                    # where the series stops, Prometheus writes a staleness marker: it ends there,
+                    # rather than lingering for the lookback
+                    ended = np.zeros_like(mask)
+                    ended[1:] = mask[:-1] & ~mask[1:]
+                    keep = mask | ended
+                    v = np.where(ended, _STALE, out.values[row])
+                    ts.append(ticks[keep])
+                    vals.append(v[keep])
+                if len(set(labels)) != len(labels):
+                    merged: dict[Labels, tuple[list[np.ndarray], list[np.ndarray]]] = {}
+                    for lb, t, v in zip(labels, ts, vals, strict=True):
+                        merged.setdefault(lb, ([], []))
+                        merged[lb][0].append(t)
+                        merged[lb][1].append(v)
+                    labels = list(merged)
+                    ts = [np.concatenate(merged[lb][0]) for lb in labels]
+                    vals = [np.concatenate(merged[lb][1]) for lb in labels]
+                    for t in ts:
+                        if len(np.unique(t)) != len(t):
+                            raise RulesError(f"{where}: rule {rule.name!r}: vector contains metrics with the same "
+                                             "labelset after applying rule labels")
+                store = _add_series(store, labels, ts, vals)
+                continue
+            labels, series, present, value = _alert_instances(rule, out, where)
+            state, active_at = alert_states(present, ticks, rule.for_ms, rule.keep_firing_for_ms, group.limit)
+            timelines.append(AlertTimeline(rule, group, ticks, labels, series, state, active_at, value))
+    return timelines, store

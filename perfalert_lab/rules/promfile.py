@@ -1,0 +1,277 @@
+"""Prometheus rule files (SPEC 11): ``groups:`` of ``alert`` and ``record`` rules.
+
+:func:`load_prometheus_rules` reads a file safely (the same located YAML reader as our
+own rules) and refuses what ``promtool check rules`` refuses, listing every problem as
+``FILE:LINE: group 'g': rule 'r': message``; expressions outside the PromQL subset are
+named with their position. :func:`is_prometheus_rules` tells the two formats apart by
+content, for the CLI's ``--rules`` and ``validate``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .._time import parse_duration, to_ns
+from ..errors import InputFileNotFound, RulesError
+from .yaml_io import MAX_BYTES, _Doc
+
+__all__ = ["PromGroup", "PromRule", "PromRuleFile", "is_prometheus_rules", "load_prometheus_rules",
+           "parse_prometheus_rules"]
+
+GROUP_KEYS = ("name", "interval", "query_offset", "limit", "rules", "labels")
+RULE_KEYS = ("alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations")
+_METRIC = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class PromRule:
+    """One ``alert`` or ``record`` rule; durations in milliseconds."""
+
+    kind: str  # "alert" | "record"
+    name: str
+    expr: str
+    for_ms: int = 0
+    keep_firing_for_ms: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    line: int | None = None
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class PromGroup:
+    name: str
+    interval_ms: int
+    rules: tuple[PromRule, ...]
+    query_offset_ms: int = 0
+    limit: int = 0
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class PromRuleFile:
+    """A loaded rule file: its groups in order, and where it came from."""
+
+    groups: tuple[PromGroup, ...]
+    path: str = "<rules>"
+
+    @property
+    def alert_rules(self) -> list[PromRule]:
+        return [r for g in self.groups for r in g.rules if r.kind == "alert"]
+
+    def rule(self, name: str) -> PromRule:
+        for g in self.groups:
+            for r in g.rules:
+                if r.name == name:
+                    return r
+        names = ", ".join(r.name for g in self.groups for r in g.rules)
+        raise KeyError(f"no rule named {name!r} in {self.path} (rules: {names})")
+
+
+def is_prometheus_rules(path: str | os.PathLike[str]) -> bool:
+    """A YAML file whose top level has ``groups`` (and not our ``rules``/``version``)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig", errors="replace")[:MAX_BYTES]
+    except OSError:
+        return False
+    return bool(re.search(r"^groups\s*:", text, re.M)) and not re.search(r"^(rules|version)\s*:", text, re.M)
+
+
+def load_prometheus_rules(path: str | os.PathLike[str], *, default_interval: str = "1m") -> PromRuleFile:
+    """Load and validate a Prometheus rule file; raises :class:`RulesError` listing every problem.
+
+    >>> import perfalert_lab as pal, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "alerts.rules.yml"
+    >>> _ = p.write_text('''groups:
+    ... - name: api
+    ...   rules:
+    ...   - alert: HighErrorRate
+    ...     expr: rate(errors_total[5m]) > 0.05
+    ...     for: 10m
+    ... ''')
+    >>> f = pal.load_prometheus_rules(p)
+    >>> f.groups[0].rules[0].for_ms, f.groups[0].interval_ms
+    (600000, 60000)
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputFileNotFound(f"{p}: no such file")
+    if p.is_dir():
+        raise InputFileNotFound(f"{p}: is a directory, expected a Prometheus rule file")
+    if p.stat().st_size > MAX_BYTES:
+        raise RulesError(f"{p}: too large for a rule file (limit {MAX_BYTES // 1024 // 1024} MiB)")
+    try:
+        text = p.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RulesError(f"{p}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+    return parse_prometheus_rules(text, name=str(p), default_interval=default_interval)
+
+
+def parse_prometheus_rules(text: str, *, name: str = "<rules>", default_interval: str = "1m") -> PromRuleFile:
+    """Parse and validate rule-file text (see :func:`load_prometheus_rules`)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise RulesError(f"{name}:{mark.line + 1 if mark else 1}: YAML syntax error: "
+                         f"{exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{name}: YAML error: {str(exc).splitlines()[0]}") from None
+    if node is None:
+        return PromRuleFile((), name)  # promtool accepts an empty file
+    doc = _Doc(name)
+    data = doc.convert(node)
+    problems: list[tuple[int | None, str]] = list(doc.problems)
+
+    def add(path: tuple[Any, ...], msg: str) -> None:
+        problems.append((doc.line(path), msg))
+
+    if not isinstance(data, dict):
+        raise RulesError(f"{name}:1: expected a mapping with 'groups:', got {type(data).__name__}")
+    for key in data:
+        if key != "groups":
+            add((key,), f"field {key} not found in type rulefmt.RuleGroups (a rule file has only 'groups:')")
+    raw_groups = data.get("groups") or []
+    if not isinstance(raw_groups, list):
+        add(("groups",), "'groups' must be a list of groups")
+        raw_groups = []
+    groups: list[PromGroup] = []
+    seen_groups: set[str] = set()
+    for gi, g in enumerate(raw_groups):
+        gp: tuple[Any, ...] = ("groups", gi)
+        if not isinstance(g, dict):
+            add(gp, "a group must be a mapping with 'name' and 'rules'")
+            continue
+        gname = g.get("name")
+        where = f"group {gname!r}" if gname else f"group {gi + 1}"
+        for key in g:
+            if key not in GROUP_KEYS:
+                add((*gp, key), f"{where}: field {key} not found in type rulefmt.RuleGroup")
+        if not isinstance(gname, str) or not gname:
+            add(gp, f"{where}: groupname must not be empty")
+        elif gname in seen_groups:
+            add((*gp, "name"), f"{where}: repeated in the same file; group names must be unique")
+        else:
+            seen_groups.add(gname)
+        interval = _duration(g.get("interval", default_interval), (*gp, "interval"), where, "interval", add)
+        offset = _duration(g.get("query_offset", "0"), (*gp, "query_offset"), where, "query_offset", add)
+        if interval == 0 and "interval" in g:
+            add((*gp, "interval"), f"{where}: interval must be greater than 0")
+        limit = g.get("limit", 0)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            add((*gp, "limit"), f"{where}: limit must be a non-negative integer, got {limit!r}")
+            limit = 0
+        raw_rules = g.get("rules") or []
+        if not isinstance(raw_rules, list):
+            add((*gp, "rules"), f"{where}: 'rules' must be a list")
+            raw_rules = []
+        rules = []
+        for ri, r in enumerate(raw_rules):
+            rule = _rule(r, (*gp, "rules", ri), where, ri, add, doc)
+            if rule is not None:
+                rules.append(rule)
+        groups.append(PromGroup(str(gname or ""), interval or 60_000, tuple(rules), offset or 0, limit,
+                                doc.line(gp)))
+    if problems:
+        raise RulesError([f"{name}:{line}: {msg}" if line else f"{name}: {msg}" for line, msg in problems])
+    return PromRuleFile(tuple(groups), name)
+
+
+def _duration(value: Any, path: tuple[Any, ...], where: str, key: str, add: Any) -> int | None:
+    try:
+        return to_ns(parse_duration(value if not isinstance(value, int) or isinstance(value, bool)
+                                    else f"{value}s" if value == 0 else value)) // 1_000_000
+    except ValueError as exc:
+        add(path, f"{where}: {key}: {exc}")
+        return None
+
+
+def _rule(r: Any, path: tuple[Any, ...], where: str, index: int, add: Any, doc: _Doc) -> PromRule | None:
+    from ..query import PromQLError, UnsupportedPromQL, parse
+    from ..query.evaluate import check_supported
+
+    if not isinstance(r, dict):
+        add(path, f"{where}: rule {index + 1}: a rule must be a mapping with 'alert' or 'record' and 'expr'")
+        return None
+    name = r.get("alert", r.get("record"))
+    who = f"{where}: rule {name!r}" if isinstance(name, str) and name else f"{where}: rule {index + 1}"
+    ok = True
+    for key in r:
+        if key not in RULE_KEYS:
+            add((*path, key), f"{who}: field {key} not found in type rulefmt.Rule")
+            ok = False
+    kind = "alert" if "alert" in r else "record"
+    if ("alert" in r) == ("record" in r):
+        add(path, f"{who}: exactly one of 'record' and 'alert' must be set")
+        return None
+    if not isinstance(name, str) or not name.strip():
+        add((*path, kind), f"{who}: {kind} name must not be empty")
+        return None
+    if kind == "record":
+        if not _METRIC.match(name):
+            add((*path, "record"), f"{who}: invalid recording rule name: {name}")
+            ok = False
+        for key in ("for", "keep_firing_for", "annotations"):
+            if key in r:
+                add((*path, key), f"{who}: invalid field '{key}' in recording rule")
+                ok = False
+    expr = r.get("expr")
+    if not isinstance(expr, str) or not expr.strip():
+        add((*path, "expr"), f"{who}: field 'expr' must be set in rule")
+        return None
+    try:
+        tree = parse(expr)
+        check_supported(tree, expr)
+    except UnsupportedPromQL as exc:
+        add((*path, "expr"), f"{who}: expr: {exc}")
+        ok = False
+    except PromQLError as exc:
+        add((*path, "expr"), f"{who}: could not parse expression: {exc}")
+        ok = False
+    fors = {}
+    for key in ("for", "keep_firing_for"):
+        if key in r:
+            fors[key] = _duration(r[key], (*path, key), who, key, add)
+            ok = ok and fors[key] is not None
+    maps = {}
+    for key in ("labels", "annotations"):
+        value = r.get(key) or {}
+        if not isinstance(value, dict):
+            add((*path, key), f"{who}: '{key}' must be a mapping of names to text")
+            ok = False
+            continue
+        clean = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or not _LABEL.match(k) or (key == "labels" and k == "__name__"):
+                add((*path, key, k), f"{who}: invalid {key[:-1]} name: {k}")
+                ok = False
+            elif isinstance(v, dict | list):
+                add((*path, key, k), f"{who}: {key[:-1]} {k!r} must be text")
+                ok = False
+            else:
+                clean[k] = "" if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
+        maps[key] = clean
+    if ok:
+        from ..query.templates import TemplateError, check_template
+
+        for key in ("labels", "annotations"):
+            for k, v in maps.get(key, {}).items():
+                try:
+                    check_template(v)
+                except TemplateError as exc:
+                    add((*path, key, k), f"{who}: {key[:-1]} {k!r}: {exc}")
+                    ok = False
+    if not ok:
+        return None
+    return PromRule(kind, name, expr, fors.get("for") or 0, fors.get("keep_firing_for") or 0,
+                    maps.get("labels", {}), maps.get("annotations", {}), doc.line(path))

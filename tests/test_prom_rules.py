@@ -1,0 +1,152 @@
+"""Prometheus rule files (SPEC 11): loading as strict as promtool, alerts as Prometheus's rule manager.
+
+The alert timeline is judged by promtool 2.42 (compat "2"): random groups of recording
+and alert rules (random PromQL, ``for``, ``keep_firing_for``, static and templated
+labels, recording rules read by alert rules) over random series; every active alert at
+every evaluation, with its labels, state and ``activeAt``, must equal promtool's.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from prom_rules_oracle import promtool_alerts, random_case
+from promql_oracle import Case
+from promtool_oracle import need_promtool
+
+from perfalert_lab.errors import RulesError
+from perfalert_lab.query import store_from_frame
+from perfalert_lab.query.alerting import alert_states, evaluate_rule_file
+from perfalert_lab.query.templates import TemplateError, check_template, render
+from perfalert_lab.rules.promfile import is_prometheus_rules, load_prometheus_rules, parse_prometheus_rules
+
+CORPUS = Path(__file__).parent / "corpus" / "prom_rules"
+CASES = int(os.environ.get("PERFALERT_RULE_CASES", "60"))
+
+
+def _ours(doc: dict, series: dict, minutes: int) -> dict[int, dict[tuple, tuple[str, int]]]:
+    rules = parse_prometheus_rules(yaml.safe_dump(doc, sort_keys=False))
+    timelines, _ = evaluate_rule_file(store_from_frame(Case("", series, []).frame()), rules, 0,
+                                      (minutes - 1) * 60_000, compat="2")
+    out: dict[int, dict[tuple, tuple[str, int]]] = {}
+    for tl in timelines:
+        for i, labels in enumerate(tl.labels):
+            for j in np.flatnonzero(tl.state[i]):
+                state = "pending" if tl.state[i, j] == 1 else "firing"
+                out.setdefault(int(tl.ticks[j] // 1000), {})[labels] = (state, int(tl.active_at[i, j] // 1000))
+    return out
+
+
+def test_random_rule_files_alert_as_promtool(tmp_path):
+    rng = random.Random(3)
+    cases = [random_case(rng, n) for n in range(CASES)]
+    theirs = promtool_alerts(tmp_path, cases)
+    seen = {"pending": 0, "firing": 0}
+    for n, (doc, series, minutes) in enumerate(cases):
+        ours = _ours(doc, series, minutes)
+        for t in sorted(set(ours) | set(theirs[n])):
+            assert ours.get(t) == theirs[n].get(t), (doc, t, theirs[n].get(t), ours.get(t))
+        for by in theirs[n].values():
+            for state, _ in by.values():
+                seen[state] += 1
+    assert seen["pending"] > 50 and seen["firing"] > 500, seen  # the cases reach both states often
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.yml")), ids=lambda p: p.name)
+def test_the_same_files_as_promtool_check_rules(path):
+    promtool = need_promtool()
+    theirs = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True).returncode == 0
+    try:
+        load_prometheus_rules(path)
+        ours = True
+    except RulesError as exc:
+        ours = False
+        assert all(re.match(rf"{re.escape(str(path))}:\d+: ", p) for p in exc.problems), exc.problems
+    assert ours == theirs == path.name.startswith("ok_")
+
+
+def test_problems_name_file_line_group_and_rule(tmp_path):
+    p = tmp_path / "alerts.yml"
+    p.write_text("groups:\n- name: api\n  rules:\n  - alert: Slow\n    expr: sort(latency)\n"
+                 "    for: soon\n  - alert: Up\n    expr: up == 0\n    labels: {sev: '{{ if $value }}x{{ end }}'}\n")
+    with pytest.raises(RulesError) as info:
+        load_prometheus_rules(p)
+    problems = info.value.problems
+    assert any(re.fullmatch(rf"{re.escape(str(p))}:5: group 'api': rule 'Slow': expr: the function sort\(\) "
+                            r"at position 1 is not supported .*", x) for x in problems), problems
+    assert any(x.startswith(f"{p}:6: group 'api': rule 'Slow': for: expected a duration") for x in problems)
+    assert any(x.startswith(f"{p}:9: group 'api': rule 'Up': label 'sev': template action 'if'") for x in problems)
+
+
+def test_query_offset_shifts_the_query_not_the_ticks(tmp_path):
+    """query_offset (newer than promtool 2.42): the alert at tick t sees the data of t - offset."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"timestamp": pd.to_datetime(np.arange(20) * 60, unit="s", utc=True), "metric": "x",
+                          "value": [0.0] * 10 + [1.0] * 10})
+    text = "groups:\n- name: g\n  query_offset: 3m\n  rules:\n  - alert: X\n    expr: x > 0\n"
+    timelines, _ = evaluate_rule_file(store_from_frame(frame), parse_prometheus_rules(text), 0, 19 * 60_000)
+    first = int(np.flatnonzero(timelines[0].state[0])[0])
+    assert timelines[0].ticks[first] == 13 * 60_000  # the value went up at 10m; seen 3m later
+
+
+def test_states_by_hand():
+    """pending -> firing after `for`, kept firing for keep_firing_for, limit drops all (Prometheus's rules)."""
+    ticks = np.arange(8, dtype=np.int64) * 60_000
+    present = np.array([[1, 1, 1, 0, 0, 0, 1, 0], [0, 1, 0, 1, 1, 1, 1, 1]], dtype=bool)
+    state, active = alert_states(present, ticks, for_ms=60_000, keep_firing_for_ms=120_000)
+    assert state[0].tolist() == [1, 2, 2, 2, 2, 0, 1, 0]
+    assert state[1].tolist() == [0, 1, 0, 1, 2, 2, 2, 2]
+    assert active[1, 4] == 3 * 60_000
+    limited, _ = alert_states(present, ticks, for_ms=0, limit=1)
+    assert limited[:, 1].tolist() == [0, 0] and limited[:, 0].tolist() == [2, 0]
+
+
+def test_telling_the_two_rule_formats_apart(tmp_path):
+    ours = tmp_path / "ours.yaml"
+    ours.write_text("version: 1\nrules:\n  - {id: a, metric: cpu, threshold: 80}\n")
+    theirs = tmp_path / "alerts.rules.yml"
+    theirs.write_text("groups:\n- name: g\n  rules: []\n")
+    assert is_prometheus_rules(theirs) and not is_prometheus_rules(ours)
+
+
+def test_templates_render_as_promtool(tmp_path):
+    """{{ $value }}, humanize*, printf, title, toUpper: promtool 2.42 renders, we compare."""
+    promtool = need_promtool()
+    rng = random.Random(9)
+    values = [0.0, 1e6, 123456.0, 1e-4, 1e-5, -2.5, 3.0, 42.42, 1048576 * 3.5, 176461.0, 0.012]
+    values += [round(rng.uniform(-1, 1) * 10 ** rng.randint(-9, 12), rng.randint(0, 6)) for _ in range(30)]
+    annotations = {"v": "{{ $value }}", "h": "{{ $value | humanize }}", "h2": "{{ humanize1024 $value }}",
+                   "d": "{{ humanizeDuration $value }}", "p": "{{ humanizePercentage $value }}",
+                   "f": '{{ printf "%.2f" $value }}', "t": '{{ $labels.instance }} is {{ title "down now" }}',
+                   "u": "{{ $labels.job | toUpper }}"}
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
+        {"alert": "A", "expr": "x > -1e300", "annotations": annotations}]}]}))
+    series = [{"series": f'x{{instance="i{i}", job="j{i}"}}', "values": repr(v)} for i, v in enumerate(values)]
+    (tmp_path / "t.yml").write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series,
+                   "alert_rule_test": [{"eval_time": "0m", "alertname": "A", "exp_alerts": []}]}]}))
+    proc = subprocess.run([promtool, "test", "rules", "t.yml"], cwd=tmp_path, capture_output=True, text=True)
+    blocks = re.findall(r"Labels:\{([^}]*)\}\s*Annotations:\{([^}]*)\}", proc.stdout + proc.stderr)
+    assert len(blocks) == len(values)
+    for lab, ann in blocks:
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', lab))
+        theirs = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', ann))
+        value = values[int(labels["instance"][1:])]
+        labels.pop("alertname")
+        for key, template in annotations.items():
+            assert render(template, {**labels, "__name__": "x"}, value) == theirs[key], (value, key)
+
+
+def test_templates_outside_the_subset_say_so():
+    for bad, word in (("{{ if $value }}x{{ end }}", "'if'"), ("{{ query \"up\" }}", "'query'"),
+                      ("{{ $value", "unclosed")):
+        with pytest.raises(TemplateError, match=word):
+            check_template(bad)
