@@ -48,6 +48,7 @@ _LAZY = {
     "to_prometheus": ".rules.prometheus",
     "tune": ".widgets",
     "promql": ".query",
+    "load_prometheus_rules": ".rules.promfile",
     "UnsupportedPromQL": ".query",
     "PromQLError": ".query",
 }
@@ -74,6 +75,7 @@ __all__ = [
     "diff",
     "explain",
     "frontier",
+    "load_prometheus_rules",
     "load_rules",
     "normalize_frame",
     "parse_clock",
@@ -94,6 +96,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.run import BacktestResult, backtest
     from .frames import normalize_frame, read_incidents, read_metrics
     from .query import PromQLError, UnsupportedPromQL, promql
+    from .rules.promfile import load_prometheus_rules
     from .rules.prometheus import to_prometheus
     from .tuning import diff, frontier, recommend, sweep
     from .widgets import tune

@@ -58,17 +58,24 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
                    help="several samples of a series at one timestamp: keep last (default), first, mean, or fail")
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
+def _load_any_rules(path: str) -> Any:
+    """Our rules YAML or a Prometheus rule file, told apart by content (SPEC 11)."""
     from .rules import load_rules
+    from .rules.promfile import is_prometheus_rules, load_prometheus_rules
 
+    return load_prometheus_rules(path) if is_prometheus_rules(path) else load_rules(path)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
     problems: list[str] = []
     for f in args.files:
         try:
-            rules = load_rules(f)
+            rules = _load_any_rules(f)
         except InputError as exc:
             problems += exc.problems
             continue
-        print(f"{f}: ok, {len(rules)} rule(s): {', '.join(rules.ids)}")
+        kind = " (Prometheus rule file)" if hasattr(rules, "groups") else ""
+        print(f"{f}: ok{kind}, {len(rules)} rule(s): {', '.join(rules.ids)}")
     if problems:
         raise InputError(problems)
     return 0
@@ -101,15 +108,20 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from .clock import parse_clock
     from .engine.run import backtest
     from .frames import read_incidents
-    from .rules import load_rules
 
-    clock = parse_clock(args.clock)
-    rules = load_rules(args.rules)  # validate the cheap inputs before reading data
+    rules = _load_any_rules(args.rules)  # validate the cheap inputs before reading data
+    if hasattr(rules, "groups"):  # a Prometheus rule file runs on its groups' own intervals
+        if args.clock != "sample":
+            raise UsageError("--clock does not apply to a Prometheus rule file: its groups' intervals are the "
+                             "clock (set 'interval:' on a group)")
+        clock = None
+    else:
+        clock = parse_clock(args.clock)
     incidents = read_incidents(args.incidents) if args.incidents else None
     if args.workers or args.scheduler:
         result = _backtest_on_dask(args, rules, clock, incidents)
     else:
-        frame = _read_metrics(args.metrics, args)
+        frame = _read_metrics(args.metrics, args, source="" if clock is None else None)
         result = backtest(frame, rules, clock=clock, incidents=incidents, progress=_interactive(), strict=args.strict)
     _print_stats(result)
     if args.out:
@@ -350,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backtest", help="replay metrics against rules; write alerts, notifications, stats, report")
     p.add_argument("metrics", nargs="+", metavar="METRICS", help="CSV or Parquet files, or folders of them")
-    p.add_argument("--rules", required=True, help="rules YAML file")
+    p.add_argument("--rules", required=True, help="rules YAML file, or a Prometheus rule file (groups:)")
     p.add_argument("--incidents", help="labelled incidents: CSV start,end[,source,metric,point] or NAB JSON")
     p.add_argument("--clock", default="sample", help="'sample' (default) or 'interval:EVERY[:LOOKBACK]', e.g. interval:1m:5m")
     p.add_argument("--out", help="folder for alerts.csv, notifications.csv, stats.csv, report.html")

@@ -197,12 +197,14 @@ class TimelineDisplay(_Picture):
             raise UsageError("timeline: the result holds no series")
         alerts = result.alerts if rule_id is None else result.alerts[result.alerts["rule_id"] == rule_id]
         keys = series.keys
+        # a Prometheus rule file's result keeps each alert expression's value as a series named by the rule
+        by = "rule_id" if hasattr(result.rules, "groups") else "metric"
         if source is None:
             pool = alerts[alerts["status"] != "suppressed"]
             if metric is not None:
-                pool = pool[pool["metric"] == metric]
+                pool = pool[pool[by] == metric]
             if len(pool):
-                top = pool.groupby(["source", "metric"]).size().idxmax()
+                top = pool.groupby(["source", by]).size().idxmax()
                 source, metric = str(top[0]), str(top[1])
             else:
                 first = keys[keys["metric"] == metric].iloc[0] if metric is not None else keys.iloc[0]
@@ -217,9 +219,15 @@ class TimelineDisplay(_Picture):
         metric = str(keys["metric"].iloc[s])
         a, b = series.offsets[s], series.offsets[s + 1]
         t, v = points if points is not None else decimate(series.times[a:b], series.values[a:b], bins)
-        rules = [{"id": r.id, "op": r.op, "threshold": r.threshold, "clear": r.clear, "severity": r.severity}
-                 for r in result.rules if r.metric == metric and (rule_id is None or r.id == rule_id)]
-        sel = (alerts["source"] == source) & (alerts["metric"] == metric)
+        if by == "rule_id":
+            from .query.backtest import threshold_of
+
+            rules = [{"id": r.name, "severity": r.labels.get("severity", ""), "clear": None, **threshold_of(r.expr)}
+                     for r in result.rules.alert_rules if r.name == metric]
+        else:
+            rules = [{"id": r.id, "op": r.op, "threshold": r.threshold, "clear": r.clear, "severity": r.severity}
+                     for r in result.rules if r.metric == metric and (rule_id is None or r.id == rule_id)]
+        sel = (alerts["source"] == source) & (alerts[by] == metric)
         mine = alerts[sel]
         n = result.notifications
         ids = {r["id"] for r in rules}
@@ -695,7 +703,8 @@ def report_figures(result: BacktestResult, max_series: int = 6) -> list[tuple[st
     """PNG pictures for the HTML report: timelines of the busiest series, and the load."""
     out = []
     fired = result.alerts[result.alerts["status"] != "suppressed"]
-    busiest = fired.groupby(["source", "metric"]).size().sort_values(ascending=False) if len(fired) else pd.Series()
+    by = "rule_id" if hasattr(result.rules, "groups") else "metric"  # a Prometheus rule file: per rule
+    busiest = fired.groupby(["source", by]).size().sort_values(ascending=False) if len(fired) else pd.Series()
     for (source, metric), _ in list(busiest.items())[:max_series]:
         d = TimelineDisplay.from_result(result, source=str(source), metric=str(metric)).plot()
         out.append((str(source) if source == metric else f"{source} / {metric}", _png(d.figure_, REPORT_DPI)))

@@ -49,6 +49,14 @@ def stats_html(stats: pd.DataFrame) -> str:
 
 
 def rules_html(rules: RuleSet) -> str:
+    if hasattr(rules, "groups"):  # a Prometheus rule file
+        prom = [{"group": g.name, "interval": f"{g.interval_ms // 1000}s", "kind": r.kind, "name": r.name,
+                 "expr": r.expr, "for": f"{r.for_ms // 1000}s" if r.for_ms else "",
+                 "keep firing for": f"{r.keep_firing_for_ms // 1000}s" if r.keep_firing_for_ms else "",
+                 "labels": ", ".join(f"{k}={v}" for k, v in r.labels.items())}
+                for g in rules.groups for r in g.rules]
+        return (f"<b>Prometheus rule file</b> {html.escape(str(rules.path))} ({len(prom)} rules)"
+                + pd.DataFrame(prom).to_html(index=False, border=0, escape=True))
     rows = []
     for r in rules:
         channels = ", ".join(c.channel + (f" {redact_settings(dict(c.settings))}" if c.settings else "") for c in r.channels)

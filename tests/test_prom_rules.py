@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from prom_rules_oracle import promtool_alerts, random_case
@@ -150,3 +151,85 @@ def test_templates_outside_the_subset_say_so():
                       ("{{ $value", "unclosed")):
         with pytest.raises(TemplateError, match=word):
             check_template(bad)
+
+
+FLEET_RULES = """\
+groups:
+- name: api
+  rules:
+  - record: instance:errors:ratio5m
+    expr: sum by (instance) (rate(http_requests_total{code="500"}[5m])) / sum by (instance) (rate(http_requests_total[5m]))
+  - alert: HighErrorRate
+    expr: instance:errors:ratio5m > 0.05
+    for: 5m
+    labels: {severity: page}
+    annotations: {summary: "{{ $labels.instance }} error ratio {{ $value | humanizePercentage }}"}
+  - alert: TargetDown
+    expr: up == 0
+    for: 2m
+"""
+
+
+def test_backtest_of_a_rule_file_gives_the_section_5_tables(tmp_path):
+    import perfalert_lab as pal
+    from perfalert_lab.engine.lifecycle import ALERT_COLUMNS, NOTIFICATION_COLUMNS
+
+    frame, incidents = pal.datasets.prometheus_fleet()
+    path = tmp_path / "alerts.rules.yml"
+    path.write_text(FLEET_RULES)
+    result = pal.backtest(frame, pal.load_prometheus_rules(path), incidents=incidents)
+    alerts = result.alerts
+    assert list(alerts.columns) == [*ALERT_COLUMNS, "labels", "annotations"]
+    assert list(result.notifications.columns) == NOTIFICATION_COLUMNS
+    by_rule = alerts.set_index("rule_id")
+    errors = by_rule.loc["HighErrorRate"]
+    burst = incidents.set_index("metric").loc["errors"]
+    assert errors["source"] == burst["source"] and errors["severity"] == "page"
+    # pending when the ratio first exceeds 5 %, firing 5 minutes later, inside the burst
+    assert errors["fired_at"] - errors["pending_since"] == pd.Timedelta("5min")
+    assert burst["start"] <= errors["fired_at"] <= burst["end"]
+    assert errors["annotations"].startswith(f'{{summary="{burst["source"]} error ratio ')
+    assert errors["labels"] == f'{{alertname="HighErrorRate", instance="{burst["source"]}", severity="page"}}'
+    down = by_rule.loc["TargetDown"]
+    assert down["metric"] == "up" and down["fired_at"] - down["pending_since"] == pd.Timedelta("2min")
+    kinds = result.notifications.groupby("rule_id")["kind"].apply(list).to_dict()
+    assert kinds == {"HighErrorRate": ["firing", "resolved"], "TargetDown": ["firing", "resolved"]}
+    assert set(result.notifications["channel"]) == {"alertmanager"}
+    stats = result.stats.set_index("rule_id")
+    assert list(stats.index) == ["HighErrorRate", "TargetDown", "TOTAL"]
+    assert stats.loc["TOTAL", "precision"] == 1.0 and stats.loc["TOTAL", "alerts"] == 2
+
+
+def test_cli_backtests_a_rule_file_end_to_end(tmp_path, capsys):
+    import perfalert_lab as pal
+    from perfalert_lab.cli import main
+
+    frame, incidents = pal.datasets.prometheus_fleet()
+    frame.to_parquet(tmp_path / "fleet.parquet")
+    incidents.to_csv(tmp_path / "incidents.csv", index=False)
+    rules = tmp_path / "alerts.rules.yml"
+    rules.write_text(FLEET_RULES)
+    assert main(["validate", str(rules)]) == 0
+    assert "(Prometheus rule file), 3 rule(s)" in capsys.readouterr().out
+    out = tmp_path / "out"
+    assert main(["backtest", str(tmp_path / "fleet.parquet"), "--rules", str(rules), "--incidents",
+                 str(tmp_path / "incidents.csv"), "--out", str(out)]) == 0
+    alerts = pd.read_csv(out / "alerts.csv")
+    assert sorted(alerts["rule_id"]) == ["HighErrorRate", "TargetDown"]
+    html = (out / "report.html").read_text()
+    assert "Prometheus rule file" in html and "instance:errors:ratio5m &gt; 0.05" in html
+    assert html.count("<img") >= 2  # a timeline per alerting rule and source
+    assert main(["backtest", str(tmp_path / "fleet.parquet"), "--rules", str(rules), "--clock", "interval:1m"]) == 2
+    assert "--clock does not apply to a Prometheus rule file" in capsys.readouterr().err
+
+
+def test_the_bundled_rule_file_catches_the_fleets_incidents():
+    import perfalert_lab as pal
+    from conftest import ROOT
+
+    path = ROOT / "data" / "prometheus" / "alerts.rules.yml"
+    promtool = need_promtool()
+    assert subprocess.run([promtool, "check", "rules", str(path)], capture_output=True).returncode == 0
+    frame, incidents = pal.datasets.prometheus_fleet()
+    total = pal.backtest(frame, pal.load_prometheus_rules(path), incidents=incidents).stats.iloc[-1]
+    assert (total["rule_id"], total["recall"], total["precision"]) == ("TOTAL", 1.0, 1.0)

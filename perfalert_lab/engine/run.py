@@ -103,9 +103,9 @@ class BacktestResult:
         return result_html(self)
 
 
-def backtest(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | None = None,
+def backtest(frame: Any, rules: Any, *, clock: Clock | None = None,
              incidents: pd.DataFrame | None = None, duplicates: str = "last", progress: bool = False,
-             strict: bool = False) -> BacktestResult:
+             strict: bool = False, prometheus: dict[str, Any] | None = None) -> BacktestResult:
     """Replay metrics against rules and return every alert, notification and statistic.
 
     Parameters
@@ -114,7 +114,10 @@ def backtest(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | N
         A long metric frame (``timestamp, source, metric, value[, labels]``), or a
         dask DataFrame of the same shape (run on the current dask scheduler).
     rules
-        A :class:`RuleSet`, one :class:`Rule` or a list of rules.
+        A :class:`RuleSet`, one :class:`Rule` or a list of rules; or a Prometheus rule
+        file from :func:`load_prometheus_rules`, evaluated as Prometheus's rule manager
+        does (SPEC 11; ``prometheus`` passes its options: ``prometheus_compat``,
+        ``group_offset``, ``lookback``, ``start``, ``end``).
     clock
         When to evaluate: :class:`SampleClock` (default) or :class:`IntervalClock`.
     incidents
@@ -137,6 +140,17 @@ def backtest(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | N
     0 2026-01-01 00:01:00+00:00 2026-01-01 00:03:00+00:00        95.0
     1 2026-01-01 00:04:00+00:00 2026-01-01 00:05:00+00:00        91.0
     """
+    from ..rules.promfile import PromRuleFile
+
+    if isinstance(rules, PromRuleFile):  # a Prometheus rule file: its rule manager, not ours (SPEC 11)
+        if clock is not None:
+            raise UsageError("clock: a Prometheus rule file is evaluated on its groups' own intervals; "
+                             "leave clock out")
+        from ..query.backtest import backtest_prometheus
+
+        if _is_dask(frame):
+            frame = frame.compute()
+        return backtest_prometheus(frame, rules, incidents=incidents, **(prometheus or {}))
     if _is_dask(frame):
         from ..distributed import backtest_dask
 

@@ -65,6 +65,13 @@ class PromRuleFile:
     groups: tuple[PromGroup, ...]
     path: str = "<rules>"
 
+    def __len__(self) -> int:
+        return sum(len(g.rules) for g in self.groups)
+
+    @property
+    def ids(self) -> list[str]:
+        return [r.name for g in self.groups for r in g.rules]
+
     @property
     def alert_rules(self) -> list[PromRule]:
         return [r for g in self.groups for r in g.rules if r.kind == "alert"]

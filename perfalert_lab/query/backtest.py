@@ -1,0 +1,208 @@
+"""``pal.backtest(frame, pal.load_prometheus_rules(path))``: a rule file's alerts as SPEC 5 tables.
+
+The alert timeline comes from :mod:`.alerting` (Prometheus's rule manager). Each
+stretch of an alert instance that fired becomes one row of ``alerts``: the section 5
+columns (``source`` is the alert's ``source`` label, else ``instance``, else empty;
+``metric`` the metric name of its series where PromQL keeps one) plus ``labels`` and
+``annotations`` (``{k="v", ...}`` text, rendered when it fired). Without an
+Alertmanager configuration each alert notifies channel ``alertmanager`` when it fires
+and when it resolves. Statistics and incident scoring are section 5's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._time import NAT_NS, ns_to_timestamps, parse_duration, to_ns
+from ..clock import IntervalClock
+from ..engine.lifecycle import ALERT_COLUMNS, NOTIFICATION_COLUMNS
+from ..engine.run import BacktestResult
+from ..frames import as_incidents
+from ..rules.promfile import PromRuleFile
+from ..stats import compute_stats
+from .alerting import AlertTimeline, evaluate_rule_file
+from .store import format_labels, store_from_frame
+
+__all__ = ["backtest_prometheus"]
+
+_NS_PER_MS = 1_000_000
+
+
+def _top_comparison(expr: str) -> str:
+    return str(threshold_of(expr).get("op", ""))
+
+
+def threshold_of(expr: str) -> dict[str, Any]:
+    """``{"op": ">", "threshold": 0.05}`` when the expression is ``<something> <op> <number>``, else ``{}``."""
+    import promql_parser as pp
+
+    node = pp.parse(expr)
+    while isinstance(node, pp.ParenExpr):
+        node = node.expr
+    if not isinstance(node, pp.BinaryExpr) or str(node.op) not in (">", "<", ">=", "<=", "==", "!="):
+        return {}
+    rhs = node.rhs
+    while isinstance(rhs, pp.ParenExpr):
+        rhs = rhs.expr
+    if isinstance(rhs, pp.NumberLiteral):
+        return {"op": str(node.op), "threshold": float(rhs.val)}
+    return {"op": str(node.op)}
+
+
+def _episodes(tl: AlertTimeline) -> list[tuple[int, int, int, int | None]]:
+    """(instance, first tick, fired tick, end tick or None) of every stretch that fired."""
+    out = []
+    for i in range(len(tl.labels)):
+        state, since = tl.state[i], tl.active_at[i]
+        j, S = 0, len(tl.ticks)
+        while j < S:
+            if state[j] == 0:
+                j += 1
+                continue
+            start = j
+            while j < S and state[j] != 0 and since[j] == since[start]:
+                j += 1
+            fired = np.flatnonzero(state[start:j] == 2)
+            if len(fired):
+                out.append((i, start, start + int(fired[0]), j if j < S else None))
+    return out
+
+
+def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFrame | None = None,
+                        prometheus_compat: str = "3", group_offset: Any = "0s", lookback: Any = "5m",
+                        start: Any = None, end: Any = None) -> BacktestResult:
+    from .._time import parse_instant
+    from . import _compat
+
+    compat = _compat(prometheus_compat)
+    store = store_from_frame(frame)
+    if store.first_ms is None:
+        from ..errors import DataError
+
+        raise DataError("frame: no samples to replay")
+    start_ms = parse_instant(start) // _NS_PER_MS if start is not None else store.first_ms
+    end_ms = parse_instant(end) // _NS_PER_MS if end is not None else store.last_ms
+    assert end_ms is not None
+    timelines, full_store = evaluate_rule_file(store, rules, start_ms, end_ms, compat=compat,
+                                      lookback_ms=to_ns(parse_duration(lookback)) // _NS_PER_MS,
+                                      group_offset_ms=to_ns(parse_duration(group_offset)) // _NS_PER_MS)
+    rows: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+    evaluations: dict[str, int] = {}
+    watched: dict[str, set[str]] = {}
+    n_series: dict[str, int] = {}
+    spans: dict[str, tuple[int, int]] = {}
+    for tl in timelines:
+        rid = tl.rule.name
+        evaluations[rid] = evaluations.get(rid, 0) + len(tl.ticks)
+        n_series[rid] = n_series.get(rid, 0) + len(tl.labels)
+        sources = {_source(dict(lb)) for lb in tl.labels}
+        watched.setdefault(rid, set()).update(sources)
+        if len(tl.ticks):
+            spans[rid] = (int(tl.ticks[0]) * _NS_PER_MS, int(tl.ticks[-1]) * _NS_PER_MS)
+        lower_is_worse = _top_comparison(tl.rule.expr) in ("<", "<=")
+        for i, first, fired, stop in _episodes(tl):
+            labels = dict(tl.labels[i])
+            source = _source(labels)
+            values = tl.value[i, first:stop]
+            peak = float(np.nanmin(values) if lower_is_worse else np.nanmax(values)) \
+                if np.isfinite(values).any() else float("nan")
+            fired_ms = int(tl.ticks[fired])
+            resolved_ms = int(tl.ticks[stop]) if stop is not None else None
+            key = f"{rid}|{format_labels(tl.labels[i])}|{fired_ms}"
+            alert_id = hashlib.sha1(key.encode()).hexdigest()[:16]
+            annotations = tl.annotations_at(i, fired)
+            rows.append({
+                "alert_id": alert_id, "rule_id": rid, "source": source,
+                "metric": dict(tl.series_labels[i]).get("__name__", ""),
+                "severity": labels.get("severity", ""), "mode": "prometheus",
+                "pending_since": int(tl.active_at[i, first]) * _NS_PER_MS, "fired_at": fired_ms * _NS_PER_MS,
+                "resolved_at": resolved_ms * _NS_PER_MS if resolved_ms is not None else NAT_NS,
+                "acknowledged_at": NAT_NS, "status": "resolved" if resolved_ms is not None else "active",
+                "suppressed_by": "", "escalation_level": 0, "peak_value": peak,
+                "notifications": 1 + (resolved_ms is not None),
+                "labels": format_labels(tl.labels[i]),
+                "annotations": format_labels(tuple(sorted(annotations.items()))),
+            })
+            notes.append({"alert_id": alert_id, "rule_id": rid, "source": source, "channel": "alertmanager",
+                          "kind": "firing", "level": 0, "at": fired_ms * _NS_PER_MS, "delivered": True,
+                          "reason": ""})
+            if resolved_ms is not None:
+                notes.append({"alert_id": alert_id, "rule_id": rid, "source": source, "channel": "alertmanager",
+                              "kind": "resolved", "level": 0, "at": resolved_ms * _NS_PER_MS, "delivered": True,
+                              "reason": ""})
+    alerts = pd.DataFrame(rows, columns=[*ALERT_COLUMNS, "labels", "annotations"])
+    notifications = pd.DataFrame(notes, columns=NOTIFICATION_COLUMNS)
+    for table, cols in ((alerts, ("pending_since", "fired_at", "resolved_at", "acknowledged_at")),
+                        (notifications, ("at",))):
+        for c in cols:
+            table[c] = ns_to_timestamps(table[c].to_numpy(dtype=np.int64) if len(table) else np.zeros(0, np.int64))
+    alerts = alerts.sort_values(["fired_at", "rule_id", "labels"], kind="stable").reset_index(drop=True)
+    notifications = notifications.sort_values(["at", "rule_id"], kind="stable").reset_index(drop=True)
+    alerts["escalation_level"] = alerts["escalation_level"].astype(np.int64)
+    alerts["notifications"] = alerts["notifications"].astype(np.int64)
+    notifications["level"] = notifications["level"].astype(np.int64)
+    notifications["delivered"] = notifications["delivered"].astype(bool)
+    incidents = as_incidents(incidents)
+    span_ns = (store.first_ms * _NS_PER_MS, end_ms * _NS_PER_MS)
+    rule_ids = list(dict.fromkeys(r.name for r in rules.alert_rules))
+    all_sources = {_source(dict(lb)) for lb in store.labels}
+    stats = compute_stats(alerts, notifications, evaluations, watched, n_series, rule_ids, span_ns, incidents,
+                          spans=spans, sources=all_sources)
+    series = _expression_series(timelines, full_store, compat, to_ns(parse_duration(lookback)) // _NS_PER_MS)
+    interval = rules.groups[0].interval_ms if rules.groups else 60_000
+    clock = IntervalClock(every=f"{interval // 1000}s", lookback=lookback)
+    span = (pd.Timestamp(span_ns[0], tz="UTC"), pd.Timestamp(span_ns[1], tz="UTC"))
+    return BacktestResult(alerts, notifications, stats, rules, clock, span, incidents,  # type: ignore[arg-type]
+                          series=series)
+
+
+def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, lookback_ms: int) -> Any:
+    """What the timelines and the report draw for each alert rule (``metric`` = the rule's name), per
+    source: the value its threshold is compared with (the left side of ``<expr> > 0.05``, at every tick,
+    so the approach to the threshold shows), else the alert expression's own value; the largest where
+    several series share a source."""
+    import promql_parser as pp
+
+    from ..frames import SeriesSet
+    from .alerting import _alert_instances
+    from .evaluate import Evaluator, Vector
+
+    parts = []
+    for tl in timelines:
+        node = pp.parse(tl.rule.expr)
+        while isinstance(node, pp.ParenExpr):
+            node = node.expr
+        labels, values_all = tl.labels, tl.value
+        if threshold_of(tl.rule.expr).get("threshold") is not None:
+            ev = Evaluator(store, tl.ticks - tl.group.query_offset_ms, lookback_ms=lookback_ms, compat=compat,
+                           subquery_step_ms=tl.group.interval_ms, text=tl.rule.expr)
+            lhs = ev.eval(node.lhs)
+            if isinstance(lhs, Vector):
+                labels, _, present, values_all = _alert_instances(tl.rule, lhs, "timeline")
+                values_all = np.where(present, values_all, np.nan)
+        by_source: dict[str, list[int]] = {}
+        for i, lb in enumerate(labels):
+            by_source.setdefault(_source(dict(lb)), []).append(i)
+        for source, rows in by_source.items():
+            block = np.where(np.isfinite(values_all[rows]), values_all[rows], np.nan)
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN ticks stay NaN
+                values = np.nanmax(block, axis=0)
+            ok = ~np.isnan(values)
+            if ok.any():
+                parts.append(pd.DataFrame({"timestamp": ns_to_timestamps(tl.ticks[ok] * _NS_PER_MS),
+                                           "source": source or tl.rule.name, "metric": tl.rule.name,
+                                           "value": values[ok]}))
+    if not parts:
+        return None
+    return SeriesSet.from_frame(pd.concat(parts, ignore_index=True))
+
+
+def _source(labels: dict[str, str]) -> str:
+    return labels.get("source") or labels.get("instance") or ""
