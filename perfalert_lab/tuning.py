@@ -94,6 +94,20 @@ def sweep(frame: Any, rule: Rule, *, threshold: Iterable[float] | None = None, f
     2       92.0  0s       1
     3       92.0  1m       0
     """
+    from .rules.promfile import PromRule, PromRuleFile
+
+    if isinstance(rule, PromRule):  # a Prometheus alert rule (SPEC 11)
+        from .query.tuning import sweep_prometheus
+
+        if cooldown is not None or clear is not None or clock is not None:
+            raise UsageError("sweep: a Prometheus alert rule takes threshold, for_ and keep_firing_for")
+        file = rules if isinstance(rules, PromRuleFile) else None
+        if file is None:
+            from .rules.promfile import PromGroup
+
+            file = PromRuleFile((PromGroup("sweep", 60_000, (rule,)),))
+        return sweep_prometheus(frame, rule, file, threshold=threshold, for_=for_, keep_firing_for=keep_firing_for,
+                                incidents=incidents)
     if not rule.enabled:  # a backtest skips it: a sweep of it would be a table of silent zeros
         raise UsageError(f"sweep: rule {rule.id!r} is disabled (enabled: false); sweep rule.replace(enabled=True) "
                          "to tune it before enabling it")

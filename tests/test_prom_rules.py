@@ -233,3 +233,49 @@ def test_the_bundled_rule_file_catches_the_fleets_incidents():
     frame, incidents = pal.datasets.prometheus_fleet()
     total = pal.backtest(frame, pal.load_prometheus_rules(path), incidents=incidents).stats.iloc[-1]
     assert (total["rule_id"], total["recall"], total["precision"]) == ("TOTAL", 1.0, 1.0)
+
+
+def test_a_sweep_row_equals_a_backtest_of_the_rule_written_back(tmp_path):
+    """The sweep re-runs only the comparison and the state machine; the written-back file, backtested
+    whole, must give the same statistics (and promtool must accept it)."""
+    import shutil
+
+    import perfalert_lab as pal
+    from conftest import ROOT
+
+    from perfalert_lab.query.tuning import update_prometheus_rule
+
+    src = ROOT / "data" / "prometheus" / "alerts.rules.yml"
+    frame, incidents = pal.datasets.prometheus_fleet()
+    rules = pal.load_prometheus_rules(src)
+    table = pal.sweep(frame, rules.rule("HighErrorRatio"), threshold=[0.002, 0.05, 0.15, 0.3],
+                      for_=["0s", "5m"], keep_firing_for=["0s", "10m"], incidents=incidents, rules=rules)
+    assert len(table) == 16 and table["alerts"].nunique() > 1
+    promtool = need_promtool()
+    for _, row in table.sample(5, random_state=1).iterrows():
+        path = tmp_path / "tuned.yml"
+        shutil.copy(src, path)
+        update_prometheus_rule(path, "HighErrorRatio", threshold=row["threshold"], for_=row["for"],
+                               keep_firing_for=row["keep_firing_for"])
+        assert subprocess.run([promtool, "check", "rules", str(path)], capture_output=True).returncode == 0
+        stats = pal.backtest(frame, pal.load_prometheus_rules(path), incidents=incidents).stats.set_index("rule_id")
+        whole = stats.loc["HighErrorRatio"]
+        for col in ("alerts", "notifications", "recall", "precision", "mean_detection_delay_s"):
+            assert (whole[col] == row[col]) or (pd.isna(whole[col]) and pd.isna(row[col])), (row.to_dict(), col)
+
+
+def test_writing_back_touches_only_the_changed_values(tmp_path):
+    from conftest import ROOT
+
+    from perfalert_lab.query.tuning import update_prometheus_rule
+
+    src = (ROOT / "data" / "prometheus" / "alerts.rules.yml").read_text()
+    path = tmp_path / "alerts.rules.yml"
+    path.write_text(src)
+    update_prometheus_rule(path, "SlowRequests", threshold=0.75, for_="20m")
+    before, after = src.splitlines(), path.read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert len(before) == len(after) and len(changed) == 2, changed
+    assert changed[0][1].endswith("[5m]))) > 0.75") and changed[1][1].strip() == "for: 20m"
+    with pytest.raises(RulesError, match="no alert rule named 'Nope'"):
+        update_prometheus_rule(path, "Nope", threshold=1)

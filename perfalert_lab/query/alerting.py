@@ -45,11 +45,37 @@ class AlertTimeline:
     state: np.ndarray  # int8 [instance, tick]: INACTIVE / PENDING / FIRING
     active_at: np.ndarray  # int64 [instance, tick] ms, where state > 0
     value: np.ndarray  # float64 [instance, tick], the expression's value where present
+    watched: frozenset[str] = frozenset()  # sources of the series its selectors read (incidents it answers for)
 
     def annotations_at(self, i: int, j: int) -> dict[str, str]:
         """The rule's annotations rendered for instance ``i`` at tick ``j``."""
         return {k: render(v, dict(self.series_labels[i]), float(self.value[i, j]))
                 for k, v in self.rule.annotations.items()}
+
+
+def watched_sources(store: SeriesStore, expr: str) -> frozenset[str]:
+    """The sources (``source`` label, else ``instance``) of every series the expression's selectors match."""
+    import promql_parser as pp
+
+    from . import parse
+
+    ev = Evaluator(store, np.zeros(0, dtype=np.int64), lookback_ms=0, compat="3", subquery_step_ms=60_000)
+    out: set[str] = set()
+    stack = [parse(expr)]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, pp.VectorSelector):
+            for row in ev._select(n):
+                d = dict(store.labels[row])
+                out.add(d.get("source") or d.get("instance") or "")
+            continue
+        for attr in ("lhs", "rhs", "expr", "vector_selector", "param"):
+            child = getattr(n, attr, None)
+            if child is not None and not isinstance(child, str | int | float):
+                stack.append(child)
+        if isinstance(n, pp.Call):
+            stack += list(n.args)
+    return frozenset(out)
 
 
 def rule_ticks(group: PromGroup, start_ms: int, end_ms: int, group_offset_ms: int = 0) -> np.ndarray:
@@ -232,5 +258,6 @@ def evaluate_rule_file(store: SeriesStore, rules: PromRuleFile, start_ms: int, e
                 continue
             labels, series, present, value = _alert_instances(rule, out, where)
             state, active_at = alert_states(present, ticks, rule.for_ms, rule.keep_firing_for_ms, group.limit)
-            timelines.append(AlertTimeline(rule, group, ticks, labels, series, state, active_at, value))
+            timelines.append(AlertTimeline(rule, group, ticks, labels, series, state, active_at, value,
+                                           watched_sources(store, rule.expr)))
     return timelines, store

@@ -89,8 +89,25 @@ def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFr
     end_ms = parse_instant(end) // _NS_PER_MS if end is not None else store.last_ms
     assert end_ms is not None
     timelines, full_store = evaluate_rule_file(store, rules, start_ms, end_ms, compat=compat,
-                                      lookback_ms=to_ns(parse_duration(lookback)) // _NS_PER_MS,
-                                      group_offset_ms=to_ns(parse_duration(group_offset)) // _NS_PER_MS)
+                                               lookback_ms=to_ns(parse_duration(lookback)) // _NS_PER_MS,
+                                               group_offset_ms=to_ns(parse_duration(group_offset)) // _NS_PER_MS)
+    incidents = as_incidents(incidents)
+    rule_ids = list(dict.fromkeys(r.name for r in rules.alert_rules))
+    all_sources = {_source(dict(lb)) for lb in store.labels}
+    alerts, notifications, stats = tables_from_timelines(timelines, rule_ids, (store.first_ms, end_ms), incidents,
+                                                         all_sources)
+    series = _expression_series(timelines, full_store, compat, to_ns(parse_duration(lookback)) // _NS_PER_MS)
+    interval = rules.groups[0].interval_ms if rules.groups else 60_000
+    clock = IntervalClock(every=f"{interval // 1000}s", lookback=lookback)
+    span = (pd.Timestamp(store.first_ms * _NS_PER_MS, tz="UTC"), pd.Timestamp(end_ms * _NS_PER_MS, tz="UTC"))
+    return BacktestResult(alerts, notifications, stats, rules, clock, span, incidents,  # type: ignore[arg-type]
+                          series=series)
+
+
+def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], span_ms: tuple[int, int],
+                          incidents: pd.DataFrame | None, sources: set[str]
+                          ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The alerts, notifications and statistics tables of alert timelines (SPEC 5 and 11)."""
     rows: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
     evaluations: dict[str, int] = {}
@@ -101,8 +118,7 @@ def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFr
         rid = tl.rule.name
         evaluations[rid] = evaluations.get(rid, 0) + len(tl.ticks)
         n_series[rid] = n_series.get(rid, 0) + len(tl.labels)
-        sources = {_source(dict(lb)) for lb in tl.labels}
-        watched.setdefault(rid, set()).update(sources)
+        watched.setdefault(rid, set()).update(tl.watched or {_source(dict(lb)) for lb in tl.labels})
         if len(tl.ticks):
             spans[rid] = (int(tl.ticks[0]) * _NS_PER_MS, int(tl.ticks[-1]) * _NS_PER_MS)
         lower_is_worse = _top_comparison(tl.rule.expr) in ("<", "<=")
@@ -148,18 +164,10 @@ def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFr
     alerts["notifications"] = alerts["notifications"].astype(np.int64)
     notifications["level"] = notifications["level"].astype(np.int64)
     notifications["delivered"] = notifications["delivered"].astype(bool)
-    incidents = as_incidents(incidents)
-    span_ns = (store.first_ms * _NS_PER_MS, end_ms * _NS_PER_MS)
-    rule_ids = list(dict.fromkeys(r.name for r in rules.alert_rules))
-    all_sources = {_source(dict(lb)) for lb in store.labels}
+    span_ns = (span_ms[0] * _NS_PER_MS, span_ms[1] * _NS_PER_MS)
     stats = compute_stats(alerts, notifications, evaluations, watched, n_series, rule_ids, span_ns, incidents,
-                          spans=spans, sources=all_sources)
-    series = _expression_series(timelines, full_store, compat, to_ns(parse_duration(lookback)) // _NS_PER_MS)
-    interval = rules.groups[0].interval_ms if rules.groups else 60_000
-    clock = IntervalClock(every=f"{interval // 1000}s", lookback=lookback)
-    span = (pd.Timestamp(span_ns[0], tz="UTC"), pd.Timestamp(span_ns[1], tz="UTC"))
-    return BacktestResult(alerts, notifications, stats, rules, clock, span, incidents,  # type: ignore[arg-type]
-                          series=series)
+                          spans=spans, sources=sources)
+    return alerts, notifications, stats
 
 
 def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, lookback_ms: int) -> Any:
