@@ -137,11 +137,10 @@ def update_prometheus_rule(path: str | Path, name: str, *, threshold: float | No
     import io
 
     from ruamel.yaml import YAML
+    from ruamel.yaml.util import load_yaml_guess_indent
 
     from .._io import atomic_write_text
     from ..rules.promfile import parse_prometheus_rules
-
-    from ruamel.yaml.util import load_yaml_guess_indent
 
     src = Path(path)
     original = src.read_text(encoding="utf-8")
