@@ -158,7 +158,9 @@ groups:
 - name: api
   rules:
   - record: instance:errors:ratio5m
-    expr: sum by (instance) (rate(http_requests_total{code="500"}[5m])) / sum by (instance) (rate(http_requests_total[5m]))
+    expr: >-
+      sum by (instance) (rate(http_requests_total{code="500"}[5m]))
+      / sum by (instance) (rate(http_requests_total[5m]))
   - alert: HighErrorRate
     expr: instance:errors:ratio5m > 0.05
     for: 5m
@@ -224,8 +226,9 @@ def test_cli_backtests_a_rule_file_end_to_end(tmp_path, capsys):
 
 
 def test_the_bundled_rule_file_catches_the_fleets_incidents():
-    import perfalert_lab as pal
     from conftest import ROOT
+
+    import perfalert_lab as pal
 
     path = ROOT / "data" / "prometheus" / "alerts.rules.yml"
     promtool = need_promtool()
@@ -240,9 +243,9 @@ def test_a_sweep_row_equals_a_backtest_of_the_rule_written_back(tmp_path):
     whole, must give the same statistics (and promtool must accept it)."""
     import shutil
 
-    import perfalert_lab as pal
     from conftest import ROOT
 
+    import perfalert_lab as pal
     from perfalert_lab.query.tuning import update_prometheus_rule
 
     src = ROOT / "data" / "prometheus" / "alerts.rules.yml"
