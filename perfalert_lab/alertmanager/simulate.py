@@ -1,0 +1,229 @@
+"""Alertmanager's dispatcher and notification pipeline over an alert timeline, one event at a time.
+
+Alerts arrive as Prometheus sends them: when they fire (``starts_at``) and when they
+resolve (``ends_at``); the re-sends every minute in between only refresh an alert and
+change nothing here. Each alert goes to the routes the tree gives it
+(:meth:`Route.match`), into the aggregation group of (route, group labels). A group's
+first flush comes ``group_wait`` after it was created (at once when the alert started
+more than ``group_wait`` before it arrived at a group that never flushed), later
+flushes every ``group_interval``. At a flush, inhibited, silenced and muted alerts are
+left out; each integration of the route's receiver notifies when Alertmanager's
+notification log says so (``DedupStage.needsUpdate``):
+
+* nothing was sent for the group yet: only if some alert fires;
+* an alert fires that the last notification did not carry;
+* no alert fires any more, and the last notification carried some (sent only with
+  ``send_resolved``; the log is updated either way);
+* an alert resolved that the last one did not report, with ``send_resolved``;
+* otherwise when ``repeat_interval`` has passed since the last notification.
+
+Resolved alerts leave the group after the flush that carried them; an empty group is
+deleted (Alertmanager deletes it at its next 30-second maintenance; here at once).
+Events at the same instant: arrivals first, then flushes. Pure: no wall clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .config import AlertmanagerConfig, InhibitRule, Matcher, Route, TimeInterval
+
+__all__ = ["Alert", "Notification", "simulate"]
+
+
+@dataclass(frozen=True)
+class Alert:
+    alert_id: str
+    labels: tuple[tuple[str, str], ...]
+    starts_at: int  # ms
+    ends_at: int | None = None  # ms; None while still firing at the end of the data
+
+    def firing_at(self, t: int) -> bool:
+        return self.starts_at <= t and (self.ends_at is None or t < self.ends_at)
+
+
+@dataclass
+class Notification:
+    at: int
+    receiver: str
+    integration: str
+    group_key: str
+    group_labels: tuple[tuple[str, str], ...]
+    firing: list[str]
+    resolved: list[str]
+    repeat: bool
+    paging: bool
+
+
+@dataclass
+class _Group:
+    route: Route
+    labels: tuple[tuple[str, str], ...]
+    key: str
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    next_flush: int = 0
+    has_flushed: bool = False
+    generation: int = 0
+
+
+@dataclass(frozen=True)
+class Silence:
+    matchers: tuple[Matcher, ...]
+    start: int
+    end: int
+
+    def mutes(self, labels: dict[str, str], t: int) -> bool:
+        return self.start <= t < self.end and all(m.matches(labels) for m in self.matchers)
+
+
+def _inhibited(labels: dict[str, str], rules: tuple[InhibitRule, ...], firing: list[dict[str, str]]) -> bool:
+    for rule in rules:
+        if not all(m.matches(labels) for m in rule.target):
+            continue
+        target_is_source = all(m.matches(labels) for m in rule.source)
+        for src in firing:
+            if not all(m.matches(src) for m in rule.source):
+                continue
+            if target_is_source and all(m.matches(src) for m in rule.target):
+                continue  # an alert matching both sides does not inhibit (nor is inhibited by) its kind
+            if all(src.get(k, "") == labels.get(k, "") for k in rule.equal):
+                return True
+    return False
+
+
+def _in_interval(t_ms: int, intervals: tuple[TimeInterval, ...]) -> bool:
+    from zoneinfo import ZoneInfo
+
+    for ti in intervals:
+        zone = UTC if ti.location in ("UTC", "Local") else ZoneInfo(ti.location)
+        d = datetime.fromtimestamp(t_ms / 1000, tz=zone)
+        minute = d.hour * 60 + d.minute
+        weekday = (d.weekday() + 1) % 7  # Alertmanager counts from Sunday
+        ok = (not ti.times or any(a <= minute < b for a, b in ti.times)) and \
+             (not ti.weekdays or any(a <= weekday <= b for a, b in ti.weekdays)) and \
+             (not ti.months or any(a <= d.month <= b for a, b in ti.months)) and \
+             (not ti.years or any(a <= d.year <= b for a, b in ti.years))
+        if ok and ti.days_of_month:
+            import calendar
+
+            days = calendar.monthrange(d.year, d.month)[1]
+            ok = any((a if a > 0 else days + a + 1) <= d.day <= (b if b > 0 else days + b + 1)
+                     for a, b in ti.days_of_month)
+        if ok:
+            return True
+    return False
+
+
+def simulate(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: int,
+             silences: tuple[Silence, ...] = ()) -> list[Notification]:
+    """Every notification the configuration's integrations would have received up to ``end_ms``."""
+    counter = itertools.count()
+    events: list[tuple[int, int, int, str, Any]] = []  # (time, order, seq, kind, payload)
+    for a in alerts:
+        heapq.heappush(events, (a.starts_at, 0, next(counter), "arrive", a))
+        if a.ends_at is not None:
+            heapq.heappush(events, (a.ends_at, 0, next(counter), "resolve", a))
+    groups: dict[str, _Group] = {}
+    log: dict[tuple[str, str, str], tuple[frozenset[str], frozenset[str], int]] = {}  # nflog
+    out: list[Notification] = []
+    live: dict[str, Alert] = {}  # every alert Alertmanager currently holds (for inhibition)
+
+    def insert(a: Alert, t: int) -> None:
+        labels = dict(a.labels)
+        for route in config.routes_for(labels):
+            glabels = route.group_labels(labels)
+            key = f"{route.path}:{{{','.join(f'{k}={v!r}' for k, v in glabels)}}}"
+            g = groups.get(key)
+            if g is None:
+                g = _Group(route, glabels, key, next_flush=t + route.group_wait_ms)
+                groups[key] = g
+                heapq.heappush(events, (g.next_flush, 1, next(counter), "flush", (key, g.generation)))
+            g.alerts[_fingerprint(a)] = a  # Alertmanager knows an alert by its labels
+            if not g.has_flushed and a.starts_at + route.group_wait_ms < t and g.next_flush > t:
+                g.next_flush = t  # an old alert into a group that never flushed: at once
+                g.generation += 1
+                heapq.heappush(events, (t, 1, next(counter), "flush", (key, g.generation)))
+
+    def flush(g: _Group, t: int) -> None:
+        try:
+            notify(g, t)
+        finally:  # resolved alerts leave the group after a flush, whatever the pipeline decided
+            for fp in [fp for fp, a in g.alerts.items() if not a.firing_at(t)]:
+                del g.alerts[fp]
+
+    def notify(g: _Group, t: int) -> None:
+        route = g.route
+        if route.mute_time_intervals and any(_in_interval(t, config.time_intervals[n])
+                                             for n in route.mute_time_intervals):
+            return
+        if route.active_time_intervals and not any(_in_interval(t, config.time_intervals[n])
+                                                   for n in route.active_time_intervals):
+            return
+        firing_sources = [dict(a.labels) for a in live.values() if a.firing_at(t)]
+        shown: list[Alert] = []
+        for a in g.alerts.values():
+            labels = dict(a.labels)
+            if any(s.mutes(labels, t) for s in silences):
+                continue
+            if _inhibited(labels, config.inhibit_rules, firing_sources):
+                continue
+            shown.append(a)
+        firing_alerts = [a for a in shown if a.firing_at(t)]
+        resolved_alerts = [a for a in shown if not a.firing_at(t)]
+        firing = frozenset(_fingerprint(a) for a in firing_alerts)
+        resolved = frozenset(_fingerprint(a) for a in resolved_alerts)
+        receiver = config.receivers.get(route.receiver)
+        for integration in receiver.integrations if receiver else ():
+            lk = (g.key, route.receiver, integration.name)
+            entry = log.get(lk)
+            if entry is None:
+                needed, repeat = len(firing) > 0, False
+            elif not firing <= entry[0]:
+                needed, repeat = True, False
+            elif not firing:
+                needed, repeat = len(entry[0]) > 0, False
+            elif integration.send_resolved and not resolved <= entry[1]:
+                needed, repeat = True, False
+            else:
+                needed = entry[2] < t - route.repeat_interval_ms  # Before(now - repeat): strictly
+                repeat = needed
+            if not needed:
+                continue
+            log[lk] = (firing, resolved, t)
+            sent_resolved = sorted(a.alert_id for a in resolved_alerts) if integration.send_resolved else []
+            if not firing and not sent_resolved:
+                continue  # logged, but nothing to send
+            out.append(Notification(t, route.receiver, integration.name, g.key, g.labels,
+                                    sorted(a.alert_id for a in firing_alerts), sent_resolved, repeat,
+                                    integration.paging))
+
+    while events:
+        t, _, _, kind, payload = heapq.heappop(events)
+        if t > end_ms:
+            break
+        if kind == "arrive":
+            live[_fingerprint(payload)] = payload
+            insert(payload, t)
+        elif kind == "resolve":
+            pass  # the alert's ends_at is known; groups see it resolved from now on
+        else:
+            key, generation = payload
+            g = groups.get(key)
+            if g is None or generation != g.generation or g.next_flush != t:
+                continue
+            g.has_flushed = True
+            flush(g, t)
+            if not g.alerts:
+                del groups[key]
+                continue
+            g.next_flush = t + g.route.group_interval_ms
+            heapq.heappush(events, (g.next_flush, 1, next(counter), "flush", (key, g.generation)))
+    return out
+
+
+def _fingerprint(a: Alert) -> str:
+    return ",".join(f"{k}={v}" for k, v in a.labels)

@@ -1,0 +1,165 @@
+"""The simulated Alertmanager (SPEC 12).
+
+Routing of random label sets through random route trees equals ``amtool config routes
+test``; configurations are accepted and refused as ``amtool check-config`` does; each
+timing and deduplication rule has a literal case with the facts of Alertmanager's
+documentation and its dispatcher's and notification log's behaviour.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from alertmanager_oracle import amtool_routes, need_amtool, random_config, random_labels
+
+from perfalert_lab.alertmanager import parse_alertmanager
+from perfalert_lab.alertmanager.simulate import Alert, Silence, simulate
+from perfalert_lab.alertmanager.config import parse_matchers
+from perfalert_lab.errors import RulesError
+
+CORPUS = Path(__file__).parent / "corpus" / "alertmanager"
+S, M, H = 1000, 60_000, 3_600_000
+
+
+def test_routing_equals_amtool(tmp_path):
+    rng = random.Random(4)
+    checked = multi = 0
+    for n in range(12):
+        config = random_config(rng)
+        labels = [random_labels(rng) for _ in range(20)]
+        theirs = amtool_routes(tmp_path, config, labels)
+        am = parse_alertmanager(yaml.safe_dump(config))
+        for lb, want in zip(labels, theirs, strict=True):
+            got = [r.receiver for r in am.routes_for(lb)]
+            assert got == want, (config, lb)
+            checked += 1
+            multi += len(want) > 1
+    assert checked == 240 and multi >= 10  # `continue` really fans out in these trees
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.yml")), ids=lambda p: p.name)
+def test_the_same_configurations_as_amtool_check_config(path):
+    amtool = need_amtool()
+    theirs = subprocess.run([amtool, "check-config", str(path)], capture_output=True).returncode == 0
+    try:
+        parse_alertmanager(path.read_text(), name=str(path))
+        ours = True
+    except RulesError as exc:
+        ours = False
+        assert all(p.startswith(f"{path}:") for p in exc.problems), exc.problems
+    assert ours == theirs == path.name.startswith("ok_")
+
+
+BASE = """
+route:
+  receiver: team
+  group_by: [alertname]
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 1h
+receivers:
+  - name: team
+    webhook_configs: [{url: "http://127.0.0.1:9/hook"}]
+"""
+
+
+def _alert(name: str, start: int, end: int | None = None, **labels: str) -> Alert:
+    lb = tuple(sorted({"alertname": name, **labels}.items()))
+    return Alert(f"{name}-{start}", lb, start, end)
+
+
+def _times(notes) -> list[tuple[int, int, int]]:
+    return [(n.at // S, len(n.firing), len(n.resolved)) for n in notes]
+
+
+def test_group_wait_then_group_interval_and_resolved():
+    """First notification group_wait after the group appears; the resolution at the next group_interval tick."""
+    am = parse_alertmanager(BASE)
+    notes = simulate([_alert("A", 0, 10 * M)], am, end_ms=H)
+    assert _times(notes) == [(30, 1, 0), (630, 0, 1)]  # 30 s, then the tick at 30 s + 2 x 5 m
+
+
+def test_a_new_alert_in_a_notified_group_waits_for_the_next_tick():
+    am = parse_alertmanager(BASE)
+    notes = simulate([_alert("A", 0, instance="a"), _alert("A", M, instance="b")], am, end_ms=20 * M)
+    assert _times(notes) == [(30, 1, 0), (330, 2, 0)]
+    assert not notes[1].repeat
+
+
+def test_repeat_interval_is_strictly_exceeded_at_a_flush_tick():
+    am = parse_alertmanager(BASE)
+    notes = simulate([_alert("A", 0)], am, end_ms=3 * H)
+    # ticks at 30 s + k x 5 m; the repeat needs the last notification *before* now - 1h
+    assert [n.at // S for n in notes] == [30, 3930, 7830]
+    assert [n.repeat for n in notes] == [False, True, True]
+
+
+def test_without_send_resolved_nothing_is_sent_but_the_log_forgets():
+    am = parse_alertmanager(BASE.replace('webhook_configs: [{url: "http://127.0.0.1:9/hook"}]',
+                                         'webhook_configs: [{url: "http://127.0.0.1:9/hook", send_resolved: false}]'))
+    notes = simulate([_alert("A", 0, 2 * M), _alert("A", 20 * M)], am, end_ms=40 * M)
+    # resolved at 2m: silent; the group is deleted; the same alert firing again is a new group
+    assert _times(notes) == [(30, 1, 0), (20 * 60 + 30, 1, 0)]
+
+
+def test_flapping_inside_a_group_interval_is_not_notified_again():
+    am = parse_alertmanager(BASE)
+    notes = simulate([_alert("A", 0, 2 * M), _alert("A", 4 * M)], am, end_ms=30 * M)
+    assert _times(notes) == [(30, 1, 0)]  # at 5m30s it fires again, as last told: nothing new
+
+
+def test_inhibition_mutes_targets_with_equal_labels():
+    am = parse_alertmanager(BASE + """
+inhibit_rules:
+  - source_matchers: ['severity="critical"']
+    target_matchers: ['severity="warning"']
+    equal: [cluster]
+""")
+    alerts = [_alert("Down", 0, 20 * M, severity="critical", cluster="c1"),
+              _alert("Slow", 0, severity="warning", cluster="c1"),
+              _alert("Slow2", 0, severity="warning", cluster="c2")]
+    notes = simulate(alerts, am, end_ms=25 * M + 1)
+    sent = [(n.at // S, a.split("-")[0]) for n in notes for a in n.firing]
+    assert [x for x in sent if x[0] < 20 * 60] == [(30, "Down"), (30, "Slow2")]  # Slow is muted by Down
+    assert (20 * 60 + 30, "Slow") in sent  # Down resolved at 20m: Slow at its group's next tick
+
+
+def test_continue_sends_to_every_matching_route():
+    am = parse_alertmanager("""
+route:
+  receiver: default
+  routes:
+    - {matchers: ['severity="page"'], receiver: pager, continue: true}
+    - {matchers: ['team="db"'], receiver: db}
+receivers:
+  - {name: default, webhook_configs: [{url: "http://127.0.0.1:9/d"}]}
+  - {name: pager, pagerduty_configs: [{routing_key: "k"}]}
+  - {name: db, webhook_configs: [{url: "http://127.0.0.1:9/db"}]}
+""")
+    notes = simulate([_alert("X", 0, severity="page", team="db")], am, end_ms=M)
+    assert sorted((n.receiver, n.paging) for n in notes) == [("db", False), ("pager", True)]
+
+
+def test_silences_and_mute_time_intervals():
+    am = parse_alertmanager(BASE.replace("  repeat_interval: 1h\n", "  repeat_interval: 1h\n  routes:\n"
+                                         "    - {matchers: ['env=\"dev\"'], mute_time_intervals: [nights]}\n") + """
+time_intervals:
+  - name: nights
+    time_intervals:
+      - times: [{start_time: "00:00", end_time: "06:00"}]
+""")
+    dev = simulate([_alert("A", 0, env="dev")], am, end_ms=7 * H)
+    assert dev and all(n.at >= 6 * H for n in dev)  # 1970-01-01 00:00 UTC is night
+    silenced = simulate([_alert("A", 0, env="prod")], am, end_ms=2 * H,
+                        silences=(Silence(tuple(parse_matchers('env="prod"')), 0, H),))
+    assert [n.at // S for n in silenced] == [3630]  # the first tick after the silence ends
+
+
+def test_matchers_are_parsed_as_alertmanager_writes_them():
+    assert [str(m) for m in parse_matchers('{a="1", b=~"x|y",c!=z}')] == ['a="1"', 'b=~"x|y"', 'c!="z"']
+    with pytest.raises(ValueError, match="bad matcher"):
+        parse_matchers("a~1")
