@@ -49,6 +49,7 @@ _LAZY = {
     "tune": ".widgets",
     "promql": ".query",
     "load_prometheus_rules": ".rules.promfile",
+    "load_alertmanager": ".alertmanager",
     "UnsupportedPromQL": ".query",
     "PromQLError": ".query",
 }
@@ -75,6 +76,7 @@ __all__ = [
     "diff",
     "explain",
     "frontier",
+    "load_alertmanager",
     "load_prometheus_rules",
     "load_rules",
     "normalize_frame",
@@ -96,6 +98,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine.run import BacktestResult, backtest
     from .frames import normalize_frame, read_incidents, read_metrics
     from .query import PromQLError, UnsupportedPromQL, promql
+    from .alertmanager import load_alertmanager
     from .rules.promfile import load_prometheus_rules
     from .rules.prometheus import to_prometheus
     from .tuning import diff, frontier, recommend, sweep

@@ -85,12 +85,16 @@ def _write_result(result: Any, out: Path, title: str) -> list[Path]:
     from ._io import write_outputs
     from .report import write_report, write_table_csv
 
-    return write_outputs(out, {
+    files = {
         "alerts.csv": lambda p: write_table_csv(result.alerts, p),
         "notifications.csv": lambda p: write_table_csv(result.notifications, p),
         "stats.csv": lambda p: write_table_csv(result.stats, p),
-        "report.html": lambda p: write_report(result, p, title=title),
-    })
+    }
+    if getattr(result, "receivers", None) is not None:
+        files["notification_alerts.csv"] = lambda p: write_table_csv(result.notification_alerts, p)
+        files["receivers.csv"] = lambda p: write_table_csv(result.receivers, p)
+    files["report.html"] = lambda p: write_report(result, p, title=title)
+    return write_outputs(out, files)
 
 
 def _print_stats(result: Any) -> None:
@@ -118,11 +122,21 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     else:
         clock = parse_clock(args.clock)
     incidents = read_incidents(args.incidents) if args.incidents else None
+    alertmanager = None
+    if args.alertmanager:
+        from .alertmanager import load_alertmanager
+
+        alertmanager = load_alertmanager(args.alertmanager)
     if args.workers or args.scheduler:
         result = _backtest_on_dask(args, rules, clock, incidents)
+        if alertmanager is not None:
+            from .alertmanager.outputs import apply_alertmanager
+
+            result = apply_alertmanager(result, alertmanager)
     else:
         frame = _read_metrics(args.metrics, args, source="" if clock is None else None)
-        result = backtest(frame, rules, clock=clock, incidents=incidents, progress=_interactive(), strict=args.strict)
+        result = backtest(frame, rules, clock=clock, incidents=incidents, progress=_interactive(), strict=args.strict,
+                          alertmanager=alertmanager)
     _print_stats(result)
     if args.out:
         written = _write_result(result, Path(args.out), title=f"Backtest of {Path(args.rules).name}")
@@ -368,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for alerts.csv, notifications.csv, stats.csv, report.html")
     p.add_argument("--strict", action="store_true",
                    help="a rule that matches no series is an error (exit 2) instead of a warning")
+    p.add_argument("--alertmanager", metavar="FILE",
+                   help="alertmanager.yml: send every alert through a simulated Alertmanager (routing, grouping, "
+                        "inhibition); notifications.csv then lists what each integration would have received")
     scale = p.add_mutually_exclusive_group()
     scale.add_argument("--workers", type=int, metavar="N", help="run on a local dask cluster of N processes")
     scale.add_argument("--scheduler", metavar="ADDRESS", help="run on the dask cluster at ADDRESS (tcp://host:8786)")

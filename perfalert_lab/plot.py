@@ -231,7 +231,15 @@ class TimelineDisplay(_Picture):
         mine = alerts[sel]
         n = result.notifications
         ids = {r["id"] for r in rules}
-        notes = n[(n["source"] == source) & n["rule_id"].isin(ids)] if len(n) else n
+        if "receiver" in n.columns:  # Alertmanager's notifications: those carrying this series' alerts
+            carried = result.notification_alerts
+            mine_ids = set(alerts.loc[sel, "alert_id"])
+            nid = set(carried.loc[carried["alert_id"].isin(mine_ids), "notification_id"])
+            notes = n[n["notification_id"].isin(nid)]
+            notes = notes.assign(kind=np.where(notes["repeat"], "repeat",
+                                               np.where(notes["firing"] > 0, "firing", "resolved")))
+        else:
+            notes = n[(n["source"] == source) & n["rule_id"].isin(ids)] if len(n) else n
         inc = None
         if result.incidents is not None:
             src = result.incidents["source"]
@@ -615,7 +623,13 @@ class LoadDisplay(_Picture):
 
     @classmethod
     def from_result(cls, result: BacktestResult, pages_only: bool = False) -> LoadDisplay:
-        n = result.notifications[result.notifications["delivered"]]
+        n = result.notifications
+        if "receiver" in n.columns:  # Alertmanager's: every row was received
+            if pages_only:
+                n = n[n["integration"].str.split("[").str[0].isin(_paging_kinds())]
+            pages_only = False
+        else:
+            n = n[n["delivered"]]
         if pages_only:
             from .stats import is_page
 
@@ -697,6 +711,12 @@ class QueryDisplay(_Picture):
         ax.set_title(self.title, fontsize=10, loc="left")
         _date_axis(ax)
         return self
+
+
+def _paging_kinds() -> set[str]:
+    from .alertmanager.config import PAGING
+
+    return set(PAGING)
 
 
 def report_figures(result: BacktestResult, max_series: int = 6) -> list[tuple[str, bytes]]:

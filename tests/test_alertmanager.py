@@ -12,13 +12,14 @@ import random
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from alertmanager_oracle import amtool_routes, need_amtool, random_config, random_labels
 
 from perfalert_lab.alertmanager import parse_alertmanager
-from perfalert_lab.alertmanager.simulate import Alert, Silence, simulate
 from perfalert_lab.alertmanager.config import parse_matchers
+from perfalert_lab.alertmanager.simulate import Alert, Silence, simulate
 from perfalert_lab.errors import RulesError
 
 CORPUS = Path(__file__).parent / "corpus" / "alertmanager"
@@ -28,7 +29,7 @@ S, M, H = 1000, 60_000, 3_600_000
 def test_routing_equals_amtool(tmp_path):
     rng = random.Random(4)
     checked = multi = 0
-    for n in range(12):
+    for _ in range(12):
         config = random_config(rng)
         labels = [random_labels(rng) for _ in range(20)]
         theirs = amtool_routes(tmp_path, config, labels)
@@ -163,3 +164,75 @@ def test_matchers_are_parsed_as_alertmanager_writes_them():
     assert [str(m) for m in parse_matchers('{a="1", b=~"x|y",c!=z}')] == ['a="1"', 'b=~"x|y"', 'c!="z"']
     with pytest.raises(ValueError, match="bad matcher"):
         parse_matchers("a~1")
+
+
+AM_FILE = """
+route:
+  receiver: team
+  group_by: [alertname]
+  routes:
+    - {matchers: ['severity=~"page|critical"'], receiver: pager}
+receivers:
+  - {name: team, webhook_configs: [{url: "http://127.0.0.1:9/hook"}]}
+  - {name: pager, pagerduty_configs: [{routing_key: "secret-routing-key-123"}]}
+"""
+
+
+def test_backtest_through_alertmanager_gives_the_section_12_tables():
+    from conftest import ROOT
+
+    import perfalert_lab as pal
+    from perfalert_lab.alertmanager.outputs import NOTIFICATION_COLUMNS
+
+    frame, incidents = pal.datasets.prometheus_fleet()
+    rules = pal.load_prometheus_rules(ROOT / "data" / "prometheus" / "alerts.rules.yml")
+    plain = pal.backtest(frame, rules, incidents=incidents)
+    result = pal.backtest(frame, rules, incidents=incidents, alertmanager=parse_alertmanager(AM_FILE))
+    assert list(result.notifications.columns) == NOTIFICATION_COLUMNS
+    assert list(result.notification_alerts.columns) == ["notification_id", "alert_id", "state"]
+    # the same alerts; every alert is carried by a notification (group_wait 30s after it fires)
+    assert result.alerts["alert_id"].tolist() == plain.alerts["alert_id"].tolist()
+    first = result.notification_alerts[result.notification_alerts["state"] == "firing"].drop_duplicates("alert_id")
+    at = result.notifications.set_index("notification_id")["at"]
+    fired = result.alerts.set_index("alert_id")["fired_at"]
+    assert ((first["notification_id"].map(at).to_numpy() - first["alert_id"].map(fired).to_numpy())
+            == pd.Timedelta("30s")).all()
+    pages = result.receivers.set_index("receiver").loc["pager"]
+    assert pages["pages"] == pages["notifications"] == (result.notifications["receiver"] == "pager").sum() > 0
+    assert result.oncall() is result.receivers
+
+
+def test_our_own_rules_reach_alertmanager_with_their_labels(tmp_path):
+    import perfalert_lab as pal
+
+    frame, _ = pal.datasets.synthetic_fleet(hosts=3, days=7, seed=0)
+    rules = pal.RuleSet((pal.Rule(id="cpu-high", metric="cpu", threshold=85, for_="5m", severity="critical"),
+                         pal.Rule(id="latency", metric="latency_ms", threshold=400, severity="low")))
+    result = pal.backtest(frame, rules, alertmanager=parse_alertmanager(AM_FILE))
+    assert set(result.alerts["rule_id"]) == {"cpu-high", "latency"}
+    by_receiver = result.notifications.groupby("receiver")["group_labels"].apply(set).to_dict()
+    assert by_receiver.get("pager", set()) <= {'{alertname="cpu-high"}'}
+    assert '{alertname="latency"}' in by_receiver.get("team", set())
+
+
+def test_cli_alertmanager_writes_the_tables_and_never_the_secrets(tmp_path):
+    from conftest import ROOT
+
+    import perfalert_lab as pal
+    from perfalert_lab.cli import main
+
+    frame, incidents = pal.datasets.prometheus_fleet()
+    frame.to_parquet(tmp_path / "fleet.parquet")
+    (tmp_path / "am.yml").write_text(AM_FILE)
+    out = tmp_path / "out"
+    assert main(["backtest", str(tmp_path / "fleet.parquet"), "--rules",
+                 str(ROOT / "data" / "prometheus" / "alerts.rules.yml"), "--alertmanager", str(tmp_path / "am.yml"),
+                 "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == {"alerts.csv", "notifications.csv", "stats.csv", "report.html",
+                                              "notification_alerts.csv", "receivers.csv"}
+    for p in out.iterdir():
+        assert "secret-routing-key" not in p.read_text()
+    (tmp_path / "bad.yml").write_text(AM_FILE.replace("receiver: pager", "receiver: nobody"))
+    assert main(["backtest", str(tmp_path / "fleet.parquet"), "--rules",
+                 str(ROOT / "data" / "prometheus" / "alerts.rules.yml"), "--alertmanager",
+                 str(tmp_path / "bad.yml")]) == 2

@@ -120,7 +120,8 @@ receivers:
     am = parse_alertmanager(config)
     alerts = [Alert(name, (("alertname", name), ("job", "api")), int(start * 1000),
                     None if end is None else int(end * 1000)) for name, start, end in TIMELINE]
-    sim = [(sorted(n.firing), sorted(n.resolved), n.at / 1000) for n in simulate(alerts, am, end_ms=int(DURATION * 1000))]
+    notes = simulate(alerts, am, end_ms=int(DURATION * 1000))
+    sim = [(sorted(n.firing), sorted(n.resolved), n.at / 1000) for n in notes]
     assert [r[:2] for r in real] == [s[:2] for s in sim], (real, sim)
     for (_, _, t_real), (_, _, t_sim) in zip(real, sim, strict=True):
         assert abs(t_real - t_sim) < 1.0, (real, sim)

@@ -131,7 +131,8 @@ class Route:
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
     routes: tuple[Route, ...] = ()
-    path: str = "0"  # position in the tree, the route's key
+    path: str = "0"  # position in the tree: one aggregation-group family per route
+    key: str = "{}"  # Alertmanager's route key: the matchers from the root, '{}/{severity="page"}'
 
     def match(self, labels: dict[str, str]) -> list[Route]:
         """The routes an alert goes to (Alertmanager's depth-first match with ``continue``)."""
@@ -362,14 +363,16 @@ def _route(r: dict[str, Any], path: tuple[Any, ...], parent: Route | None, recei
             if n not in intervals:
                 add((*path, k), f"undefined time interval {n!r} used in route")
     matchers = _matchers(r, ("matchers", "match", "match_re"), path, add)
+    route_key = "{" + ",".join(str(m) for m in matchers) + "}"
+    route_key = f"{parent.key}/{route_key}" if parent is not None else route_key
     node = Route(receiver, group_by, tuple(matchers), bool(r.get("continue", False)), times["group_wait"],
                  times["group_interval"], times["repeat_interval"], tuple(r.get("mute_time_intervals") or ()),
-                 tuple(r.get("active_time_intervals") or ()), (), key)
+                 tuple(r.get("active_time_intervals") or ()), (), key, route_key)
     children = tuple(_route(c, (*path, "routes", i), node, receivers, intervals, add, f"{key}.{i}")
                      for i, c in enumerate(r.get("routes") or []) if isinstance(c, dict))
     return Route(node.receiver, node.group_by, node.matchers, node.continue_, node.group_wait_ms,
                  node.group_interval_ms, node.repeat_interval_ms, node.mute_time_intervals,
-                 node.active_time_intervals, children, key)
+                 node.active_time_intervals, children, key, route_key)
 
 
 _WEEKDAYS = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]

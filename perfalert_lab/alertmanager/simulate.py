@@ -136,7 +136,7 @@ def simulate(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: int,
         labels = dict(a.labels)
         for route in config.routes_for(labels):
             glabels = route.group_labels(labels)
-            key = f"{route.path}:{{{','.join(f'{k}={v!r}' for k, v in glabels)}}}"
+            key = f"{route.path}|{route.key}:{{{','.join(f'{k}={_quote(v)}' for k, v in glabels)}}}"
             g = groups.get(key)
             if g is None:
                 g = _Group(route, glabels, key, next_flush=t + route.group_wait_ms)
@@ -178,7 +178,7 @@ def simulate(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: int,
         resolved = frozenset(_fingerprint(a) for a in resolved_alerts)
         receiver = config.receivers.get(route.receiver)
         for integration in receiver.integrations if receiver else ():
-            lk = (g.key, route.receiver, integration.name)
+            lk = (g.key.split("|", 1)[1], route.receiver, integration.name)  # the log knows route keys, not routes
             entry = log.get(lk)
             if entry is None:
                 needed, repeat = len(firing) > 0, False
@@ -197,7 +197,7 @@ def simulate(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: int,
             sent_resolved = sorted(a.alert_id for a in resolved_alerts) if integration.send_resolved else []
             if not firing and not sent_resolved:
                 continue  # logged, but nothing to send
-            out.append(Notification(t, route.receiver, integration.name, g.key, g.labels,
+            out.append(Notification(t, route.receiver, integration.name, g.key.split("|", 1)[1], g.labels,
                                     sorted(a.alert_id for a in firing_alerts), sent_resolved, repeat,
                                     integration.paging))
 
@@ -223,6 +223,10 @@ def simulate(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: int,
             g.next_flush = t + g.route.group_interval_ms
             heapq.heappush(events, (g.next_flush, 1, next(counter), "flush", (key, g.generation)))
     return out
+
+
+def _quote(v: str) -> str:
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _fingerprint(a: Alert) -> str:

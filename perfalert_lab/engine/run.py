@@ -84,6 +84,11 @@ class BacktestResult:
     span: tuple[pd.Timestamp, pd.Timestamp]
     incidents: pd.DataFrame | None = None
     series: SeriesSet | None = field(default=None, repr=False)
+    # with an Alertmanager configuration (SPEC 12): the alerts each notification carried,
+    # statistics per receiver, and the configuration
+    notification_alerts: pd.DataFrame | None = field(default=None, repr=False)
+    receivers: pd.DataFrame | None = field(default=None, repr=False)
+    alertmanager: Any = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         total = self.stats[self.stats["rule_id"] == "TOTAL"].iloc[0]
@@ -95,6 +100,8 @@ class BacktestResult:
         """Pages per week, busiest hour and flapping alerts per rule (see :func:`stats.oncall_load`)."""
         from ..stats import oncall_load
 
+        if self.receivers is not None:  # through Alertmanager: the load is per receiver
+            return self.receivers
         return oncall_load(self.alerts, self.notifications, (self.span[0].value, self.span[1].value))
 
     def _repr_html_(self) -> str:
@@ -105,7 +112,8 @@ class BacktestResult:
 
 def backtest(frame: Any, rules: Any, *, clock: Clock | None = None,
              incidents: pd.DataFrame | None = None, duplicates: str = "last", progress: bool = False,
-             strict: bool = False, prometheus: dict[str, Any] | None = None) -> BacktestResult:
+             strict: bool = False, prometheus: dict[str, Any] | None = None,
+             alertmanager: Any = None) -> BacktestResult:
     """Replay metrics against rules and return every alert, notification and statistic.
 
     Parameters
@@ -127,6 +135,10 @@ def backtest(frame: Any, rules: Any, *, clock: Clock | None = None,
     strict
         A rule that matches no series is an error (:class:`RulesError`) instead of a
         :class:`NoSeriesWarning`.
+    alertmanager
+        An Alertmanager configuration (:func:`load_alertmanager`): every alert goes
+        through a simulated Alertmanager instead of the rules' own channels (SPEC 12),
+        and ``notifications`` lists what each integration would have received.
 
     Examples
     --------
@@ -140,6 +152,17 @@ def backtest(frame: Any, rules: Any, *, clock: Clock | None = None,
     0 2026-01-01 00:01:00+00:00 2026-01-01 00:03:00+00:00        95.0
     1 2026-01-01 00:04:00+00:00 2026-01-01 00:05:00+00:00        91.0
     """
+    result = _backtest(frame, rules, clock=clock, incidents=incidents, duplicates=duplicates, progress=progress,
+                       strict=strict, prometheus=prometheus)
+    if alertmanager is None:
+        return result
+    from ..alertmanager.outputs import apply_alertmanager
+
+    return apply_alertmanager(result, alertmanager)
+
+
+def _backtest(frame: Any, rules: Any, *, clock: Clock | None, incidents: pd.DataFrame | None, duplicates: str,
+              progress: bool, strict: bool, prometheus: dict[str, Any] | None) -> BacktestResult:
     from ..rules.promfile import PromRuleFile
 
     if isinstance(rules, PromRuleFile):  # a Prometheus rule file: its rule manager, not ours (SPEC 11)
