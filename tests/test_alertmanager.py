@@ -236,3 +236,28 @@ def test_cli_alertmanager_writes_the_tables_and_never_the_secrets(tmp_path):
     assert main(["backtest", str(tmp_path / "fleet.parquet"), "--rules",
                  str(ROOT / "data" / "prometheus" / "alerts.rules.yml"), "--alertmanager",
                  str(tmp_path / "bad.yml")]) == 2
+
+
+def test_sweeping_the_timers_and_recommending_within_a_page_budget():
+    import perfalert_lab as pal
+    from perfalert_lab.alertmanager.tuning import recommend_alertmanager, sweep_alertmanager
+    from perfalert_lab.errors import UsageError
+
+    frame, _ = pal.datasets.synthetic_fleet(hosts=4, days=7, seed=0)
+    result = pal.backtest(frame, pal.Rule(id="cpu", metric="cpu", threshold=80, severity="critical"))
+    am = parse_alertmanager("route: {receiver: p, group_by: [alertname]}\n"
+                            "receivers: [{name: p, pagerduty_configs: [{routing_key: k}]}]\n")
+    table = sweep_alertmanager(result, am, group_wait=["0s", "30s", "5m"], repeat_interval=["30m", "4h"],
+                               group_by=[["alertname"], ["..."]])
+    assert len(table) == 12
+    by_wait = table.groupby("group_wait")["mean_first_notice_s"].mean()
+    assert by_wait["0s"] < by_wait["30s"] < by_wait["5m"]
+    # per-alert groups never merge alerts: at least as many notifications as one group per rule
+    per_alert = table[table["group_by"] == "..."].set_index(["group_wait", "repeat_interval"])["notifications"]
+    per_rule = table[table["group_by"] == "alertname"].set_index(["group_wait", "repeat_interval"])["notifications"]
+    assert (per_alert >= per_rule).all()
+    budget = float(table["pages_per_week"].median())
+    best = recommend_alertmanager(table, max_pages_per_week=budget)
+    assert best["pages_per_week"] <= budget
+    with pytest.raises(UsageError, match="no combination stays within 0 pages"):
+        recommend_alertmanager(table, max_pages_per_week=0)
