@@ -135,8 +135,10 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
             result = apply_alertmanager(result, alertmanager)
     else:
         frame = _read_metrics(args.metrics, args, source="" if clock is None else None)
+        options = {"prometheus_compat": args.prometheus_compat, "group_offset": args.group_offset} \
+            if clock is None else None
         result = backtest(frame, rules, clock=clock, incidents=incidents, progress=_interactive(), strict=args.strict,
-                          alertmanager=alertmanager)
+                          alertmanager=alertmanager, prometheus=options)
     _print_stats(result)
     if args.out:
         written = _write_result(result, Path(args.out), title=f"Backtest of {Path(args.rules).name}")
@@ -382,6 +384,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for alerts.csv, notifications.csv, stats.csv, report.html")
     p.add_argument("--strict", action="store_true",
                    help="a rule that matches no series is an error (exit 2) instead of a warning")
+    p.add_argument("--prometheus-compat", choices=("2", "3"), default="3",
+                   help="for a Prometheus rule file: the Prometheus version whose windows to use (default 3)")
+    p.add_argument("--group-offset", default="0s", metavar="DURATION",
+                   help="for a Prometheus rule file: shift every group's ticks, as a server's per-group offset does")
     p.add_argument("--alertmanager", metavar="FILE",
                    help="alertmanager.yml: send every alert through a simulated Alertmanager (routing, grouping, "
                         "inhibition); notifications.csv then lists what each integration would have received")

@@ -29,7 +29,7 @@ from perfalert_lab.query.templates import TemplateError, check_template, render
 from perfalert_lab.rules.promfile import is_prometheus_rules, load_prometheus_rules, parse_prometheus_rules
 
 CORPUS = Path(__file__).parent / "corpus" / "prom_rules"
-CASES = int(os.environ.get("PERFALERT_RULE_CASES", "60"))
+CASES = int(os.environ.get("PERFALERT_RULE_CASES", "150"))
 
 
 def _ours(doc: dict, series: dict, minutes: int) -> dict[int, dict[tuple, tuple[str, int]]]:
@@ -221,6 +221,11 @@ def test_cli_backtests_a_rule_file_end_to_end(tmp_path, capsys):
     html = (out / "report.html").read_text()
     assert "Prometheus rule file" in html and "instance:errors:ratio5m &gt; 0.05" in html
     assert html.count("<img") >= 2  # a timeline per alerting rule and source
+    shifted = tmp_path / "shifted"
+    assert main(["backtest", str(tmp_path / "fleet.parquet"), "--rules", str(rules), "--group-offset", "30s",
+                 "--out", str(shifted)]) == 0
+    fired = pd.to_datetime(pd.read_csv(shifted / "alerts.csv")["fired_at"])
+    assert (fired.dt.second == 30).all()  # every tick moved by the group offset
     assert main(["backtest", str(tmp_path / "fleet.parquet"), "--rules", str(rules), "--clock", "interval:1m"]) == 2
     assert "--clock does not apply to a Prometheus rule file" in capsys.readouterr().err
 
