@@ -316,7 +316,13 @@ def bench_interactive(repeats: int) -> None:
 
     timeline()
     record("timeline plot of 10M points (decimate+draw+png)", seconds=median_time(timeline, 3))
-    nab = Path(__file__).resolve().parent.parent / "data" / "nab" / "realKnownCause" / "machine_temperature_system_failure.csv"
+    nab = (
+        Path(__file__).resolve().parent.parent
+        / "data"
+        / "nab"
+        / "realKnownCause"
+        / "machine_temperature_system_failure.csv"
+    )
     nab_rule = pal.Rule(id="t", metric=nab.stem, op="<", threshold=50, clear=60, for_="15m", cooldown="2h")
     record("NAB series read + backtest (22.7k samples)",
            seconds=median_time(lambda: pal.backtest(pal.read_metrics(nab), nab_rule), max(repeats, 5)))
@@ -432,8 +438,14 @@ def main() -> None:
     if args.save:
         path = Path(args.save)
         path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                "numpy": np.__version__, "pandas": pd.__version__, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        meta = {
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         path.write_text(json.dumps({"meta": meta, "rows": ROWS}, indent=1, default=float))
         print(f"saved {path}")
 

@@ -6,15 +6,39 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 
 LANES = [
-    ("our rules (YAML)", "#dbe9f6", ["frames.read_metrics\nSeriesSet", "engine.conditions\nvalues per clock tick",
-                                      "engine.episodes\nstate machine (numba)", "engine.lifecycle\nacks, escalation,\nchannels",
-                                      "stats\nSPEC 5 tables"]),
-    ("Prometheus rule files", "#e4f2e0", ["query.store\nSeriesStore (labels)", "query.evaluate\nPromQL, all steps\n(numba kernels)",
-                                          "query.alerting\nrule manager:\nrecords, for, keep_firing",
-                                          "query.backtest\nalerts -> tables", "stats\nSPEC 5 tables"]),
-    ("Alertmanager (optional)", "#f7e6d8", ["BacktestResult\n.alerts", "alertmanager.config\nroutes, receivers,\ninhibition",
-                                            "alertmanager.simulate\ngroups, timers,\nnotification log",
-                                            "alertmanager.outputs\nnotifications,\nreceivers", "report, plots,\nCLI, notebooks"]),
+    (
+        "our rules (YAML)",
+        "#dbe9f6",
+        [
+            "frames.read_metrics\nSeriesSet",
+            "engine.conditions\nvalues per clock tick",
+            "engine.episodes\nstate machine (numba)",
+            "engine.lifecycle\nacks, escalation,\nchannels",
+            "stats\nSPEC 5 tables",
+        ],
+    ),
+    (
+        "Prometheus rule files",
+        "#e4f2e0",
+        [
+            "query.store\nSeriesStore (labels)",
+            "query.evaluate\nPromQL, all steps\n(numba kernels)",
+            "query.alerting\nrule manager:\nrecords, for, keep_firing",
+            "query.backtest\nalerts -> tables",
+            "stats\nSPEC 5 tables",
+        ],
+    ),
+    (
+        "Alertmanager (optional)",
+        "#f7e6d8",
+        [
+            "BacktestResult\n.alerts",
+            "alertmanager.config\nroutes, receivers,\ninhibition",
+            "alertmanager.simulate\ngroups, timers,\nnotification log",
+            "alertmanager.outputs\nnotifications,\nreceivers",
+            "report, plots,\nCLI, notebooks",
+        ],
+    ),
 ]
 
 

@@ -94,13 +94,13 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import datasets
+    from .alertmanager import load_alertmanager
     from .engine.reference import explain
     from .engine.run import BacktestResult, backtest
     from .frames import normalize_frame, read_incidents, read_metrics
     from .query import PromQLError, UnsupportedPromQL, promql
-    from .alertmanager import load_alertmanager
-    from .rules.promfile import load_prometheus_rules
     from .rules.prometheus import to_prometheus
+    from .rules.promfile import load_prometheus_rules
     from .tuning import diff, frontier, recommend, sweep
     from .widgets import tune
 

@@ -44,7 +44,11 @@ def parse_duration(text: object) -> timedelta:
     if isinstance(text, bool) or not isinstance(text, str):
         raise ValueError(
             f"expected a duration such as '90s', '5m' or '1h30m', got {text!r}"
-            + (f" (write '{text}s' for seconds)" if isinstance(text, int | float) and not isinstance(text, bool) else "")
+            + (
+                f" (write '{text}s' for seconds)"
+                if isinstance(text, int | float) and not isinstance(text, bool)
+                else ""
+            )
         )
     s = text.strip()
     if s == "0":

@@ -264,7 +264,9 @@ def parse_param(text: str) -> tuple[str, list[Any]]:
                 count = int(round((hi_f - lo_f) / step_f)) + 1
                 if count > 100_000:
                     raise ValueError(f"{count} values is too many for one parameter")
-                values = [round(lo_f + i * step_f, 12) for i in range(count) if lo_f + i * step_f <= hi_f + 1e-9 * step_f]
+                values = [
+                    round(lo_f + i * step_f, 12) for i in range(count) if lo_f + i * step_f <= hi_f + 1e-9 * step_f
+                ]
         else:
             raw = [x.strip() for x in spec.split(",") if x.strip()]
             if duration:
@@ -380,7 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("metrics", nargs="+", metavar="METRICS", help="CSV or Parquet files, or folders of them")
     p.add_argument("--rules", required=True, help="rules YAML file, or a Prometheus rule file (groups:)")
     p.add_argument("--incidents", help="labelled incidents: CSV start,end[,source,metric,point] or NAB JSON")
-    p.add_argument("--clock", default="sample", help="'sample' (default) or 'interval:EVERY[:LOOKBACK]', e.g. interval:1m:5m")
+    p.add_argument(
+        "--clock", default="sample", help="'sample' (default) or 'interval:EVERY[:LOOKBACK]', e.g. interval:1m:5m"
+    )
     p.add_argument("--out", help="folder for alerts.csv, notifications.csv, stats.csv, report.html")
     p.add_argument("--strict", action="store_true",
                    help="a rule that matches no series is an error (exit 2) instead of a warning")

@@ -145,8 +145,10 @@ class IntervalClock:
 def parse_clock(text: str | None) -> Clock:
     """Parse the CLI form: ``sample`` or ``interval:EVERY[:LOOKBACK[:OFFSET]]``.
 
-    >>> parse_clock("interval:1m:5m")
-    IntervalClock(every=datetime.timedelta(seconds=60), lookback=datetime.timedelta(seconds=300), offset=datetime.timedelta(0))
+    >>> str(parse_clock("interval:1m:5m"))
+    'interval:1m:5m'
+    >>> parse_clock("interval:1m:5m").every
+    datetime.timedelta(seconds=60)
     """
     if text is None or text == "sample":
         return SampleClock()

@@ -159,6 +159,7 @@ def _ns(value: Any) -> int:
 def local_client(workers: int) -> Any:
     """A ``distributed.Client`` on a local cluster of ``workers`` single-threaded processes."""
     distributed = require_module("distributed", "dask", "--workers")
-    cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0", scheduler_port=0,
-                                       silence_logs=40)
+    cluster = distributed.LocalCluster(
+        n_workers=workers, threads_per_worker=1, dashboard_address=":0", scheduler_port=0, silence_logs=40
+    )
     return distributed.Client(cluster)

@@ -141,7 +141,9 @@ class _Raw:
             files += p.files
 
         def col(p: _Raw, k: str) -> pd.Categorical:
-            return p.labels.get(k, pd.Categorical.from_codes(np.full(len(p.ts), -1), categories=pd.Index([], dtype=object)))
+            return p.labels.get(
+                k, pd.Categorical.from_codes(np.full(len(p.ts), -1), categories=pd.Index([], dtype=object))
+            )
 
         union = pd.api.types.union_categoricals
         return _Raw(
@@ -285,7 +287,9 @@ def _arrow_message(path: Path, msg: str) -> str:
         return f"{path}: not UTF-8 text ({msg}); re-export the file as UTF-8"
     m = re.search(r"Expected (\d+) columns, got (\d+)", msg)
     if m:
-        return f"{path}: a row has {m.group(2)} fields where the header has {m.group(1)} ({msg.split(': ', 1)[-1][:80]})"
+        return (
+            f"{path}: a row has {m.group(2)} fields where the header has {m.group(1)} ({msg.split(': ', 1)[-1][:80]})"
+        )
     return f"{path}: cannot parse as CSV: {msg[:200]}"
 
 
@@ -304,7 +308,9 @@ def _table_to_raw(table, ctx: _FileContext, *, source: str | None, metric: str |
     stem = ctx.path.stem
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups:
-        raise DataError(f"{ctx.path}: duplicate column(s) {', '.join(map(repr, dups))} in the header; name each column once")
+        raise DataError(
+            f"{ctx.path}: duplicate column(s) {', '.join(map(repr, dups))} in the header; name each column once"
+        )
     if "timestamp" not in names:
         hint = ""
         if len(names) == 1 and any(d in names[0] for d in ";\t|"):
@@ -317,7 +323,9 @@ def _table_to_raw(table, ctx: _FileContext, *, source: str | None, metric: str |
     if n == 0:
         raise DataError(f"{ctx.path}: no data rows (only a header); expected one row per sample")
     ts = _parse_timestamps(table.column("timestamp"), ctx, timezone)
-    src = _string_column(table, "source", ctx) if "source" in names else _constant(n, stem if source is None else source)
+    src = (
+        _string_column(table, "source", ctx) if "source" in names else _constant(n, stem if source is None else source)
+    )
     labels: dict[str, pd.Categorical] = {}
     if "value" in names:  # long or NAB
         met = _string_column(table, "metric", ctx) if "metric" in names else _constant(n, metric or stem)
@@ -328,7 +336,10 @@ def _table_to_raw(table, ctx: _FileContext, *, source: str | None, metric: str |
     else:  # wide
         metric_cols = [k for k in names if k not in ("timestamp", "source", "metric")]
         if not metric_cols:
-            raise DataError(f"{ctx.path}: no 'value' column and no metric columns; expected 'timestamp,value' or 'timestamp,<metric>,...'")
+            raise DataError(
+                f"{ctx.path}: no 'value' column and no metric columns; "
+                "expected 'timestamp,value' or 'timestamp,<metric>,...'"
+            )
         vals = [_float_column(table, k, ctx) for k in metric_cols]
         val = np.concatenate(vals)
         met = pd.Categorical.from_codes(np.repeat(np.arange(len(metric_cols)), n), categories=metric_cols)
@@ -416,7 +427,10 @@ def _parse_timestamps(col, ctx: _FileContext, timezone: str | None) -> np.ndarra
     if numeric.all():
         as_float = np.asarray(pc.cast(pc.utf8_trim_whitespace(col), pa.float64()).to_numpy(), dtype=np.float64)
         as_int = None
-        if not np.asarray(pc.match_substring(col, ".")).any() and not np.asarray(pc.match_substring_regex(col, "[eE]")).any():
+        if (
+            not np.asarray(pc.match_substring(col, ".")).any()
+            and not np.asarray(pc.match_substring_regex(col, "[eE]")).any()
+        ):
             as_int = np.asarray(pc.cast(pc.utf8_trim_whitespace(col), pa.int64()).to_numpy(), dtype=np.int64)
         return _epoch_to_ns(as_float, as_int)
     if numeric.any():
@@ -453,7 +467,10 @@ def _parse_timestamps(col, ctx: _FileContext, timezone: str | None) -> np.ndarra
         has_zone = strings.str.contains(r"(?:Z|[+-]\d\d:?\d\d)\s*$", regex=True)
         if (~has_zone).any():
             bad = int(np.flatnonzero((~has_zone).to_numpy())[0])
-            raise DataError(f"{ctx.where(bad, 'timestamp')}: the file mixes zone-less and zoned times; a timezone applies only to zone-less files")
+            raise DataError(
+                f"{ctx.where(bad, 'timestamp')}: the file mixes zone-less and zoned times; "
+                "a timezone applies only to zone-less files"
+            )
     return np.asarray(parsed.dt.as_unit("ns").astype("int64").to_numpy(), dtype=np.int64)
 
 
@@ -666,7 +683,9 @@ def _frame_timestamps(col: pd.Series, name: str) -> np.ndarray:
         bad = ts.isna().to_numpy()
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{name}: row {i}: cannot parse timestamp {col.iloc[i]!r}; expected ISO 8601 or epoch numbers")
+            raise DataError(
+                f"{name}: row {i}: cannot parse timestamp {col.iloc[i]!r}; expected ISO 8601 or epoch numbers"
+            )
     if ts.isna().any():
         raise DataError(f"{name}: row {int(np.flatnonzero(ts.isna().to_numpy())[0])}: empty timestamp")
     return col_ns(ts)
@@ -812,7 +831,9 @@ def incidents_frame(frame: pd.DataFrame, *, name: str = "incidents", csv: bool =
         raise DataError(f"{name}: missing column(s) {', '.join(missing)}; expected start,end[,source,metric,point]")
     unknown = [c for c in frame.columns if c not in INCIDENT_COLUMNS]
     if unknown:
-        raise DataError(f"{name}: unknown column(s) {', '.join(map(str, unknown))}; expected start,end[,source,metric,point]")
+        raise DataError(
+            f"{name}: unknown column(s) {', '.join(map(str, unknown))}; expected start,end[,source,metric,point]"
+        )
     out: dict[str, Any] = {}
     for col in ("start", "end", "point"):
         if col not in frame.columns:
@@ -830,8 +851,10 @@ def incidents_frame(frame: pd.DataFrame, *, name: str = "incidents", csv: bool =
         out[col] = vals
     start = np.array(out["start"], dtype=np.int64)
     end = np.array(out["end"], dtype=np.int64)
-    point = np.array([p if p is not None else s for p, s in zip(out.get("point", [None] * len(start)), start, strict=True)],
-                     dtype=np.int64)
+    point = np.array(
+        [p if p is not None else s for p, s in zip(out.get("point", [None] * len(start)), start, strict=True)],
+        dtype=np.int64,
+    )
     bad = np.flatnonzero(end < start)
     if len(bad):
         i = int(bad[0])
@@ -841,7 +864,9 @@ def incidents_frame(frame: pd.DataFrame, *, name: str = "incidents", csv: bool =
     def text(col: str) -> Any:
         if col not in frame.columns:
             return pd.array([pd.NA] * len(start), dtype="str")
-        vals = [None if (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) else str(v) for v in frame[col]]
+        vals = [
+            None if (v is None or v == "" or (isinstance(v, float) and np.isnan(v))) else str(v) for v in frame[col]
+        ]
         return pd.array(vals, dtype="str")
 
     return pd.DataFrame({

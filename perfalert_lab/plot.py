@@ -34,8 +34,21 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .engine.run import BacktestResult
 
-__all__ = ["FrontierDisplay", "LoadDisplay", "QueryDisplay", "StackedTimelines", "SweepDisplay", "TimelineDisplay", "decimate",
-           "PictureFigure", "SweepCurvePainter", "TimelinePainter", "new_figure", "report_figures", "sweep_png"]
+__all__ = [
+    "FrontierDisplay",
+    "LoadDisplay",
+    "QueryDisplay",
+    "StackedTimelines",
+    "SweepDisplay",
+    "TimelineDisplay",
+    "decimate",
+    "PictureFigure",
+    "SweepCurvePainter",
+    "TimelinePainter",
+    "new_figure",
+    "report_figures",
+    "sweep_png",
+]
 
 SEVERITY_COLORS = {"low": "#7fb3d5", "medium": "#f2c14e", "high": "#f08a4b", "critical": "#d1495b"}
 KIND_MARKERS = {"firing": ("v", "#444444"), "escalation": ("^", "#8e44ad"), "repeat": ("o", "#999999"),
@@ -214,7 +227,9 @@ class TimelineDisplay(_Picture):
             mask &= keys["metric"] == metric
         hits = np.flatnonzero(mask.to_numpy(dtype=bool))
         if len(hits) == 0:
-            raise UsageError(f"timeline: no series with source {source!r}" + (f" and metric {metric!r}" if metric else ""))
+            raise UsageError(
+                f"timeline: no series with source {source!r}" + (f" and metric {metric!r}" if metric else "")
+            )
         s = int(hits[0])
         metric = str(keys["metric"].iloc[s])
         a, b = series.offsets[s], series.offsets[s + 1]
@@ -561,7 +576,9 @@ class SweepDisplay(_Picture):
         groups = [((), self.table)] if not self.by else list(self.table.groupby(self.by, sort=False, dropna=False))
         for ax, col in zip(axes, self.y, strict=True):
             for key, g in groups[:12]:
-                label = ", ".join(f"{k}={v}" for k, v in zip(self.by, key if isinstance(key, tuple) else (key,), strict=False))
+                label = ", ".join(
+                    f"{k}={v}" for k, v in zip(self.by, key if isinstance(key, tuple) else (key,), strict=False)
+                )
                 g = g.sort_values(self.x)
                 self.artists += ax.plot(g[self.x].to_numpy(), g[col].to_numpy(dtype=float), marker=".", lw=1,
                                         label=label or None)
@@ -599,7 +616,9 @@ class FrontierDisplay(_Picture):
     def plot(self, ax: Axes | None = None) -> FrontierDisplay:
         fig, ax = _new_axes(ax, (5.5, 4))
         self.figure_, self.ax_ = fig, ax
-        self.artists.append(ax.scatter(self.table[self.x], self.table[self.y], s=10, color="#bbbbbb", label="combinations"))
+        self.artists.append(
+            ax.scatter(self.table[self.x], self.table[self.y], s=10, color="#bbbbbb", label="combinations")
+        )
         f = self.front.sort_values(self.x)
         self.artists += ax.plot(f[self.x], f[self.y], color="#d1495b", marker="o", ms=4, lw=1.5, label="frontier")
         ax.set_xlabel(self.x)

@@ -59,7 +59,9 @@ def rules_html(rules: RuleSet) -> str:
                 + pd.DataFrame(prom).to_html(index=False, border=0, escape=True))
     rows = []
     for r in rules:
-        channels = ", ".join(c.channel + (f" {redact_settings(dict(c.settings))}" if c.settings else "") for c in r.channels)
+        channels = ", ".join(
+            c.channel + (f" {redact_settings(dict(c.settings))}" if c.settings else "") for c in r.channels
+        )
         rows.append({"id": r.id, "condition": r.describe(), "mode": r.mode, "severity": r.severity,
                      "notify": channels, "escalation": "yes" if r.escalation else "", "enabled": r.enabled})
     return f"<b>RuleSet</b> ({len(rules)} rules)" + pd.DataFrame(rows).to_html(index=False, border=0, escape=True)
@@ -94,7 +96,8 @@ def write_table_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;
+  color:#222;padding:0 1rem}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
 table.pal-table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0}
 .pal-table th,.pal-table td{padding:.2rem .5rem;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}

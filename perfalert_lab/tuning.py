@@ -296,7 +296,9 @@ def recommend(table: pd.DataFrame, *, max_alerts_per_day: float | None = None,
         raise UsageError(f"recommend: no combination meets {' and '.join(budget) or 'the budget'} "
                          f"(the quietest gives {best_volume:.3g} alerts/day); widen the sweep or the budget")
     if "recall" in candidates.columns:
-        key = candidates.assign(_r=-candidates["recall"].fillna(0), _d=candidates["mean_detection_delay_s"].fillna(np.inf))
+        key = candidates.assign(
+            _r=-candidates["recall"].fillna(0), _d=candidates["mean_detection_delay_s"].fillna(np.inf)
+        )
         pick = key.sort_values(["_r", "_d", "alerts_per_day"], kind="stable").index[0]
         why = "the best recall"
     else:

@@ -31,7 +31,24 @@ from .rules.yaml_io import rules_to_yaml, save_rules
 
 __all__ = ["Tuner", "tune"]
 
-DURATION_CHOICES = ["0s", "30s", "1m", "2m", "3m", "5m", "10m", "15m", "20m", "30m", "45m", "1h", "2h", "4h", "12h", "1d"]
+DURATION_CHOICES = [
+    "0s",
+    "30s",
+    "1m",
+    "2m",
+    "3m",
+    "5m",
+    "10m",
+    "15m",
+    "20m",
+    "30m",
+    "45m",
+    "1h",
+    "2h",
+    "4h",
+    "12h",
+    "1d",
+]
 CURVE_POINTS = 41  # thresholds in the tuner's trade-off curve
 # what a threshold decision needs (the report has the rest)
 STAT_COLUMNS = ["alerts", "suppressed", "alerts_per_day", "notifications", "recall", "precision",

@@ -107,7 +107,9 @@ class Reference:
             return out
         raise NotImplementedError(str(node))
 
-    def apply(self, name: str, samples: list[tuple[int, float]], t: int, rng_node: Any, arg: float | None) -> float | None:
+    def apply(
+        self, name: str, samples: list[tuple[int, float]], t: int, rng_node: Any, arg: float | None
+    ) -> float | None:
         if not samples:
             return None
         values = [v for _, v in samples]
@@ -151,12 +153,14 @@ class Reference:
             w = rank - math.floor(rank)
             return s[lo] * (1 - w) + s[hi] * w
         if name == "changes":
-            return float(sum(1 for a, b in zip(values, values[1:]) if a != b))
+            return float(sum(1 for a, b in zip(values, values[1:], strict=False) if a != b))
         if name == "resets":
-            return float(sum(1 for a, b in zip(values, values[1:]) if b < a))
+            return float(sum(1 for a, b in zip(values, values[1:], strict=False) if b < a))
         raise NotImplementedError(name)
 
-    def extrapolated(self, samples: list[tuple[int, float]], t: int, node: Any, *, counter: bool, rate: bool) -> float | None:
+    def extrapolated(
+        self, samples: list[tuple[int, float]], t: int, node: Any, *, counter: bool, rate: bool
+    ) -> float | None:
         """rate/increase/delta as the documentation describes extrapolation to the window's edges."""
         if len(samples) < 2:
             return None
@@ -170,7 +174,7 @@ class Reference:
         last_t, last_v = samples[-1]
         change = last_v - first_v
         if counter:  # a drop is a restart from zero: add what was there before it
-            for (_, a), (_, b) in zip(samples, samples[1:]):
+            for (_, a), (_, b) in zip(samples, samples[1:], strict=False):
                 if b < a:
                     change += a
         sampled = (last_t - first_t) / 1000
@@ -198,7 +202,7 @@ def _least_squares(samples: list[tuple[int, float]], origin: int) -> tuple[float
         return 0.0, ys[0]
     n = len(xs)
     mx, my = sum(xs) / n, sum(ys) / n
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
     return slope, my - slope * mx
 
 

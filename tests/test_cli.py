@@ -53,7 +53,9 @@ def test_backtest_writes_the_four_outputs(tmp_path: Path) -> None:
     out = tmp_path / "out"
     metrics = NAB / "realKnownCause" / "ec2_request_latency_system_failure.csv"
     incidents = NAB / "labels" / "combined_windows.json"
-    assert main(["backtest", str(metrics), "--rules", str(rules), "--incidents", str(incidents), "--out", str(out)]) == 0
+    assert (
+        main(["backtest", str(metrics), "--rules", str(rules), "--incidents", str(incidents), "--out", str(out)]) == 0
+    )
     assert sorted(p.name for p in out.iterdir()) == ["alerts.csv", "notifications.csv", "report.html", "stats.csv"]
     alerts = pd.read_csv(out / "alerts.csv")
     assert len(alerts) > 0 and alerts["fired_at"].str.endswith("Z").all()

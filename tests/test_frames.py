@@ -51,7 +51,9 @@ def test_nab_clock_change_duplicates_keep_the_last_row() -> None:
     assert first[first["timestamp"] == kept["timestamp"].iloc[0]]["value"].tolist() == [same["value"].iloc[0]]
     mean = pal.read_metrics(f, duplicates="mean")
     assert mean[mean["timestamp"] == kept["timestamp"].iloc[0]]["value"].iloc[0] == pytest.approx(same["value"].mean())
-    with pytest.raises(pal.DataError, match=r"ec2_request_latency_system_failure.csv:\d+: duplicate timestamp 2014-03-09"):
+    with pytest.raises(
+        pal.DataError, match=r"ec2_request_latency_system_failure.csv:\d+: duplicate timestamp 2014-03-09"
+    ):
         pal.read_metrics(f, duplicates="error")
 
 
@@ -133,17 +135,26 @@ def test_source_and_metric_options(tmp_path: Path) -> None:
     assert (frame["source"].iloc[0], frame["metric"].iloc[0]) == ("web-1", "cpu")
 
 
-@pytest.mark.parametrize(("text", "match"), [
-    ("timestamp,value\n2026-01-01 00:00:00,1\n2026-01-01 00:01:00,abc\n", r"bad.csv:3: column 'value': 'abc' is not a number"),
-    ("timestamp,value\n2026-01-01 00:00:00,1\nyesterday,2\n", r"bad.csv:3: column 'timestamp': cannot parse 'yesterday'"),
-    ("timestamp,value\n", r"bad.csv: no data rows"),
-    ("", r"bad.csv: empty file"),
-    ("time,value\n1,2\n", r"bad.csv: no 'timestamp' column"),
-    ("timestamp,value\n2026-01-01 00:00:00,1,3\n", r"bad.csv: a row has 3 fields"),
-    ("timestamp,value\n1767225660,1\n2026-01-01 00:00:00,2\n", r"bad.csv:\d: column 'timestamp': .* mixes epoch"),
-    ("timestamp,value\n,1\n", r"bad.csv:2: column 'timestamp': empty timestamp"),
-    ("timestamp,value\n2026-01-01 00:00:00,\n", r"bad.csv: every value is empty"),
-])
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        (
+            "timestamp,value\n2026-01-01 00:00:00,1\n2026-01-01 00:01:00,abc\n",
+            r"bad.csv:3: column 'value': 'abc' is not a number",
+        ),
+        (
+            "timestamp,value\n2026-01-01 00:00:00,1\nyesterday,2\n",
+            r"bad.csv:3: column 'timestamp': cannot parse 'yesterday'",
+        ),
+        ("timestamp,value\n", r"bad.csv: no data rows"),
+        ("", r"bad.csv: empty file"),
+        ("time,value\n1,2\n", r"bad.csv: no 'timestamp' column"),
+        ("timestamp,value\n2026-01-01 00:00:00,1,3\n", r"bad.csv: a row has 3 fields"),
+        ("timestamp,value\n1767225660,1\n2026-01-01 00:00:00,2\n", r"bad.csv:\d: column 'timestamp': .* mixes epoch"),
+        ("timestamp,value\n,1\n", r"bad.csv:2: column 'timestamp': empty timestamp"),
+        ("timestamp,value\n2026-01-01 00:00:00,\n", r"bad.csv: every value is empty"),
+    ],
+)
 def test_bad_files_name_file_line_and_column(tmp_path: Path, text: str, match: str) -> None:
     p = write(tmp_path, "bad.csv", text)
     with pytest.raises(pal.DataError, match=match):
@@ -175,8 +186,14 @@ def test_normalize_frame_accepts_naive_and_epoch_and_fills_source() -> None:
 
 
 def test_series_set_groups_series_in_time_order() -> None:
-    frame = pd.DataFrame({"timestamp": pd.to_datetime(["2026-01-01 00:02", "2026-01-01 00:01", "2026-01-01 00:00"], utc=True),
-                          "source": ["a", "b", "a"], "metric": "m", "value": [3.0, 2.0, 1.0]})
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime(["2026-01-01 00:02", "2026-01-01 00:01", "2026-01-01 00:00"], utc=True),
+            "source": ["a", "b", "a"],
+            "metric": "m",
+            "value": [3.0, 2.0, 1.0],
+        }
+    )
     s = SeriesSet.from_frame(frame)
     assert s.offsets.tolist() == [0, 2, 3]
     assert s.values.tolist() == [1.0, 3.0, 2.0]

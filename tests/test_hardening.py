@@ -60,22 +60,37 @@ def test_bad_csv_is_rejected_cleanly(tmp_path: Path, path: Path) -> None:
 
 
 EXPECTED_YAML = {  # what each corpus file must be told (besides its name)
-    "syntax_error.yaml": r":5: YAML syntax error", "tab_indent.yaml": r":3: YAML syntax error",
-    "wrong_version.yaml": r":1: unsupported version 2", "no_version.yaml": r"missing 'version: 1'",
-    "duplicate_ids.yaml": r":4: rule 'a': duplicate rule id", "unknown_key.yaml": r"unknown key 'treshold'; did you mean 'threshold'",
-    "unknown_operator.yaml": r"key 'op': expected one of", "wrong_types.yaml": r"key 'metric': expected a non-empty string",
-    "negative_duration.yaml": r"key 'for': expected a duration", "malformed_duration.yaml": r"key 'cooldown': expected a duration",
-    "bare_number_duration.yaml": r"write '300s' for seconds", "for_in_sample_mode.yaml": r"key 'for': is not valid with mode: sample",
-    "unknown_channel.yaml": r"key 'notify.0.channel': expected one of log", "insecure_url.yaml": r"must be an https:// URL",
+    "syntax_error.yaml": r":5: YAML syntax error",
+    "tab_indent.yaml": r":3: YAML syntax error",
+    "wrong_version.yaml": r":1: unsupported version 2",
+    "no_version.yaml": r"missing 'version: 1'",
+    "duplicate_ids.yaml": r":4: rule 'a': duplicate rule id",
+    "unknown_key.yaml": r"unknown key 'treshold'; did you mean 'threshold'",
+    "unknown_operator.yaml": r"key 'op': expected one of",
+    "wrong_types.yaml": r"key 'metric': expected a non-empty string",
+    "negative_duration.yaml": r"key 'for': expected a duration",
+    "malformed_duration.yaml": r"key 'cooldown': expected a duration",
+    "bare_number_duration.yaml": r"write '300s' for seconds",
+    "for_in_sample_mode.yaml": r"key 'for': is not valid with mode: sample",
+    "unknown_channel.yaml": r"key 'notify.0.channel': expected one of log",
+    "insecure_url.yaml": r"must be an https:// URL",
     "malformed_number.yaml": r"key 'threshold': expected a number, got '1.2.3'",
-    "malformed_email.yaml": r"'oncall-at-example' is not an e-mail address", "malformed_phone.yaml": r"is not an E.164 number",
+    "malformed_email.yaml": r"'oncall-at-example' is not an e-mail address",
+    "malformed_phone.yaml": r"is not an E.164 number",
     "python_object_tag.yaml": r":2: tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed",
     "python_name_tag.yaml": r"tag 'tag:yaml.org,2002:python/name:os.system' is not allowed",
-    "custom_tag.yaml": r"tag '!rule' is not allowed", "deep_nesting.yaml": r"nested", "not_a_mapping.yaml": r"expected a mapping",
-    "empty.yaml": r"empty file", "binary.yaml": r"binary data", "invalid_clear.yaml": r"must not be above the threshold",
-    "aggregate_without_window.yaml": r"needs a 'window'", "bad_escalation.yaml": r"key 'escalation.every': unknown key",
-    "bad_silence.yaml": r"key 'start': expected a time", "bad_responders.yaml": r"distribution must be 'lognormal'",
-    "merge_key.yaml": r"merge keys", "alias_bomb.yaml": r"alias bomb",
+    "custom_tag.yaml": r"tag '!rule' is not allowed",
+    "deep_nesting.yaml": r"nested",
+    "not_a_mapping.yaml": r"expected a mapping",
+    "empty.yaml": r"empty file",
+    "binary.yaml": r"binary data",
+    "invalid_clear.yaml": r"must not be above the threshold",
+    "aggregate_without_window.yaml": r"needs a 'window'",
+    "bad_escalation.yaml": r"key 'escalation.every': unknown key",
+    "bad_silence.yaml": r"key 'start': expected a time",
+    "bad_responders.yaml": r"distribution must be 'lognormal'",
+    "merge_key.yaml": r"merge keys",
+    "alias_bomb.yaml": r"alias bomb",
 }
 
 
@@ -175,11 +190,16 @@ yaml_values = st.recursive(yaml_scalars, lambda inner: st.one_of(
 
 
 @settings(max_examples=400)
-@given(doc=st.one_of(
-    st.text(alphabet=string.printable, max_size=300),
-    st.builds(lambda rules, extra: {"version": 1, "rules": rules, **extra},
-              st.lists(st.dictionaries(st.sampled_from(list(RULE_KEYS)), yaml_values, max_size=10), max_size=3),
-              st.dictionaries(st.sampled_from(["channels", "silences", "responders", "extra"]), yaml_values, max_size=2))))
+@given(
+    doc=st.one_of(
+        st.text(alphabet=string.printable, max_size=300),
+        st.builds(
+            lambda rules, extra: {"version": 1, "rules": rules, **extra},
+            st.lists(st.dictionaries(st.sampled_from(list(RULE_KEYS)), yaml_values, max_size=10), max_size=3),
+            st.dictionaries(st.sampled_from(["channels", "silences", "responders", "extra"]), yaml_values, max_size=2),
+        ),
+    )
+)
 def test_fuzz_parse_rules(doc: object) -> None:
     text = doc if isinstance(doc, str) else yaml.safe_dump(doc, allow_unicode=True)
     try:
@@ -193,9 +213,14 @@ def test_fuzz_parse_rules(doc: object) -> None:
 
 
 @settings(max_examples=200)
-@given(values=st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=3), st.none()),
-                       min_size=1, max_size=6),
-       stamps=st.lists(st.one_of(st.integers(-10**12, 10**13), st.text(max_size=25), st.none()), min_size=1, max_size=6))
+@given(
+    values=st.lists(
+        st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=3), st.none()),
+        min_size=1,
+        max_size=6,
+    ),
+    stamps=st.lists(st.one_of(st.integers(-(10**12), 10**13), st.text(max_size=25), st.none()), min_size=1, max_size=6),
+)
 def test_fuzz_normalize_frame(values: list, stamps: list) -> None:
     n = min(len(values), len(stamps))
     frame = pd.DataFrame({"timestamp": pd.Series(stamps[:n], dtype=object), "metric": "m",

@@ -39,8 +39,13 @@ def test_escalation_every_delay_up_to_max_with_levels() -> None:
 def test_escalation_without_levels_renotifies_the_rules_channels() -> None:
     r = run(notify=("log", "slack"), escalation={"delay": "20m", "max": 5})
     assert [(k, lv, c, t) for k, lv, c, t, _, _ in notes(r)] == [
-        ("firing", 0, "log", 0), ("firing", 0, "slack", 0), ("escalation", 1, "log", 20), ("escalation", 1, "slack", 20),
-        ("escalation", 2, "log", 40), ("escalation", 2, "slack", 40)]  # the third (60) is after the resolution
+        ("firing", 0, "log", 0),
+        ("firing", 0, "slack", 0),
+        ("escalation", 1, "log", 20),
+        ("escalation", 1, "slack", 20),
+        ("escalation", 2, "log", 40),
+        ("escalation", 2, "slack", 40),
+    ]  # the third (60) is after the resolution
 
 
 def test_escalation_on_polling_ticks() -> None:

@@ -44,14 +44,24 @@ def rule_sets(draw: st.DrawFn) -> pal.RuleSet:
                                 "check_every": dur(draw, 1, 4) if draw(st.booleans()) else None}
         rules.append(r.replace(**kw))
     ack = draw(st.sampled_from(["none", "fixed", "severity", "lognormal"]))
-    ack_after = {"none": None, "fixed": dur(draw, 1, 12), "severity": {"critical": dur(draw, 1, 6), "high": dur(draw, 1, 12)},
-                 "lognormal": {"distribution": "lognormal", "median": dur(draw, 1, 10), "sigma": 0.8,
-                               "seed": draw(st.integers(0, 3))}}[ack]
+    ack_after = {
+        "none": None,
+        "fixed": dur(draw, 1, 12),
+        "severity": {"critical": dur(draw, 1, 6), "high": dur(draw, 1, 12)},
+        "lognormal": {
+            "distribution": "lognormal",
+            "median": dur(draw, 1, 10),
+            "sigma": 0.8,
+            "seed": draw(st.integers(0, 3)),
+        },
+    }[ack]
     responders = Responders(ack_after=ack_after, resolve_after=dur(draw, 1, 20) if draw(st.booleans()) else None)
     silences = []
     for _ in range(draw(st.integers(0, 2))):
         start = draw(st.integers(0, 60))
-        matchers = draw(st.sampled_from([{}, {"source": "s0"}, {"rule_id": "r1"}, {"severity": "crit*"}, {"team": "x"}]))
+        matchers = draw(
+            st.sampled_from([{}, {"source": "s0"}, {"rule_id": "r1"}, {"severity": "crit*"}, {"team": "x"}])
+        )
         silences.append(Silence(matchers=matchers, start=T0 + pd.Timedelta(seconds=start * GRID_S),
                                 end=T0 + pd.Timedelta(seconds=(start + draw(st.integers(1, 30))) * GRID_S)))
     channels = {c: ChannelLimits(max_per_hour=draw(st.integers(1, 4))) for c in CHANNELS if draw(st.booleans())}

@@ -25,8 +25,19 @@ def result() -> pal.BacktestResult:
     frame = pd.concat([series_frame("0 90 90 0 85 0 95 95 95 0", source="web-1"),
                        series_frame("0 0 82 0 0 0 0 0 0 0", source="web-2")])
     inc = pd.DataFrame({"start": [at(1)], "end": [at(3)], "source": ["web-1"], "metric": [None], "point": [at(1)]})
-    rules = pal.RuleSet((pal.Rule(id="r", metric="m", threshold=80, clear=70, severity="critical", notify=("log", "sms"),
-                                  escalation={"delay": "1m", "max": 1}),))
+    rules = pal.RuleSet(
+        (
+            pal.Rule(
+                id="r",
+                metric="m",
+                threshold=80,
+                clear=70,
+                severity="critical",
+                notify=("log", "sms"),
+                escalation={"delay": "1m", "max": 1},
+            ),
+        )
+    )
     return pal.backtest(frame, rules, incidents=inc)
 
 

@@ -30,7 +30,9 @@ def check_rules(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([need_promtool(), "check", "rules", str(f)], capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("rules_file", [ROOT / "tests" / "data" / "spec_example.yaml", ROOT / "data" / "rules" / "nab-demo.yaml"])
+@pytest.mark.parametrize(
+    "rules_file", [ROOT / "tests" / "data" / "spec_example.yaml", ROOT / "data" / "rules" / "nab-demo.yaml"]
+)
 def test_promtool_check_rules_accepts_exports(tmp_path: Path, rules_file: Path) -> None:
     notes: list[str] = []
     text = to_prometheus(pal.load_rules(rules_file), report=notes.append)

@@ -17,7 +17,14 @@ SPEC_EXAMPLE = Path(__file__).parent / "data" / "spec_example.yaml"
 def test_spec_example_loads_with_every_key() -> None:
     rules = pal.load_rules(SPEC_EXAMPLE)
     r = rules["cpu-high"]
-    assert (r.metric, r.op, r.threshold, r.clear, r.aggregate, r.mode) == ("cpu_utilization", ">", 80.0, 70.0, "mean", "episode")
+    assert (r.metric, r.op, r.threshold, r.clear, r.aggregate, r.mode) == (
+        "cpu_utilization",
+        ">",
+        80.0,
+        70.0,
+        "mean",
+        "episode",
+    )
     assert (r.window, r.for_, r.cooldown, r.repeat_interval) == (timedelta(minutes=5), timedelta(minutes=5),
                                                                  timedelta(minutes=15), timedelta(hours=4))
     assert dict(r.match) == {"source": "web-*"} and dict(r.labels) == {"team": "infra"}
@@ -72,34 +79,50 @@ def test_duplicate_rule_ids() -> None:
         parse_rules(text)
 
 
-@pytest.mark.parametrize(("text", "match"), [
-    ("version: 2\nrules: []\n", r"unsupported version 2"),
-    ("rules: []\n", r"missing 'version: 1'"),
-    ("version: 1\n", r"missing 'rules:' list"),
-    ("version: 1\nrules: [{id: a, metric: m}]\n", r"rule 'a': missing key 'threshold'"),
-    ("version: 1\nrules: []\nextra: 1\n", r":3: unknown top-level key 'extra'"),
-    ("version: 1\nrules:\n  - id: a\n    id: b\n", r":4: duplicate key 'id'"),
-    ("version: 1\nrules: [\n", r"YAML syntax error"),
-    ("version: 1\nrules: !!python/object:os.system {}\n", r":2: tag 'tag:yaml.org,2002:python/object:os.system' is not allowed"),
-    ("version: 1\nrules: [{id: a, metric: m, threshold: !!binary aGk=}]\n", r"is not allowed"),
-    ("", r"empty file"),
-    ("- 1\n- 2\n", r"expected a mapping"),
-    ("version: 1\nrules: [{id: 'a b', metric: m, threshold: 1}]\n", r"may hold only letters"),
-    ("version: 1\nrules: [{id: a, metric: m, threshold: .nan}]\n", r"expected a finite number"),
-    ("version: 1\nrules: [{id: a, metric: m, threshold: 1, cooldown: -5m}]\n", r"key 'cooldown': expected a duration"),
-    ("version: 1\nrules: [{id: a, metric: m, threshold: 1, for: 300}]\n", r"write '300s' for seconds"),
-    ("version: 1\nrules: [{id: a, metric: m, threshold: 1, aggregate: p95}]\n", r"needs a 'window'"),
-    ("version: 1\nrules: [{id: a, metric: m, threshold: 1, clear: 2}]\n", r"must not be above the threshold"),
-    ("version: 1\nrules: [{id: a, metric: m, threshold: 1, notify: [{channel: email, to: [nobody]}]}]\n",
-     r"'nobody' is not an e-mail address"),
-    ("version: 1\nrules: [{id: a, metric: m, threshold: 1, notify: [{channel: sms, to: ['555-1234']}]}]\n",
-     r"is not an E.164 number"),
-    ("version: 1\nrules: [{id: a, metric: m, threshold: 1, notify: []}]\n", r"at least one channel"),
-    ("version: 1\nrules: []\nchannels: {pager: {max_per_hour: 1}}\n", r"unknown channel 'pager'"),
-    ("version: 1\nrules: []\nsilences: [{matchers: {source: x}, start: 2026-01-02, end: 2026-01-01}]\n", r"must be after start"),
-    ("version: 1\nrules: []\nresponders: {ack_after: {urgent: 5m}}\n", r"'urgent' is not a severity"),
-    ("version: 1\nrules: []\nresponders: {ack_after: 5m, wake_after: 1m}\n", r"unknown key 'wake_after'"),
-])
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("version: 2\nrules: []\n", r"unsupported version 2"),
+        ("rules: []\n", r"missing 'version: 1'"),
+        ("version: 1\n", r"missing 'rules:' list"),
+        ("version: 1\nrules: [{id: a, metric: m}]\n", r"rule 'a': missing key 'threshold'"),
+        ("version: 1\nrules: []\nextra: 1\n", r":3: unknown top-level key 'extra'"),
+        ("version: 1\nrules:\n  - id: a\n    id: b\n", r":4: duplicate key 'id'"),
+        ("version: 1\nrules: [\n", r"YAML syntax error"),
+        (
+            "version: 1\nrules: !!python/object:os.system {}\n",
+            r":2: tag 'tag:yaml.org,2002:python/object:os.system' is not allowed",
+        ),
+        ("version: 1\nrules: [{id: a, metric: m, threshold: !!binary aGk=}]\n", r"is not allowed"),
+        ("", r"empty file"),
+        ("- 1\n- 2\n", r"expected a mapping"),
+        ("version: 1\nrules: [{id: 'a b', metric: m, threshold: 1}]\n", r"may hold only letters"),
+        ("version: 1\nrules: [{id: a, metric: m, threshold: .nan}]\n", r"expected a finite number"),
+        (
+            "version: 1\nrules: [{id: a, metric: m, threshold: 1, cooldown: -5m}]\n",
+            r"key 'cooldown': expected a duration",
+        ),
+        ("version: 1\nrules: [{id: a, metric: m, threshold: 1, for: 300}]\n", r"write '300s' for seconds"),
+        ("version: 1\nrules: [{id: a, metric: m, threshold: 1, aggregate: p95}]\n", r"needs a 'window'"),
+        ("version: 1\nrules: [{id: a, metric: m, threshold: 1, clear: 2}]\n", r"must not be above the threshold"),
+        (
+            "version: 1\nrules: [{id: a, metric: m, threshold: 1, notify: [{channel: email, to: [nobody]}]}]\n",
+            r"'nobody' is not an e-mail address",
+        ),
+        (
+            "version: 1\nrules: [{id: a, metric: m, threshold: 1, notify: [{channel: sms, to: ['555-1234']}]}]\n",
+            r"is not an E.164 number",
+        ),
+        ("version: 1\nrules: [{id: a, metric: m, threshold: 1, notify: []}]\n", r"at least one channel"),
+        ("version: 1\nrules: []\nchannels: {pager: {max_per_hour: 1}}\n", r"unknown channel 'pager'"),
+        (
+            "version: 1\nrules: []\nsilences: [{matchers: {source: x}, start: 2026-01-02, end: 2026-01-01}]\n",
+            r"must be after start",
+        ),
+        ("version: 1\nrules: []\nresponders: {ack_after: {urgent: 5m}}\n", r"'urgent' is not a severity"),
+        ("version: 1\nrules: []\nresponders: {ack_after: 5m, wake_after: 1m}\n", r"unknown key 'wake_after'"),
+    ],
+)
 def test_invalid_files(text: str, match: str) -> None:
     with pytest.raises(pal.RulesError, match=match):
         parse_rules(text)
@@ -178,7 +201,9 @@ def test_updating_a_users_file_keeps_comments_and_order(tmp_path: Path) -> None:
     text = update_rules_file(src, tuned)
     assert "# unique; letters, digits, - and _" in text and "# optional per-channel limits" in text
     assert "threshold: 85.5" in text and "for: 10m" in text and "cooldown: 0s" in text
-    original_keys = [line.split(":")[0].strip() for line in SPEC_EXAMPLE.read_text().splitlines() if line.startswith("    ")]
+    original_keys = [
+        line.split(":")[0].strip() for line in SPEC_EXAMPLE.read_text().splitlines() if line.startswith("    ")
+    ]
     new_keys = [line.split(":")[0].strip() for line in text.splitlines() if line.startswith("    ")]
     assert new_keys == original_keys
     again = parse_rules(text)["cpu-high"]

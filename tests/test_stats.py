@@ -49,7 +49,13 @@ def test_hand_computed_tables_and_stats() -> None:
     assert (s["mean_duration_s"], s["median_duration_s"]) == (90.0, 90.0)
     # incident 1 [0:30, 2:00] is detected by alert 1 at its point (delay 0); incident 2 is missed;
     # alert 2 fires outside every window: precision 1/2
-    assert (s["incidents"], s["detected"], s["recall"], s["precision"], s["mean_detection_delay_s"]) == (2, 1, 0.5, 0.5, 0.0)
+    assert (s["incidents"], s["detected"], s["recall"], s["precision"], s["mean_detection_delay_s"]) == (
+        2,
+        1,
+        0.5,
+        0.5,
+        0.0,
+    )
     total = result.stats.set_index("rule_id").loc["TOTAL"]
     assert total["alerts"] == 2 and total["recall"] == 0.5
 
@@ -89,7 +95,9 @@ def _recompute(alerts: pd.DataFrame, incidents: pd.DataFrame, span: tuple[pd.Tim
     fired = alerts[alerts["status"] != "suppressed"]
     detected, delays, tp = 0, [], set()
     for inc in incidents.itertuples():
-        hits = fired[(fired["fired_at"] >= inc.start) & (fired["fired_at"] <= inc.end) & (fired["source"] == inc.source)]
+        hits = fired[
+            (fired["fired_at"] >= inc.start) & (fired["fired_at"] <= inc.end) & (fired["source"] == inc.source)
+        ]
         tp |= set(hits["alert_id"])
         if len(hits):
             detected += 1

@@ -365,9 +365,10 @@ def _route(r: dict[str, Any], path: tuple[Any, ...], parent: Route | None, recei
     matchers = _matchers(r, ("matchers", "match", "match_re"), path, add)
     route_key = "{" + ",".join(str(m) for m in matchers) + "}"
     route_key = f"{parent.key}/{route_key}" if parent is not None else route_key
-    node = Route(receiver, group_by, tuple(matchers), bool(r.get("continue", False)), times["group_wait"],
-                 times["group_interval"], times["repeat_interval"], tuple(r.get("mute_time_intervals") or ()),
-                 tuple(r.get("active_time_intervals") or ()), (), key, route_key)
+    wait, interval, repeat = (int(times[k] or 0) for k in ("group_wait", "group_interval", "repeat_interval"))
+    node = Route(receiver, group_by, tuple(matchers), bool(r.get("continue", False)), wait, interval, repeat,
+                 tuple(r.get("mute_time_intervals") or ()), tuple(r.get("active_time_intervals") or ()), (), key,
+                 route_key)
     children = tuple(_route(c, (*path, "routes", i), node, receivers, intervals, add, f"{key}.{i}")
                      for i, c in enumerate(r.get("routes") or []) if isinstance(c, dict))
     return Route(node.receiver, node.group_by, node.matchers, node.continue_, node.group_wait_ms,

@@ -112,7 +112,9 @@ def evaluate_values(series: SeriesSet, sids: np.ndarray, rule: Rule, clock: Cloc
     times, offsets = evaluation_times(series, sids, clock)
     if rule.window is None:
         if isinstance(clock, SampleClock):  # the value is the sample itself
-            vals = series.values if len(sids) == series.n_series else _gather(series.values, series.offsets, sids, offsets)
+            vals = (
+                series.values if len(sids) == series.n_series else _gather(series.values, series.offsets, sids, offsets)
+            )
             return Evaluations(sids, times, offsets, vals, np.ones(len(times), dtype=np.bool_))
         lookback = clock.lookback_ns
         values, present = _latest(series.times, series.values, series.offsets, sids, times, offsets,

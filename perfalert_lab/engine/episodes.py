@@ -129,7 +129,9 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
 
 
 @numba.njit(cache=True, inline="always")
-def _record(cols, supp, peaks, n, series, pending, fired, resolved, suppressed, k_start, k_end, peak):  # pragma: no cover
+def _record(
+    cols, supp, peaks, n, series, pending, fired, resolved, suppressed, k_start, k_end, peak
+):  # pragma: no cover
     """Write alert ``n`` and return the count after it."""
     cols[n, 0] = series
     cols[n, 1] = pending

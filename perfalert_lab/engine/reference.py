@@ -231,7 +231,9 @@ class _SampleMachine:
         return True
 
 
-def _evaluations(frame: pd.DataFrame, rule: Rule, clock: Clock) -> Iterator[tuple[str, str, list[tuple[int, float | None]]]]:
+def _evaluations(
+    frame: pd.DataFrame, rule: Rule, clock: Clock
+) -> Iterator[tuple[str, str, list[tuple[int, float | None]]]]:
     series = _series(frame)
     labels = _labels(frame)
     if not series:

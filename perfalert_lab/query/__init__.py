@@ -139,7 +139,7 @@ def to_frame(out: Vector | Scalar, times_ms: np.ndarray) -> pd.DataFrame:
         col = "metric" if name == "__name__" else name
         per_row = [dict(lb).get(name, "") for lb in out.labels]
         cats = pd.Index(sorted(set(per_row)), dtype=object)
-        codes = cats.get_indexer(per_row)
+        codes = cats.get_indexer(pd.Index(per_row, dtype=object))
         data[col] = pd.Categorical.from_codes(codes[rows], categories=cats)
     return pd.DataFrame(data)
 

@@ -183,7 +183,7 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
 
     parts = []
     for tl in timelines:
-        node = pp.parse(tl.rule.expr)
+        node: Any = pp.parse(tl.rule.expr)
         while isinstance(node, pp.ParenExpr):
             node = node.expr
         labels, values_all = tl.labels, tl.value

@@ -19,7 +19,7 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import promql_parser as pp
@@ -109,7 +109,7 @@ class Evaluator:
             self.unsupported(f"the expression {str(node)!r}", str(node))
         return method(node)
 
-    def unsupported(self, what: str, needle: str | None = None) -> None:
+    def unsupported(self, what: str, needle: str | None = None) -> NoReturn:
         where = ""
         if needle and self.text:
             i = self.text.find(needle)
@@ -123,6 +123,12 @@ class Evaluator:
         if not isinstance(v, Scalar):
             raise PromQLError(f"{what}: expected a scalar, got an instant vector")
         return v.values
+
+    def _string_arg(self, node: Any, what: str) -> str:
+        v = self.eval(node)
+        if not isinstance(v, str):
+            raise PromQLError(f"{what}: expected a string")
+        return v
 
     def _vector_arg(self, node: Any, what: str) -> Vector:
         v = self.eval(node)
@@ -301,30 +307,30 @@ class Evaluator:
             return _merge_rows(Vector([_without_name(lb) for lb in v.labels], vals, v.present.copy()))
         if name == "absent":
             v = self._vector_arg(args[0], name)
-            none = ~v.present.any(axis=0) if len(v.labels) else np.ones(S, dtype=bool)
-            labels = _absent_labels(args[0])
-            return _drop_absent(Vector([labels], np.ones((1, S)), none[None, :].copy()))
+            none = np.asarray(~v.present.any(axis=0)) if len(v.labels) else np.ones(S, dtype=bool)
+            absent_labels = _absent_labels(args[0])
+            return _drop_absent(Vector([absent_labels], np.ones((1, S)), none[None, :].copy()))
         if name == "absent_over_time":
             m = self.eval(args[0])
             if not isinstance(m, Matrix):
                 raise PromQLError("absent_over_time: expected a range vector")
             st = m.store
-            seen = np.zeros(S, dtype=bool)
+            seen: np.ndarray = np.zeros(S, dtype=bool)
             if st.n_series and S:  # present_over_time over every series, then: did any have a sample?
                 out = np.full((st.n_series, S), np.nan)
                 present = np.zeros((st.n_series, S), dtype=bool)
                 K.over_range(K.PRESENT, st.offsets, st.ts, st.vals, self.T - m.offset_ms, self.T, m.range_ms,
                              self.left_open, self.left_open, np.zeros(S), out, present)
-                seen = present.any(axis=0)
-            labels = _absent_labels(m.selector) if m.selector is not None else ()
-            return _drop_absent(Vector([labels], np.ones((1, S)), (~seen)[None, :].copy()))
+                seen = np.asarray(present.any(axis=0))
+            absent_labels = _absent_labels(m.selector) if m.selector is not None else ()
+            return _drop_absent(Vector([absent_labels], np.ones((1, S)), (~seen)[None, :].copy()))
         if name == "histogram_quantile":
             q = self._scalar_arg(args[0], name)
             v = self._vector_arg(args[1], name)
             return self._histogram_quantile(q, v)
         if name == "label_replace":
             v = self._vector_arg(args[0], name)
-            dst, repl, src, regex = (self.eval(a) for a in args[1:5])
+            dst, repl, src, regex = (self._string_arg(a, name) for a in args[1:5])
             try:
                 pattern = re.compile(f"^(?:{_go_regex(regex)})$", re.DOTALL)
             except re.error as exc:
@@ -338,8 +344,8 @@ class Evaluator:
             return _relabel(v, dst, replaced)
         if name == "label_join":
             v = self._vector_arg(args[0], name)
-            dst, sep = self.eval(args[1]), self.eval(args[2])
-            srcs = [self.eval(a) for a in args[3:]]
+            dst, sep = self._string_arg(args[1], name), self._string_arg(args[2], name)
+            srcs = [self._string_arg(a, name) for a in args[3:]]
             return _relabel(v, dst, lambda d: sep.join(d.get(s, "") for s in srcs))
         self.unsupported(f"the function {name}()", f"{name}(")
 

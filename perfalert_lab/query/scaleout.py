@@ -111,7 +111,7 @@ def _partials(node: Any, v: Vector) -> dict[Labels, tuple[np.ndarray, ...]]:
     groups: dict[Labels, list[int]] = {}
     for row, lb in enumerate(v.labels):
         groups.setdefault(key(lb), []).append(row)
-    out = {}
+    out: dict[Labels, tuple[np.ndarray, ...]] = {}
     with np.errstate(all="ignore"):
         for g, rows in groups.items():
             vals, mask = v.values[rows], v.present[rows]

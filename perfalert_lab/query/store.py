@@ -109,11 +109,11 @@ def store_from_frame(frame: pd.DataFrame, *, name: str = "frame") -> SeriesStore
                 u = np.append(u, "")
                 c = np.where(c < 0, len(u) - 1, c)
         else:
-            c, u = pd.factorize(series.astype("string").fillna(""), sort=False)
-            c, u = c.astype(np.int64), np.asarray(u, dtype=object)
+            fc, fu = pd.factorize(series.astype("string").fillna(""), sort=False)
+            c, u = fc.astype(np.int64), np.asarray(fu, dtype=object)
         codes.append(c)
         uniques.append(u)
-    key = np.zeros(len(ts), dtype=np.int64)
+    key: np.ndarray = np.zeros(len(ts), dtype=np.int64)
     room = 1
     for c, u in zip(codes, uniques, strict=True):
         room *= max(len(u), 1)

@@ -149,7 +149,7 @@ def _printf(fmt: str, *args: Any) -> str:
         if verb == "%":
             out.append("%")
         else:
-            a = next(it, None)
+            a: Any = next(it, None)
             if verb == "v":
                 out.append(go_float(a) if isinstance(a, float) else str(a))
             elif verb == "s":

@@ -69,7 +69,7 @@ def sweep_prometheus(frame: Any, rule: PromRule | str, rules: PromRuleFile, *, t
     ticks = rule_ticks(group, int(store.first_ms), end_ms)
     import promql_parser as pp
 
-    node = pp.parse(rule.expr)
+    node: Any = pp.parse(rule.expr)
     while isinstance(node, pp.ParenExpr):
         node = node.expr
     info = threshold_of(rule.expr)
@@ -107,7 +107,8 @@ def sweep_prometheus(frame: Any, rule: PromRule | str, rules: PromRuleFile, *, t
         variant = replace(rule, expr=expr, for_ms=for_ms, keep_firing_for_ms=keep_ms)
         tl = AlertTimeline(variant, group, ticks, labels, series, state, active_at, values, watched)
         alerts, _, stats = tables_from_timelines([tl], [name], (int(store.first_ms), end_ms), incidents, sources)
-        row = {k: (float(v) if k == "threshold" else format_duration(parse_duration(v))) for k, v in chosen.items()}
+        row: dict[Any, Any] = {k: (float(v) if k == "threshold" else format_duration(parse_duration(v)))
+                               for k, v in chosen.items()}
         row.update(stats.iloc[0].to_dict())
         row["alerts_per_week"] = float(row["alerts"]) / weeks
         pages = int((alerts["severity"] == "page").sum()) if len(alerts) else 0

@@ -270,7 +270,9 @@ class Channel(_Value):
             allowed = _CHANNEL_KEYS.get(self.channel, frozenset())
             for key, value in self.settings.items():
                 if key not in allowed:
-                    hint = f" ({', '.join(sorted(allowed))} allowed)" if allowed else " (this channel takes no settings)"
+                    hint = (
+                        f" ({', '.join(sorted(allowed))} allowed)" if allowed else " (this channel takes no settings)"
+                    )
                     c.items.append((key, f"unknown setting for channel {self.channel!r}{hint}"))
                     continue
                 c.items += [(key, m) for m in _check_setting(self.channel, key, value)]
@@ -312,7 +314,11 @@ def _check_setting(channel: str, key: str, value: Any) -> list[str]:
         items = value if isinstance(value, list | tuple) else [value]
         if not items:
             return ["must name at least one recipient"]
-        pattern, what = (_EMAIL_RE, "an e-mail address") if channel == "email" else (_E164_RE, "an E.164 number such as +14155550100")
+        pattern, what = (
+            (_EMAIL_RE, "an e-mail address")
+            if channel == "email"
+            else (_E164_RE, "an E.164 number such as +14155550100")
+        )
         bad = [x for x in items if not (isinstance(x, str) and (pattern.match(x) or is_env_ref(x)))]
         if bad:
             return [f"{bad[0]!r} is not {what}"]
@@ -361,7 +367,9 @@ class EscalationLevel(_Value):
         if isinstance(v, Mapping):
             unknown = [k for k in v if k != "notify"]
             if unknown:
-                raise FieldProblems("", [(str(k), "unknown key (only 'notify' is allowed in a level)") for k in unknown])
+                raise FieldProblems(
+                    "", [(str(k), "unknown key (only 'notify' is allowed in a level)") for k in unknown]
+                )
             if "notify" not in v:
                 raise FieldProblems("", [("notify", "missing: a level needs notify: [channels]")])
             return cls(v["notify"])
@@ -645,7 +653,9 @@ class RuleSet(_Value):
         for i, r in enumerate(self.rules):
             if isinstance(r, Rule):
                 if r.id in seen:
-                    c.items.append((f"rules.{i}.id", f"duplicate rule id {r.id!r} (first used by rule #{seen[r.id] + 1})"))
+                    c.items.append(
+                        (f"rules.{i}.id", f"duplicate rule id {r.id!r} (first used by rule #{seen[r.id] + 1})")
+                    )
                 seen.setdefault(r.id, i)
         object.__setattr__(self, "channels", _FrozenDict(self.channels))
         for name in self.channels:

@@ -152,7 +152,8 @@ def to_prometheus(rules: RuleSet | Rule, *, group: str = "perfalert",
     ``UserWarning`` each); the same messages head the file as comments.
 
     >>> from perfalert_lab.rules import Rule
-    >>> print(to_prometheus(Rule(id="cpu-high", metric="cpu", threshold=80, for_="5m")))  # doctest: +NORMALIZE_WHITESPACE
+    >>> rule = Rule(id="cpu-high", metric="cpu", threshold=80, for_="5m")
+    >>> print(to_prometheus(rule))  # doctest: +NORMALIZE_WHITESPACE
     groups:
     - name: perfalert
       rules:

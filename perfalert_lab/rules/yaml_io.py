@@ -100,7 +100,9 @@ class _Doc:
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if key_node.tag == "tag:yaml.org,2002:merge":
-                    self.problems.append((key_node.start_mark.line + 1, "merge keys ('<<') are not supported; write the keys out"))
+                    self.problems.append(
+                        (key_node.start_mark.line + 1, "merge keys ('<<') are not supported; write the keys out")
+                    )
                     continue
                 key = self.convert(key_node, (*path, "<key>"), depth + 1)
                 if isinstance(key, list | dict):
@@ -228,7 +230,10 @@ def _build(data: Any, doc: _Doc) -> RuleSet:
             add_fields(base, exc, owner)
             continue
         if rule.id in seen:
-            add((*base, "id"), f"{owner}: duplicate rule id (first defined at line {doc.line(('rules', seen[rule.id]))})")
+            add(
+                (*base, "id"),
+                f"{owner}: duplicate rule id (first defined at line {doc.line(('rules', seen[rule.id]))})",
+            )
             continue
         seen[rule.id] = i
         rules.append(rule)
@@ -391,7 +396,12 @@ def ruleset_to_dict(rules: RuleSet) -> dict[str, Any]:
         if isinstance(a, timedelta):
             resp["ack_after"] = _duration(a)
         elif isinstance(a, LognormalDelay):
-            resp["ack_after"] = {"distribution": "lognormal", "median": _duration(a.median), "sigma": a.sigma, "seed": a.seed}
+            resp["ack_after"] = {
+                "distribution": "lognormal",
+                "median": _duration(a.median),
+                "sigma": a.sigma,
+                "seed": a.seed,
+            }
         elif isinstance(a, Mapping):
             resp["ack_after"] = {k: _duration(v) for k, v in a.items()}
         if r.resolve_after is not None:
