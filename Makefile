@@ -29,11 +29,10 @@ notebooks: $(STAMP)
 	CI=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.store_widget_state=True notebooks/*.ipynb
 
-# ruff on everything (notebooks included); mypy on the modules that are clean so far (the
-# older engine, plot, frames and tuning modules still have findings: issue 11)
+# ruff on everything (notebooks included), mypy on the package
 lint: $(STAMP)
 	$(BIN)/ruff check perfalert_lab tests bench docs notebooks
-	$(BIN)/mypy --follow-imports=silent perfalert_lab/query perfalert_lab/alertmanager perfalert_lab/rules/promfile.py
+	$(BIN)/mypy perfalert_lab
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -103,7 +103,7 @@ def parse_instant(value: object) -> int:
     if isinstance(value, datetime) and value.tzinfo is not None:
         value = value.astimezone(UTC)
     try:
-        ts = pd.Timestamp(value)
+        ts = pd.Timestamp(value)  # type: ignore[arg-type]  # anything pandas reads; refused below otherwise
     except (ValueError, TypeError) as exc:
         raise ValueError(f"expected a time such as 2026-01-03T00:00:00Z, got {value!r}") from exc
     if ts is pd.NaT:

@@ -342,7 +342,7 @@ def _table_to_raw(table, ctx: _FileContext, *, source: str | None, metric: str |
             )
         vals = [_float_column(table, k, ctx) for k in metric_cols]
         val = np.concatenate(vals)
-        met = pd.Categorical.from_codes(np.repeat(np.arange(len(metric_cols)), n), categories=metric_cols)
+        met = pd.Categorical.from_codes(np.repeat(np.arange(len(metric_cols)), n), categories=pd.Index(metric_cols))
         ts = np.tile(ts, len(metric_cols))
         src = pd.Categorical.from_codes(np.tile(src.codes, len(metric_cols)), categories=src.categories)
     rows = np.tile(np.arange(n, dtype=np.int64), len(val) // max(n, 1)) if n else np.zeros(0, np.int64)
@@ -355,7 +355,7 @@ def _table_to_raw(table, ctx: _FileContext, *, source: str | None, metric: str |
                 origin=np.zeros(len(ts), dtype=np.int64), row=rows, files=[str(ctx.path)], missing=missing)
 
 
-def _string_column(table, name: str, ctx: _FileContext) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _string_column(table, name: str, ctx: _FileContext) -> Any:  # type: ignore[no-untyped-def]
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -525,6 +525,8 @@ def _line_of_row(path: Path, row: int) -> int:
 
 def _strings(values: np.ndarray | pd.Categorical) -> Any:
     """Strings (object array or categorical) as a pandas string column, built from the distinct values."""
+    codes: Any
+    uniques: Any
     if isinstance(values, pd.Categorical):
         codes, uniques = values.codes, values.categories
     else:
@@ -838,7 +840,7 @@ def incidents_frame(frame: pd.DataFrame, *, name: str = "incidents", csv: bool =
     for col in ("start", "end", "point"):
         if col not in frame.columns:
             continue
-        vals = []
+        vals: list[Any] = []
         for i, v in enumerate(frame[col].tolist()):
             if col == "point" and (v is None or v == "" or (isinstance(v, float) and np.isnan(v))):
                 vals.append(None)

@@ -217,7 +217,7 @@ class TimelineDisplay(_Picture):
             if metric is not None:
                 pool = pool[pool[by] == metric]
             if len(pool):
-                top = pool.groupby(["source", by]).size().idxmax()
+                top: Any = pool.groupby(["source", by]).size().idxmax()
                 source, metric = str(top[0]), str(top[1])
             else:
                 first = keys[keys["metric"] == metric].iloc[0] if metric is not None else keys.iloc[0]
@@ -237,8 +237,9 @@ class TimelineDisplay(_Picture):
         if by == "rule_id":
             from .query.backtest import threshold_of
 
+            prom: Any = result.rules
             rules = [{"id": r.name, "severity": r.labels.get("severity", ""), "clear": None, **threshold_of(r.expr)}
-                     for r in result.rules.alert_rules if r.name == metric]
+                     for r in prom.alert_rules if r.name == metric]
         else:
             rules = [{"id": r.id, "op": r.op, "threshold": r.threshold, "clear": r.clear, "severity": r.severity}
                      for r in result.rules if r.metric == metric and (rule_id is None or r.id == rule_id)]
@@ -247,7 +248,7 @@ class TimelineDisplay(_Picture):
         n = result.notifications
         ids = {r["id"] for r in rules}
         if "receiver" in n.columns:  # Alertmanager's notifications: those carrying this series' alerts
-            carried = result.notification_alerts
+            carried: Any = result.notification_alerts
             mine_ids = set(alerts.loc[sel, "alert_id"])
             nid = set(carried.loc[carried["alert_id"].isin(mine_ids), "notification_id"])
             notes = n[n["notification_id"].isin(nid)]
@@ -744,7 +745,8 @@ def report_figures(result: BacktestResult, max_series: int = 6) -> list[tuple[st
     fired = result.alerts[result.alerts["status"] != "suppressed"]
     by = "rule_id" if hasattr(result.rules, "groups") else "metric"  # a Prometheus rule file: per rule
     busiest = fired.groupby(["source", by]).size().sort_values(ascending=False) if len(fired) else pd.Series()
-    for (source, metric), _ in list(busiest.items())[:max_series]:
+    keys: list[Any] = list(busiest.index)[:max_series]
+    for source, metric in keys:
         d = TimelineDisplay.from_result(result, source=str(source), metric=str(metric)).plot()
         out.append((str(source) if source == metric else f"{source} / {metric}", _png(d.figure_, REPORT_DPI)))
     if len(result.notifications):

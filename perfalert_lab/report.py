@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -12,7 +12,6 @@ from ._secrets import redact_settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine.run import BacktestResult
-    from .rules.model import RuleSet
 
 __all__ = ["csv_ready", "iso_utc", "result_html", "rules_html", "stats_html", "table_html", "write_report",
            "write_table_csv"]
@@ -48,7 +47,7 @@ def stats_html(stats: pd.DataFrame) -> str:
     return f'<div class="stats">{"".join(tables)}</div>'
 
 
-def rules_html(rules: RuleSet) -> str:
+def rules_html(rules: Any) -> str:
     if hasattr(rules, "groups"):  # a Prometheus rule file
         prom = [{"group": g.name, "interval": f"{g.interval_ms // 1000}s", "kind": r.kind, "name": r.name,
                  "expr": r.expr, "for": f"{r.for_ms // 1000}s" if r.for_ms else "",

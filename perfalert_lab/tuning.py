@@ -48,7 +48,7 @@ def _values(name: str, values: Any) -> list[Any]:
         return []
     if isinstance(values, str | int | float | timedelta) or values is None:
         values = [values]
-    out = []
+    out: list[Any] = []
     for v in values:
         if name in _DURATIONS:
             out.append(parse_duration(v))
@@ -239,13 +239,13 @@ def frontier(table: pd.DataFrame, objectives: dict[str, str] | Sequence[str] | N
         v = table[k].to_numpy(dtype=np.float64)
         v = -v if sense == "max" else v
         cols.append(np.where(np.isnan(v), np.inf, v))
-    m = np.column_stack(cols)
+    m: np.ndarray = np.column_stack(cols)
     n = len(m)
     dominated = np.zeros(n, dtype=bool)
     for start in range(0, n, 512):
         block = m[start:start + 512]
-        le = (m[None, :, :] <= block[:, None, :]).all(axis=2)
-        lt = (m[None, :, :] < block[:, None, :]).any(axis=2)
+        le = np.all(m[None, :, :] <= block[:, None, :], axis=2)
+        lt = np.any(m[None, :, :] < block[:, None, :], axis=2)
         dominated[start:start + 512] = (le & lt).any(axis=1)
     first = next(iter(objectives))
     out = table[~dominated].sort_values(first, ascending=objectives[first] == "min", kind="stable")
@@ -382,7 +382,7 @@ class RuleSetDiff:
     lost: pd.DataFrame
     incidents: pd.DataFrame | None
     volume: pd.DataFrame
-    moved: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=MOVED_COLUMNS))
+    moved: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_moved_columns()))
 
     @property
     def empty(self) -> bool:
@@ -407,10 +407,10 @@ class RuleSetDiff:
             caught = int((~self.incidents["old"] & self.incidents["new"]).sum())
             missed = int((self.incidents["old"] & ~self.incidents["new"]).sum())
             lines.append(f"{caught} incident(s) newly caught, {missed} newly missed")
-        for row in self.volume.itertuples():
-            if row.alerts_old != row.alerts_new or row.notifications_old != row.notifications_new:
-                lines.append(f"rule {row.rule_id}: alerts {row.alerts_old} -> {row.alerts_new}, "
-                             f"notifications {row.notifications_old} -> {row.notifications_new}")
+        for row in self.volume.to_dict("records"):
+            if row["alerts_old"] != row["alerts_new"] or row["notifications_old"] != row["notifications_new"]:
+                lines.append(f"rule {row['rule_id']}: alerts {row['alerts_old']} -> {row['alerts_new']}, "
+                             f"notifications {row['notifications_old']} -> {row['notifications_new']}")
         return "\n".join(lines)
 
 
@@ -445,6 +445,10 @@ def diff(old: RuleSet | Rule, new: RuleSet | Rule, frame: Any, *, incidents: pd.
     return RuleSetDiff(gained.reset_index(drop=True), lost.reset_index(drop=True), inc_table, volume, moved)
 
 
+def _moved_columns() -> list[str]:
+    return list(MOVED_COLUMNS)
+
+
 MOVED_COLUMNS = ["rule_id", "source", "metric", "alert_id_old", "alert_id_new", "fired_at_old", "fired_at_new",
                  "shift"]
 
@@ -464,10 +468,10 @@ def _pair_moved(lost: pd.DataFrame, gained: pd.DataFrame) -> tuple[pd.DataFrame,
     used_old: set[int] = set()
     used_new: set[int] = set()
     keep = []
-    for row in pairs[["i_old", "i_new"]].itertuples(index=False):
-        if row.i_old not in used_old and row.i_new not in used_new:
-            used_old.add(row.i_old)
-            used_new.add(row.i_new)
+    for i_old, i_new in zip(pairs["i_old"].tolist(), pairs["i_new"].tolist(), strict=True):
+        if i_old not in used_old and i_new not in used_new:
+            used_old.add(int(i_old))
+            used_new.add(int(i_new))
             keep.append(True)
         else:
             keep.append(False)

@@ -354,7 +354,7 @@ def _arrow_text(parts: list[Any], order: np.ndarray) -> Any:
     return pd.array(joined, dtype="str")
 
 
-def _cat(parts: list[np.ndarray], dtype: object) -> np.ndarray:
+def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 

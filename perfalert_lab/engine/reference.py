@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .._hashing import stable_hash
-from .._time import col_ns, to_ns
+from .._time import col_ns, parse_duration, to_ns
 from ..clock import Clock, IntervalClock, SampleClock
 from ..frames import normalize_frame
 from ..rules.model import Rule, RuleSet
@@ -60,9 +60,8 @@ def _series(frame: pd.DataFrame) -> dict[tuple[str, str], list[tuple[int, float]
 def _labels(frame: pd.DataFrame) -> dict[tuple[str, str], dict[str, str]]:
     cols = [c for c in frame.columns if c not in ("timestamp", "source", "metric", "value")]
     out: dict[tuple[str, str], dict[str, str]] = {}
-    for row in frame.itertuples(index=False):
-        d = row._asdict()
-        out[(d["source"], d["metric"])] = {c: str(d[c]) for c in cols}
+    for d in frame.to_dict("records"):
+        out[(str(d["source"]), str(d["metric"]))] = {c: str(d[c]) for c in cols}
     return out
 
 
@@ -85,7 +84,8 @@ def _ticks(clock: Clock, samples: list[tuple[int, float]], start: int, end: int)
     if isinstance(clock, SampleClock):
         return [t for t, _ in samples]
     if isinstance(clock, IntervalClock):
-        every, offset = to_ns(clock.every), to_ns(clock.offset) % to_ns(clock.every)
+        every = to_ns(parse_duration(clock.every))
+        offset = to_ns(parse_duration(clock.offset)) % every
         q, r = divmod(start - offset, every)
         t = offset + (q + (1 if r else 0)) * every  # the first tick at or after the start
         out = []
@@ -409,7 +409,7 @@ def reference_backtest(frame: pd.DataFrame, rules: RuleSet | Rule, clock: Clock 
         alert_id = f"{rule.id}-{stable_hash(ra.source + chr(0) + ra.metric):016x}-{ra.pending_since}"
         silences = [s for s in rs.silences if _silence_hits(s, rule, ra.source, ra.metric, labels)]
         silenced = not ra.suppressed and any(s.start <= ra.fired_at < s.end for s in silences)
-        row = {"alert_id": alert_id, "rule_id": rule.id, "source": ra.source, "metric": ra.metric,
+        row: dict[str, Any] = {"alert_id": alert_id, "rule_id": rule.id, "source": ra.source, "metric": ra.metric,
                "severity": rule.severity, "mode": rule.mode, "pending_since": ra.pending_since,
                "fired_at": ra.fired_at, "resolved_at": ra.resolved_at, "acknowledged_at": None,
                "escalation_level": 0, "peak_value": ra.peak_value, "notifications": 0}
