@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .._time import parse_duration, to_ns
 from ..errors import InputFileNotFound, RulesError
-from ..rules.yaml_io import MAX_BYTES, _Doc
+from ..rules.yaml_io import MAX_BYTES, compose_located
 
 __all__ = ["AlertmanagerConfig", "InhibitRule", "Matcher", "Receiver", "Route", "load_alertmanager",
            "parse_alertmanager", "parse_matchers"]
@@ -200,16 +198,10 @@ def load_alertmanager(path: str | os.PathLike[str]) -> AlertmanagerConfig:
 
 
 def parse_alertmanager(text: str, *, name: str = "<alertmanager>") -> AlertmanagerConfig:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise RulesError(f"{name}:{mark.line + 1 if mark else 1}: YAML syntax error: "
-                         f"{exc.problem or exc.context}") from None
-    if node is None:
+    located = compose_located(text, name)
+    if located is None:
         raise RulesError(f"{name}: empty configuration; expected 'route:' and 'receivers:'")
-    doc = _Doc(name)
-    data = doc.convert(node)
+    data, doc = located
     problems: list[tuple[int | None, str]] = list(doc.problems)
 
     def add(path: tuple[Any, ...], msg: str) -> None:

@@ -76,13 +76,19 @@ def humanize(v: Any) -> str:
             prefix = p
             v /= 1000
         return f"{_g4(v)}{prefix}"
+    v, prefix = _small(v)
+    return f"{_g4(v)}{prefix}"
+
+
+def _small(v: float) -> tuple[float, str]:
+    """A value below 1 scaled up by thousands, with its prefix (m, u, n, ... as Prometheus writes)."""
     prefix = ""
     for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
         if abs(v) >= 1:
             break
         prefix = p
         v *= 1000
-    return f"{_g4(v)}{prefix}"
+    return v, prefix
 
 
 def humanize1024(v: Any) -> str:
@@ -118,12 +124,7 @@ def humanize_duration(v: Any) -> str:
         if minutes:
             return f"{sign}{minutes}m {seconds}s"
         return f"{sign}{_g4(v)}s"
-    prefix = ""
-    for p in ("m", "u", "n", "p", "f", "a", "z", "y"):
-        if abs(v) >= 1:
-            break
-        prefix = p
-        v *= 1000
+    v, prefix = _small(v)
     return f"{_g4(v)}{prefix}s"
 
 

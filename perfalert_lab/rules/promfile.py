@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .._time import parse_duration, to_ns
 from ..errors import InputFileNotFound, RulesError
-from .yaml_io import MAX_BYTES, _Doc
+from .yaml_io import MAX_BYTES, _Doc, compose_located
 
 __all__ = ["PromGroup", "PromRule", "PromRuleFile", "is_prometheus_rules", "load_prometheus_rules",
            "parse_prometheus_rules"]
@@ -126,18 +124,10 @@ def load_prometheus_rules(path: str | os.PathLike[str], *, default_interval: str
 
 def parse_prometheus_rules(text: str, *, name: str = "<rules>", default_interval: str = "1m") -> PromRuleFile:
     """Parse and validate rule-file text (see :func:`load_prometheus_rules`)."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise RulesError(f"{name}:{mark.line + 1 if mark else 1}: YAML syntax error: "
-                         f"{exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{name}: YAML error: {str(exc).splitlines()[0]}") from None
-    if node is None:
+    located = compose_located(text, name)
+    if located is None:
         return PromRuleFile((), name)  # promtool accepts an empty file
-    doc = _Doc(name)
-    data = doc.convert(node)
+    data, doc = located
     problems: list[tuple[int | None, str]] = list(doc.problems)
 
     def add(path: tuple[Any, ...], msg: str) -> None:

@@ -124,6 +124,31 @@ class _Doc:
         return self.lines.get(())
 
 
+def compose_located(text: str, name: str) -> tuple[Any, _Doc] | None:
+    """Plain values of a YAML text read safely, with the line of every path (None for an empty file).
+
+    A syntax error is a :class:`RulesError` naming ``name`` and the line. Shared by our
+    rules, Prometheus rule files and Alertmanager configurations.
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise RulesError(f"{name}:{mark.line + 1 if mark else 1}: YAML syntax error: "
+                         f"{exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{name}: YAML error: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise RulesError(f"{name}: YAML nested too deeply") from None
+    if node is None:
+        return None
+    doc = _Doc(name)
+    try:
+        return doc.convert(node), doc
+    except RecursionError:
+        raise RulesError(f"{name}: YAML nested too deeply") from None
+
+
 def load_rules(path: str | os.PathLike[str]) -> RuleSet:
     """Load and validate a rules file; raises :class:`RulesError` listing every problem.
 
@@ -155,23 +180,10 @@ def parse_rules(text: str, *, name: str = "<rules>") -> RuleSet:
     """Parse and validate rules from YAML text (see :func:`load_rules`)."""
     if "\x00" in text:
         raise RulesError(f"{name}: binary data, expected a YAML text file")
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{name}:{mark.line + 1}" if mark else name
-        raise RulesError(f"{where}: YAML syntax error: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{name}: YAML error: {str(exc).splitlines()[0]}") from None
-    except RecursionError:
-        raise RulesError(f"{name}: YAML nested too deeply") from None
-    if node is None:
+    located = compose_located(text, name)
+    if located is None:
         raise RulesError(f"{name}: empty file; expected 'version: 1' and a 'rules:' list")
-    doc = _Doc(name)
-    try:
-        data = doc.convert(node)
-    except RecursionError:
-        raise RulesError(f"{name}: YAML nested too deeply") from None
+    data, doc = located
     return _build(data, doc)
 
 
