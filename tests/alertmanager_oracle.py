@@ -82,3 +82,59 @@ def amtool_routes(tmp: Path, config: dict, label_sets: list[dict[str, str]]) -> 
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(one, label_sets))
+
+
+def random_full_config(rng: random.Random) -> dict:
+    """A route tree with random timers, receivers with integrations, inhibition and a time interval."""
+    config = random_config(rng)
+
+    def timers(route: dict) -> None:
+        if rng.random() < 0.5:
+            route["group_wait"] = rng.choice(["0s", "30s", "1m", "2m"])
+        if rng.random() < 0.5:
+            route["group_interval"] = rng.choice(["1m", "5m", "10m"])
+        if rng.random() < 0.5:
+            route["repeat_interval"] = rng.choice(["10m", "1h", "4h"])
+        for child in route.get("routes", []):
+            timers(child)
+
+    timers(config["route"])
+    config["receivers"] = [
+        {"name": "r0", "webhook_configs": [{"url": "http://127.0.0.1:9/a"}]},
+        {"name": "r1", "email_configs": [{"to": "a@b.c", "from": "x@y.z", "smarthost": "localhost:25"}]},
+        {"name": "r2", "pagerduty_configs": [{"routing_key": "k"}], "webhook_configs": [
+            {"url": "http://127.0.0.1:9/b", "send_resolved": False}]},
+        {"name": "r3", "slack_configs": [{"api_url": "http://127.0.0.1:9/s", "send_resolved": True}]},
+        {"name": "r4"},
+    ]
+    if rng.random() < 0.6:
+        config["inhibit_rules"] = [{"source_matchers": ['severity="page"'],
+                                    "target_matchers": ['severity=~"ticket|info"'],
+                                    "equal": rng.choice([["team"], ["alertname"], []])}]
+    if rng.random() < 0.3:
+        config["time_intervals"] = [{"name": "quiet", "time_intervals": [{"times": [
+            {"start_time": "01:00", "end_time": "03:00"}]}]}]
+        config["route"]["routes"].append({"matchers": ['env="dev"'], "receiver": "r0",
+                                          "mute_time_intervals": ["quiet"]})
+    return config
+
+
+def random_alerts(rng: random.Random, n: int, hours: int = 8) -> list:
+    """Alert episodes as Prometheus sends them: one label set is never firing twice at once."""
+    from perfalert_lab.alertmanager.simulate import Alert
+
+    alerts = []
+    busy_until: dict[tuple, float] = {}
+    for i in range(n):
+        labels = random_labels(rng)
+        labels.setdefault("alertname", rng.choice(VALUES["alertname"]))
+        key = tuple(sorted(labels.items()))
+        start = rng.randrange(0, hours * 60) * 60_000 + rng.choice([0, 0, 15_000])
+        if start < busy_until.get(key, -1):
+            continue
+        end = None if rng.random() < 0.2 else start + rng.randrange(1, 120) * 60_000
+        if any(a.labels == key and a.starts_at > start for a in alerts):
+            continue  # a later episode of the same alert exists: keep the history in order
+        busy_until[key] = float("inf") if end is None else end
+        alerts.append(Alert(f"a{i}", key, start, end))
+    return alerts
