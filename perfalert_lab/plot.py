@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "FrontierDisplay",
     "LoadDisplay",
+    "ReceiverTimeline",
     "QueryDisplay",
     "StackedTimelines",
     "SweepDisplay",
@@ -733,6 +734,54 @@ class QueryDisplay(_Picture):
         return self
 
 
+@dataclass(repr=False)
+class ReceiverTimeline(_Picture):
+    """What each Alertmanager receiver got over time: one row per receiver, a mark per notification
+    (firing, resolved only, repeat), from ``backtest(..., alertmanager=...)``."""
+
+    receivers: list[str]
+    marks: dict[str, dict[str, np.ndarray]]  # receiver -> kind -> times (ns)
+    span: tuple[int, int]
+    artists: list[Any] = field(default_factory=list)
+    figure_: Any = None
+    ax_: Any = None
+
+    @classmethod
+    def from_result(cls, result: BacktestResult) -> ReceiverTimeline:
+        notes = result.notifications
+        if result.receivers is None or "receiver" not in notes.columns:
+            raise UsageError("ReceiverTimeline: the result has no Alertmanager notifications; "
+                             "backtest(..., alertmanager=load_alertmanager(path))")
+        names = [str(r) for r in result.receivers["receiver"]]
+        kind = np.where(notes["repeat"], "repeat", np.where(notes["firing"] > 0, "firing", "resolved"))
+        marks = {name: {k: col_ns(notes.loc[(notes["receiver"] == name).to_numpy() & (kind == k), "at"])
+                        for k in ("firing", "resolved", "repeat")} for name in names}
+        return cls(names, marks, (pd.Timestamp(result.span[0]).value, pd.Timestamp(result.span[1]).value))
+
+    def _summary(self) -> str:
+        return f"{len(self.receivers)} receivers"
+
+    def plot(self, ax: Axes | None = None) -> ReceiverTimeline:
+        fig, ax = _new_axes(ax, (TIMELINE_SIZE[0], 0.9 + 0.45 * max(len(self.receivers), 1)))
+        self.figure_, self.ax_ = fig, ax
+        colors = {"firing": "#d1495b", "resolved": "#2e8b57", "repeat": "#999999"}
+        for row, name in enumerate(self.receivers):
+            for kind, times in self.marks[name].items():
+                if len(times):
+                    self.artists.append(ax.scatter(_mpl_days(times), np.full(len(times), row), marker="|", s=180,
+                                                   color=colors[kind], label=kind if row == 0 else None))
+        ax.set_yticks(range(len(self.receivers)), self.receivers)
+        ax.set_ylim(-0.7, len(self.receivers) - 0.3)
+        lo, hi = _mpl_days(np.array(self.span))
+        ax.set_xlim(float(lo), float(hi))
+        ax.set_title("notifications per receiver", fontsize=10, loc="left")
+        if any(len(t) for m in self.marks.values() for t in m.values()):
+            ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False, ncols=3,
+                      borderaxespad=0.1)
+        _date_axis(ax)
+        return self
+
+
 def _paging_kinds() -> set[str]:
     from .alertmanager.config import PAGING
 
@@ -749,6 +798,9 @@ def report_figures(result: BacktestResult, max_series: int = 6) -> list[tuple[st
     for source, metric in keys:
         d = TimelineDisplay.from_result(result, source=str(source), metric=str(metric)).plot()
         out.append((str(source) if source == metric else f"{source} / {metric}", _png(d.figure_, REPORT_DPI)))
+    if result.receivers is not None:
+        d3 = ReceiverTimeline.from_result(result).plot()
+        out.append(("Notifications per receiver", _png(d3.figure_, REPORT_DPI)))
     if len(result.notifications):
         d2 = LoadDisplay.from_result(result).plot()
         out.append(("Notifications by hour of week", _png(d2.figure_, REPORT_DPI)))

@@ -296,3 +296,25 @@ def test_the_group_by_group_path_equals_the_event_at_a_time_simulation():
         compared += 1
         notes += len(want)
     assert notes > 1000
+
+
+def test_the_report_draws_notifications_per_receiver(tmp_path):
+    from conftest import ROOT
+
+    import perfalert_lab as pal
+    from perfalert_lab.plot import ReceiverTimeline
+    from perfalert_lab.report import write_report
+
+    frame, _ = pal.datasets.prometheus_fleet()
+    result = pal.backtest(frame, pal.load_prometheus_rules(ROOT / "data" / "prometheus" / "alerts.rules.yml"),
+                          alertmanager=parse_alertmanager(AM_FILE))
+    picture = ReceiverTimeline.from_result(result)
+    assert picture.receivers == ["team", "pager"]
+    drawn = sum(len(t) for m in picture.marks.values() for t in m.values())
+    assert drawn == len(result.notifications) > 0
+    assert picture._repr_png_()[:4] == b"\x89PNG"
+    write_report(result, tmp_path / "report.html", title="t")
+    assert "<h3>Notifications per receiver</h3><img" in (tmp_path / "report.html").read_text()
+    with pytest.raises(pal.UsageError, match="no Alertmanager"):
+        ReceiverTimeline.from_result(pal.backtest(frame, pal.load_prometheus_rules(
+            ROOT / "data" / "prometheus" / "alerts.rules.yml")))
