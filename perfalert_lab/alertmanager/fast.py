@@ -6,7 +6,9 @@ event queue for everything, each (route, group labels) is replayed alone: its
 lifetimes (from the first arrival to the flush that leaves it empty), the flush
 ticks of each lifetime (``group_wait``, then every ``group_interval``), and at each
 tick the firing and resolved sets from the alerts' start and end arrays; which alerts
-inhibit which is computed once per inhibition rule as intervals. It is the path
+inhibit which is computed once per inhibition rule as intervals. The per-flush rules
+(muting, the notification log's decision) are the simulation's own functions: what the
+two paths differ in, and what the tests compare, is the bookkeeping of groups and time. It is the path
 ``apply_alertmanager`` uses; the event-at-a-time simulation is its reference and the
 tests hold them equal on random timelines and configurations.
 """
@@ -18,7 +20,7 @@ from collections import defaultdict
 import numpy as np
 
 from .config import AlertmanagerConfig, Route
-from .simulate import Alert, Notification, Silence, _fingerprint, _in_interval, _quote
+from .simulate import Alert, Notification, Silence, _fingerprint, _quote, needs_update, route_muted
 
 __all__ = ["simulate_fast"]
 
@@ -99,11 +101,7 @@ def _flush(t: int, route: Route, gkey: str, glabels: tuple[tuple[str, str], ...]
            in_group: dict[str, int], starts: np.ndarray, ends: np.ndarray, integrations: tuple, log: dict,
            out: list[Notification], inhibit: dict[str, list[tuple[int, int]]], silences: tuple[Silence, ...],
            config: AlertmanagerConfig) -> None:
-    if route.mute_time_intervals and any(_in_interval(t, config.time_intervals[n])
-                                         for n in route.mute_time_intervals):
-        return
-    if route.active_time_intervals and not any(_in_interval(t, config.time_intervals[n])
-                                               for n in route.active_time_intervals):
+    if route_muted(route, t, config):
         return
     firing_ids, resolved_ids, firing, resolved = [], [], set(), set()
     for fp, i in in_group.items():
@@ -121,18 +119,7 @@ def _flush(t: int, route: Route, gkey: str, glabels: tuple[tuple[str, str], ...]
     f, r = frozenset(firing), frozenset(resolved)
     for integration in integrations:
         lk = (gkey, route.receiver, integration.name)
-        entry = log.get(lk)
-        if entry is None:
-            needed, repeat = bool(f), False
-        elif not f <= entry[0]:
-            needed, repeat = True, False
-        elif not f:
-            needed, repeat = bool(entry[0]), False
-        elif integration.send_resolved and not r <= entry[1]:
-            needed, repeat = True, False
-        else:
-            needed = entry[2] < t - route.repeat_interval_ms
-            repeat = needed
+        needed, repeat = needs_update(log.get(lk), f, r, integration.send_resolved, route.repeat_interval_ms, t)
         if not needed:
             continue
         log[lk] = (f, r, t)

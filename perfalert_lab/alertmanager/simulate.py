@@ -118,6 +118,30 @@ def _in_interval(t_ms: int, intervals: tuple[TimeInterval, ...]) -> bool:
     return False
 
 
+def route_muted(route: Route, t: int, config: AlertmanagerConfig) -> bool:
+    """The route's mute_time_intervals hold at ``t``, or its active_time_intervals do not."""
+    if route.mute_time_intervals and any(_in_interval(t, config.time_intervals[n]) for n in route.mute_time_intervals):
+        return True
+    return bool(route.active_time_intervals) and not any(_in_interval(t, config.time_intervals[n])
+                                                         for n in route.active_time_intervals)
+
+
+def needs_update(entry: tuple[frozenset[str], frozenset[str], int] | None, firing: frozenset[str],
+                 resolved: frozenset[str], send_resolved: bool, repeat_ms: int, t: int) -> tuple[bool, bool]:
+    """``(notify, is_repeat)``: the notification log's DedupStage.needsUpdate, ``entry`` = (firing,
+    resolved, time) of the last notification of this group to this integration."""
+    if entry is None:
+        return bool(firing), False
+    if not firing <= entry[0]:
+        return True, False
+    if not firing:
+        return bool(entry[0]), False
+    if send_resolved and not resolved <= entry[1]:
+        return True, False
+    due = entry[2] < t - repeat_ms  # Before(now - repeat): strictly
+    return due, due
+
+
 def simulate(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: int,
              silences: tuple[Silence, ...] = ()) -> list[Notification]:
     """Every notification the configuration's integrations would have received up to ``end_ms``."""
@@ -157,11 +181,7 @@ def simulate(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: int,
 
     def notify(g: _Group, t: int) -> None:
         route = g.route
-        if route.mute_time_intervals and any(_in_interval(t, config.time_intervals[n])
-                                             for n in route.mute_time_intervals):
-            return
-        if route.active_time_intervals and not any(_in_interval(t, config.time_intervals[n])
-                                                   for n in route.active_time_intervals):
+        if route_muted(route, t, config):
             return
         firing_sources = [dict(a.labels) for a in live.values() if a.firing_at(t)]
         shown: list[Alert] = []
@@ -179,18 +199,8 @@ def simulate(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: int,
         receiver = config.receivers.get(route.receiver)
         for integration in receiver.integrations if receiver else ():
             lk = (g.key.split("|", 1)[1], route.receiver, integration.name)  # the log knows route keys, not routes
-            entry = log.get(lk)
-            if entry is None:
-                needed, repeat = len(firing) > 0, False
-            elif not firing <= entry[0]:
-                needed, repeat = True, False
-            elif not firing:
-                needed, repeat = len(entry[0]) > 0, False
-            elif integration.send_resolved and not resolved <= entry[1]:
-                needed, repeat = True, False
-            else:
-                needed = entry[2] < t - route.repeat_interval_ms  # Before(now - repeat): strictly
-                repeat = needed
+            needed, repeat = needs_update(log.get(lk), firing, resolved, integration.send_resolved,
+                                          route.repeat_interval_ms, t)
             if not needed:
                 continue
             log[lk] = (firing, resolved, t)

@@ -65,7 +65,9 @@ def sweep_prometheus(frame: Any, rule: PromRule | str, rules: PromRuleFile, *, t
     end_ms = int(store.last_ms or 0)
     lookback_ms = _ms(lookback)
     # the recording rules, as the backtest writes them, for the rules that read them
-    _, full = evaluate_rule_file(store, rules, int(store.first_ms), end_ms, compat=compat, lookback_ms=lookback_ms)
+    records = PromRuleFile(tuple(replace(g, rules=tuple(r for r in g.rules if r.kind == "record"))
+                                 for g in rules.groups), rules.path)  # the alert rules' states are not needed here
+    _, full = evaluate_rule_file(store, records, int(store.first_ms), end_ms, compat=compat, lookback_ms=lookback_ms)
     ticks = rule_ticks(group, int(store.first_ms), end_ms)
     import promql_parser as pp
 
