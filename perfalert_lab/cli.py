@@ -138,7 +138,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         options = {"prometheus_compat": args.prometheus_compat, "group_offset": args.group_offset} \
             if clock is None else None
         result = backtest(frame, rules, clock=clock, incidents=incidents, progress=_interactive(), strict=args.strict,
-                          alertmanager=alertmanager, prometheus=options)
+                          alertmanager=alertmanager, prometheus=options, texts=args.summaries or None)
     _print_stats(result)
     if args.out:
         written = _write_result(result, Path(args.out), title=f"Backtest of {Path(args.rules).name}")
@@ -170,7 +170,8 @@ def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incident
             ddf = dd.from_delayed(parts, meta=head)
         print(f"backtest on dask: {len(files)} file(s), {len(client.scheduler_info()['workers'])} worker(s)",
               file=sys.stderr)
-        return backtest(ddf, rules, clock=clock, incidents=incidents, duplicates=args.duplicates, strict=args.strict)
+        return backtest(ddf, rules, clock=clock, incidents=incidents, duplicates=args.duplicates, strict=args.strict,
+                        texts=args.summaries or None)
     finally:
         client.close()
 
@@ -205,7 +206,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     rules = load_rules(rules_path)
     frame = read_metrics(datasets.nab_files())
     incidents = read_incidents(datasets.data_dir() / "nab" / "labels" / "combined_windows.json")
-    result = backtest(frame, rules, incidents=incidents)
+    result = backtest(frame, rules, incidents=incidents, texts=True)  # the report shows what each page said
     print(f"perfalert demo: {len(rules)} rules from {rules_path.name} over {frame['source'].nunique()} NAB series "
           f"({len(frame)} samples, {result.span[0]:%Y-%m-%d} to {result.span[1]:%Y-%m-%d})")
     _print_stats(result)
@@ -395,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alertmanager", metavar="FILE",
                    help="alertmanager.yml: send every alert through a simulated Alertmanager (routing, grouping, "
                         "inhibition); notifications.csv then lists what each integration would have received")
+    p.add_argument("--summaries", action="store_true",
+                   help="add what each page says: labels and annotations to alerts.csv, the rendered summary to "
+                        "notifications.csv (on by default when a rule sets labels or annotations)")
     scale = p.add_mutually_exclusive_group()
     scale.add_argument("--workers", type=int, metavar="N", help="run on a local dask cluster of N processes")
     scale.add_argument("--scheduler", metavar="ADDRESS", help="run on the dask cluster at ADDRESS (tcp://host:8786)")

@@ -70,12 +70,12 @@ def _merge_parts(parts: list[Any], rule: Rule) -> Any:
     keys = merged.series_keys
     order = np.lexsort((merged.pending_since, keys["metric"].astype("str").to_numpy(dtype=object),
                         keys["source"].astype("str").to_numpy(dtype=object)))
-    return AlertColumns(rule, keys.iloc[order].reset_index(drop=True), *(getattr(merged, f)[order] for f in (
-        "series_hash", "pending_since", "fired_at", "resolved_at", "suppressed", "peak_value")))
+    return merged.take(order)
 
 
 def backtest_dask(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Clock | None = None,
-                  incidents: pd.DataFrame | None = None, duplicates: str = "last", strict: bool = False) -> Any:
+                  incidents: pd.DataFrame | None = None, duplicates: str = "last", strict: bool = False,
+                  texts: bool | None = None) -> Any:
     """The dask path of :func:`perfalert_lab.backtest` (same tables as pandas)."""
     dask = require_module("dask", "dask", "Backtesting a dask DataFrame")
     from .engine.lifecycle import apply_lifecycle
@@ -118,7 +118,7 @@ def backtest_dask(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Cloc
         n_series[rule.id] = sum(r["n_series"].get(rule.id, 0) for r in results)
         mine = [r["spans"][rule.id] for r in results if rule.id in r["spans"]]
         spans[rule.id] = (min(a for a, _ in mine), max(b for _, b in mine)) if mine else span
-    alerts, notifications = apply_lifecycle(parts, rs, span[1])
+    alerts, notifications = apply_lifecycle(parts, rs, span[1], texts=texts)
     loaded = set().union(*(r["sources"] for r in results)) if incidents is not None else None
     stats = compute_stats(alerts, notifications, evaluations, watched, n_series, rs.ids, span, incidents,
                           spans=spans, sources=loaded)
@@ -146,7 +146,8 @@ def _empty_part(rule: Rule) -> Any:
 
     z = np.zeros(0, dtype=np.int64)
     keys = pd.DataFrame({"source": pd.array([], dtype="str"), "metric": pd.array([], dtype="str")})
-    return AlertColumns(rule, keys, z.astype(np.uint64), z, z, z, z.astype(bool), z.astype(np.float64))
+    return AlertColumns(rule, keys, z.astype(np.uint64), z, z, z, z.astype(bool), z.astype(np.float64),
+                        z.astype(np.float64))
 
 
 def _ns(value: Any) -> int:

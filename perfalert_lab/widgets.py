@@ -80,9 +80,22 @@ def _choices(current: Any) -> list[str]:
     return options
 
 
-def tune(frame: Any, rule: Rule, *, incidents: pd.DataFrame | None = None, rules: RuleSet | None = None,
-         clock: Clock | None = None) -> Any:
-    """A :class:`Tuner` widget over ``frame`` for ``rule`` (needs the ``notebook`` extra)."""
+def tune(frame: Any, rule: Any, *, incidents: pd.DataFrame | None = None, rules: Any = None,
+         clock: Clock | None = None, prometheus_compat: str = "3") -> Any:
+    """A :class:`Tuner` widget over ``frame`` for ``rule`` (needs the ``notebook`` extra).
+
+    ``rule`` may be a Prometheus alert rule (``rules.rule("HighErrorRate")``, or its name with
+    ``rules=`` the file from :func:`load_prometheus_rules`): the tuner then moves the number of its
+    top-level comparison, ``for`` and ``keep_firing_for``, and writes them back into the file.
+    """
+    from .rules.promfile import PromRule, PromRuleFile
+
+    if isinstance(rule, PromRule) or isinstance(rules, PromRuleFile):
+        if clock is not None:
+            raise UsageError("tune: a Prometheus rule runs on its group's interval; leave clock out")
+        if not isinstance(rules, PromRuleFile):
+            raise UsageError("tune: a Prometheus alert rule needs its file: tune(frame, rule, rules=rule_file)")
+        return _tuner_class()(frame, rule, incidents=incidents, rules=rules, prometheus_compat=prometheus_compat)
     return _tuner_class()(frame, rule, incidents=incidents, rules=rules, clock=clock)
 
 
@@ -109,6 +122,13 @@ def _build_tuner_class() -> type:
 
     class Tuner(widgets.VBox):  # type: ignore[misc, name-defined]
         """Sliders over one rule, live statistics and timeline, YAML export."""
+
+        def __new__(cls, frame: Any, rule: Any, **kwargs: Any) -> Any:
+            from .rules.promfile import PromRuleFile
+
+            if cls is Tuner and isinstance(kwargs.get("rules"), PromRuleFile):
+                return super().__new__(PromTuner)
+            return super().__new__(cls)
 
         def __init__(self, frame: Any, rule: Rule, *, incidents: pd.DataFrame | None = None,
                      rules: RuleSet | None = None, clock: Clock | None = None) -> None:
@@ -230,12 +250,7 @@ def _build_tuner_class() -> type:
         def _show_stats(self) -> None:
             from .present import stats_for_people
 
-            people = stats_for_people(self.series_stats()).rename(columns=lambda c: c.replace("_", " "))
-            self.stats_view.value = (
-                "<style>.pal-tuner-stats th{white-space:normal;max-width:6.5em;vertical-align:bottom;font-size:.85em;"
-                "padding:0 .35em !important}"
-                ".pal-tuner-stats td{white-space:nowrap;font-size:.9em;padding:0 .35em !important}</style>"
-                + people.to_html(index=False, border=0, na_rep="", classes="pal-tuner-stats"))
+            self.stats_view.value = _stats_html(stats_for_people(self.series_stats()))
 
         def tuned_rule(self) -> Rule:
             """The rule as the controls set it (raises RulesError when they contradict)."""
@@ -309,5 +324,201 @@ def _build_tuner_class() -> type:
             self.status.value = f"saved <code>{written}</code>"
             return written
 
-    Tuner.__module__ = __name__
+    class PromTuner(Tuner):  # type: ignore[misc, valid-type]
+        """The tuner for a Prometheus alert rule (SPEC 11): the number of its top-level comparison,
+        ``for`` and ``keep_firing_for``; the compared value is evaluated once, each move re-runs
+        only the comparison and the alert states (:class:`~perfalert_lab.query.tuning.PromRuleReplay`).
+        "Write back" puts the values into the rule file, touching nothing else."""
+
+        def __init__(self, frame: Any, rule: Any, *, incidents: pd.DataFrame | None = None, rules: Any = None,
+                     prometheus_compat: str = "3") -> None:
+            from .query.backtest import _source
+            from .query.tuning import PromRuleReplay
+
+            self.replay = replay = PromRuleReplay(frame, rule, rules, incidents=incidents,
+                                                  prometheus_compat=prometheus_compat, caller="tune")
+            self.prom_rules, self.incidents = rules, replay.incidents
+            self.rule = replay.rule  # type: ignore[assignment]
+            style = {"description_width": "110px"}
+            layout = widgets.Layout(width="420px")
+            self.controls = {}
+            finite = replay.values[replay.present & np.isfinite(replay.values)]
+            if replay.threshold is not None:
+                lo = min(float(finite.min()) if finite.size else replay.threshold, replay.threshold)
+                hi = max(float(finite.max()) if finite.size else replay.threshold, replay.threshold)
+                self.value_range = (lo, hi)
+                step = nice_step(lo, hi)
+                lo, hi = float(np.floor(lo / step) * step), float(np.ceil(hi / step) * step)
+                self.controls["threshold"] = widgets.FloatSlider(
+                    value=replay.threshold, min=lo, max=hi, step=step, description=f"threshold ({replay.op})",
+                    style=style, layout=layout, continuous_update=False, readout_format=".4g")
+            else:
+                self.value_range = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            for key, ms in (("for", replay.rule.for_ms), ("keep_firing_for", replay.rule.keep_firing_for_ms)):
+                now = format_duration(parse_duration(f"{ms}ms"))
+                self.controls[key] = widgets.SelectionSlider(options=_choices(now), value=now, description=key,
+                                                             style=style, layout=layout)
+            sources = sorted({_source(dict(lb)) or replay.name for lb in replay.labels}) or [replay.name]
+            busiest = replay.run().alerts["source"].value_counts()  # start on the series with most alerts
+            first = str(busiest.index[0]) if len(busiest) and str(busiest.index[0]) in sources else sources[0]
+            self.controls["series"] = widgets.Dropdown(options=sources, value=first, description="series",
+                                                       style=style, layout=layout)
+            self.status = widgets.HTML()
+            self.stats_view = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", overflow="auto"))
+            self.plot_view = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
+            self.curve_view = widgets.Image(format="png", layout=widgets.Layout(width="340px", flex="0 0 auto"))
+            self.curve = None
+            self._curve_key = None
+            self.yaml_view = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px", display="none"))
+            self.save_path = widgets.Text(value=str(rules.path or f"{replay.name}.rules.yml"), description="write to",
+                                          style=style)
+            show = widgets.Button(description="Show rule file", icon="file-code-o")
+            save = widgets.Button(description="Write back", icon="save")
+            show.on_click(lambda _: self.toggle_yaml())
+            self.yaml_button = show
+            save.on_click(lambda _: self.save())
+            for control in self.controls.values():
+                control.observe(self._changed, names="value")
+            self.result = None
+            self.painter = TimelinePainter(dpi=80)
+            self._points = {}
+            self.curve_painter = SweepCurvePainter(dpi=80)
+            left = [self.controls[k] for k in ("threshold",) if k in self.controls]
+            widgets.VBox.__init__(self, [
+                widgets.HBox([widgets.VBox([*left, self.controls["series"]]),
+                              widgets.VBox([self.controls["for"], self.controls["keep_firing_for"]])]),
+                self.status, widgets.HBox([self.stats_view, self.curve_view]), self.plot_view,
+                widgets.HBox([show, self.save_path, save]), self.yaml_view,
+            ])
+            self._refresh()
+
+        def values(self) -> dict[str, Any]:
+            """The values the controls set: ``threshold`` (when the rule has one), ``for_``, ``keep_firing_for``."""
+            c = self.controls
+            out: dict[str, Any] = {"for_": c["for"].value, "keep_firing_for": c["keep_firing_for"].value}
+            if "threshold" in c:
+                out["threshold"] = float(c["threshold"].value)
+            return out
+
+        def tuned_rule(self) -> Any:
+            """The Prometheus rule as the controls set it."""
+            return self.replay.variant(**self.values())
+
+        def _refresh(self) -> None:
+            try:
+                self.result = self.replay.run(**self.values())
+            except UsageError as exc:
+                self.status.value = f"<span style='color:#c0392b'>{exc}</span>"
+                return
+            rule: Any = self.result.rules.rule(self.replay.name)  # type: ignore[union-attr]
+            self.rule = rule
+            text = f"{rule.expr}"
+            for key, ms in (("for", rule.for_ms), ("keep_firing_for", rule.keep_firing_for_ms)):
+                if ms:
+                    text += f" {key} {format_duration(parse_duration(f'{ms}ms'))}"
+            self.status.value = f"<code>{_escape(text)}</code>"
+            if self.yaml_view.layout.display != "none":
+                self._show_yaml()
+            self._show_stats()
+            self._show_curve()
+            self._draw()
+
+        def series_stats(self) -> pd.DataFrame:
+            from .stats import compute_stats
+
+            assert self.result is not None
+            rid, source = self.replay.name, self.controls["series"].value
+            everything = self.result.stats
+            alerts = self.result.alerts[self.result.alerts["source"] == source]
+            notes = self.result.notifications
+            notes = notes[(notes["source"] == source).to_numpy(dtype=bool)]
+            span = (self.result.span[0].value, self.result.span[1].value)
+            one = compute_stats(alerts, notes, {rid: 0}, {rid: {source}}, {rid: 1}, [rid], span, self.incidents)
+            rows = pd.concat([everything[everything["rule_id"] == rid], one[one["rule_id"] == rid]])
+            rows.insert(0, "series", ["all series", source])
+            return rows[["series", *[c for c in STAT_COLUMNS if c in rows.columns]]].reset_index(drop=True)
+
+        def _show_curve(self) -> None:
+            if "threshold" not in self.controls:
+                self.curve_view.layout.display = "none"
+                return
+            v = self.values()
+            key = (v["for_"], v["keep_firing_for"])
+            if key != self._curve_key:
+                lo, hi = self.controls["threshold"].min, self.controls["threshold"].max
+                self.curve = self.replay.sweep(threshold=np.linspace(lo, hi, CURVE_POINTS).tolist(),
+                                               for_=[v["for_"]], keep_firing_for=[v["keep_firing_for"]])
+                self._curve_key = key
+            assert self.result is not None and self.curve is not None
+            row = self.result.stats.iloc[0]
+            weeks = max((self.result.span[1] - self.result.span[0]).total_seconds() / 604800, 1e-9)
+            label = f"{self.replay.op} {v['threshold']:g}: {row['alerts'] / weeks:.3g} alerts/week"
+            if "recall" in row.index and not pd.isna(row["recall"]):
+                label += f", recall {row['recall']:.2f}"
+            self.curve_view.value = self.curve_painter.png(self.curve, v["threshold"], label)
+
+        def _draw(self) -> None:
+            if self.result is None or self.result.series is None:
+                return
+            source = self.controls["series"].value
+            display = TimelineDisplay.from_result(self.result, source=source, metric=self.replay.name,
+                                                  points=self._points.get(source))
+            self._points[source] = (display.times, display.values)
+            self.plot_view.value = self.painter.png(display, ylim=self.value_range)
+            self.figure = display.figure_
+
+        def __repr__(self) -> str:
+            return f"<Tuner {self.replay.name}: {self.tuned_rule().expr}>"
+
+        @property
+        def yaml(self) -> str:
+            """The user's rule file with the tuned values (nothing else changed)."""
+            from .query.tuning import updated_prometheus_text
+
+            return updated_prometheus_text(self.prom_rules.path, self.replay.name, **self._written())
+
+        def _written(self) -> dict[str, Any]:
+            """The values that differ from the rule file's (only those are written)."""
+            v, rule = self.values(), self.replay.rule
+            out: dict[str, Any] = {}
+            if v.get("threshold") is not None and v["threshold"] != self.replay.threshold:
+                out["threshold"] = v["threshold"]
+            if to_ms(v["for_"]) != rule.for_ms:
+                out["for_"] = v["for_"]
+            if to_ms(v["keep_firing_for"]) != rule.keep_firing_for_ms:
+                out["keep_firing_for"] = v["keep_firing_for"]
+            return out
+
+        def save(self, path: str | Path | None = None) -> Path:
+            """Write the tuned values into the rule file (``path``, default the box's) and return it."""
+            from .query.tuning import update_prometheus_rule
+
+            if self.prom_rules.path is None:
+                raise UsageError("tune: this rule file was not read from a file; write it with "
+                                 "pal.query.tuning.update_prometheus_rule")
+            target = Path(path or self.save_path.value)
+            written = update_prometheus_rule(self.prom_rules.path, self.replay.name, out=target, **self._written())
+            self.status.value = f"wrote <code>{_escape(str(written))}</code>"
+            return written
+
+    Tuner.__module__ = PromTuner.__module__ = __name__
     return Tuner
+
+
+def to_ms(duration: str) -> int:
+    return int(parse_duration(duration).total_seconds() * 1000)
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def _stats_html(people: pd.DataFrame) -> str:
+    """The tuner's statistics table (wrapping headers, compact cells)."""
+    people = people.rename(columns=lambda c: c.replace("_", " "))
+    return ("<style>.pal-tuner-stats th{white-space:normal;max-width:6.5em;vertical-align:bottom;font-size:.85em;"
+            "padding:0 .35em !important}"
+            ".pal-tuner-stats td{white-space:nowrap;font-size:.9em;padding:0 .35em !important}</style>"
+            + people.to_html(index=False, border=0, na_rep="", classes="pal-tuner-stats"))

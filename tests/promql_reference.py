@@ -15,7 +15,7 @@ from typing import Any
 
 import promql_parser as pp
 
-from perfalert_lab.query.store import format_labels
+from perfalert_lab.templates import format_labels
 
 Series = dict[tuple[tuple[str, str], ...], list[tuple[int, float]]]  # labels -> [(t_ms, value)]
 

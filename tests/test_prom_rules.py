@@ -25,8 +25,8 @@ from promtool_oracle import need_promtool
 from perfalert_lab.errors import RulesError
 from perfalert_lab.query import store_from_frame
 from perfalert_lab.query.alerting import alert_states, evaluate_rule_file
-from perfalert_lab.query.templates import TemplateError, check_template, render
 from perfalert_lab.rules.promfile import is_prometheus_rules, load_prometheus_rules, parse_prometheus_rules
+from perfalert_lab.templates import TemplateError, check_template, render
 
 CORPUS = Path(__file__).parent / "corpus" / "prom_rules"
 CASES = int(os.environ.get("PERFALERT_RULE_CASES", "150"))
@@ -182,7 +182,7 @@ def test_backtest_of_a_rule_file_gives_the_section_5_tables(tmp_path):
     result = pal.backtest(frame, pal.load_prometheus_rules(path), incidents=incidents)
     alerts = result.alerts
     assert list(alerts.columns) == [*ALERT_COLUMNS, "labels", "annotations"]
-    assert list(result.notifications.columns) == NOTIFICATION_COLUMNS
+    assert list(result.notifications.columns) == [*NOTIFICATION_COLUMNS, "summary"]
     by_rule = alerts.set_index("rule_id")
     errors = by_rule.loc["HighErrorRate"]
     burst = incidents.set_index("metric").loc["errors"]
@@ -287,3 +287,66 @@ def test_writing_back_touches_only_the_changed_values(tmp_path):
     assert changed[0][1].endswith("[5m]))) > 0.75") and changed[1][1].strip() == "for: 20m"
     with pytest.raises(RulesError, match="no alert rule named 'Nope'"):
         update_prometheus_rule(path, "Nope", threshold=1)
+
+
+def test_the_tuner_takes_a_prometheus_rule_and_writes_it_back(tmp_path):
+    """Each slider move equals a backtest of the rule file with those values written back; writing
+    back touches only the changed values and promtool accepts the file."""
+    pytest.importorskip("ipywidgets")
+    import shutil
+
+    from conftest import ROOT
+
+    import perfalert_lab as pal
+
+    path = tmp_path / "alerts.rules.yml"
+    shutil.copy(ROOT / "data" / "prometheus" / "alerts.rules.yml", path)
+    frame, incidents = pal.datasets.prometheus_fleet()
+    rules = pal.load_prometheus_rules(path)
+    tuner = pal.tune(frame, rules.rule("SlowRequests"), rules=rules, incidents=incidents)
+    assert isinstance(tuner, pal.widgets.Tuner)
+    assert set(tuner.controls) == {"threshold", "for", "keep_firing_for", "series"}
+    assert tuner.controls["threshold"].value == 0.9 and tuner.controls["for"].value == "10m"
+    assert tuner.plot_view.value and tuner.curve_view.value  # pictures drawn
+    slider = tuner.controls["threshold"]
+    slider.value = slider.min + (slider.max - slider.min) * 0.4
+    chosen = slider.value
+    assert chosen != 0.9
+    tuner.controls["for"].value = "2m"
+    tuner.controls["keep_firing_for"].value = "5m"
+    out = tmp_path / "tuned.rules.yml"
+    tuner.save(out)
+    before, after = path.read_text().splitlines(), out.read_text().splitlines()
+    changed = [b for a, b in zip(before, after, strict=False) if a != b]
+    assert changed[0].endswith(f") > {chosen!r}") and changed[1].strip() == "for: 2m", changed
+    assert "keep_firing_for: 5m" in out.read_text() and len(after) == len(before) + 1
+    promtool = need_promtool()
+    assert subprocess.run([promtool, "check", "rules", str(out)], capture_output=True).returncode == 0
+    whole = pal.backtest(frame, pal.load_prometheus_rules(out), incidents=incidents)
+    mine = whole.alerts[whole.alerts["rule_id"] == "SlowRequests"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(tuner.result.alerts, mine)
+    ours = tuner.result.stats.set_index("rule_id").loc["SlowRequests"]
+    theirs = whole.stats.set_index("rule_id").loc["SlowRequests"]
+    pd.testing.assert_series_equal(ours, theirs)
+    # a rule without a number to move: for and keep_firing_for only
+    absent = parse_prometheus_rules(
+        "groups:\n- name: g\n  rules:\n  - alert: NoTarget\n    expr: absent(up{job=\"api\"})\n    for: 5m\n",
+        name="absent.yml")
+    t2 = pal.tune(frame, absent.rule("NoTarget"), rules=absent)
+    assert "threshold" not in t2.controls and t2.controls["for"].value == "5m"
+    t2.controls["for"].value = "1m"
+    assert t2.tuned_rule().for_ms == 60_000
+
+
+def test_tune_of_a_prometheus_rule_without_its_file_says_how():
+    pytest.importorskip("ipywidgets")
+    import perfalert_lab as pal
+    from perfalert_lab.errors import UsageError
+    from perfalert_lab.rules.promfile import parse_prometheus_rules
+
+    rules = parse_prometheus_rules("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up == 0\n", name="x.yml")
+    frame, _ = pal.datasets.prometheus_fleet()
+    with pytest.raises(UsageError, match="needs its file"):
+        pal.tune(frame, rules.rule("A"))
+    with pytest.raises(UsageError, match="recording rule|no alert rule|no rule"):
+        pal.tune(frame, "nope", rules=rules)

@@ -26,7 +26,7 @@ import numpy as np
 from .._time import NAT_NS
 from .states import AlertState
 
-__all__ = ["Episodes", "run_episodes", "run_samples", "peak_values"]
+__all__ = ["Episodes", "peak_values", "run_episodes", "run_samples", "values_at"]
 
 # the states as plain integers: numba reads module globals as compile-time constants
 INACTIVE, PENDING, FIRING = int(AlertState.INACTIVE), int(AlertState.PENDING), int(AlertState.FIRING)
@@ -257,3 +257,22 @@ def peak_values(times: np.ndarray, values: np.ndarray, present: np.ndarray, k_st
     threshold is the peak.
     """
     return _peaks(times, values, present, k_start, k_end, end_t, peak_direction(op), float(threshold))
+
+
+@numba.njit(cache=True, nogil=True)
+def _values_at(times, values, present, k_start, k_end, at):  # pragma: no cover - compiled
+    out = np.full(len(k_start), np.nan)
+    for i in range(len(k_start)):
+        for k in range(k_start[i], k_end[i]):
+            if times[k] >= at[i]:
+                if times[k] == at[i] and present[k]:
+                    out[i] = values[k]
+                break
+    return out
+
+
+def values_at(times: np.ndarray, values: np.ndarray, present: np.ndarray, k_start: np.ndarray, k_end: np.ndarray,
+              at: np.ndarray) -> np.ndarray:
+    """Each alert's value at the evaluation at instant ``at`` (its firing: the ``$value`` its page shows),
+    searched from ``k_start``; NaN where there is none."""
+    return _values_at(times, values, present, k_start, k_end, at)

@@ -37,6 +37,7 @@ import pandas as pd
 from .._hashing import stable_hash
 from .._time import NAT_NS, ns_to_timestamps, to_ns
 from ..rules.model import CHANNELS, Channel, LognormalDelay, Responders, Rule, RuleSet, Silence
+from .texts import alert_texts
 
 __all__ = ["AlertColumns", "ack_delays", "apply_lifecycle"]
 
@@ -56,16 +57,28 @@ class AlertColumns:
     resolved_at: np.ndarray
     suppressed: np.ndarray  # by cooldown
     peak_value: np.ndarray
+    fired_value: np.ndarray | None = None  # the value when it fired ($value of its templates); None: not tracked
+
+    ARRAYS = ("series_hash", "pending_since", "fired_at", "resolved_at", "suppressed", "peak_value", "fired_value")
 
     def __len__(self) -> int:
         return len(self.fired_at)
 
+    def take(self, order: np.ndarray) -> AlertColumns:
+        """The alerts in another order (or a subset)."""
+        arrays: dict[str, Any] = {f: None if getattr(self, f) is None else getattr(self, f)[order]
+                                  for f in self.ARRAYS}
+        return AlertColumns(self.rule, self.series_keys.iloc[order].reset_index(drop=True), **arrays)
+
     @staticmethod
     def concat(parts: list[AlertColumns], rule: Rule) -> AlertColumns:
         """One rule's alerts from several batches of series, in the order given."""
-        fields = ("series_hash", "pending_since", "fired_at", "resolved_at", "suppressed", "peak_value")
         keys = pd.concat([p.series_keys for p in parts], ignore_index=True)
-        return AlertColumns(rule, keys, *(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+        arrays: dict[str, Any] = {}
+        for f in AlertColumns.ARRAYS:
+            got = [getattr(p, f) for p in parts]
+            arrays[f] = None if any(g is None for g in got) else np.concatenate(got)
+        return AlertColumns(rule, keys, **arrays)
 
 
 # --------------------------------------------------------------------------- hashing
@@ -129,8 +142,10 @@ def ack_delays(responders: Responders, severity: str, keys: np.ndarray) -> np.nd
 # --------------------------------------------------------------------------- silences
 
 
-def silence_matches(silence: Silence, rule: Rule, keys: pd.DataFrame) -> np.ndarray:
-    """Which alerts (rows of ``keys``) a silence's matchers select."""
+def silence_matches(silence: Silence, rule: Rule, keys: pd.DataFrame,
+                    rendered: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Which alerts (rows of ``keys``) a silence's matchers select; ``rendered`` holds the rule's
+    templated labels as each alert rendered them."""
     mask = np.ones(len(keys), dtype=bool)
     for k, pattern in silence.matchers.items():
         if k == "rule_id":
@@ -142,6 +157,8 @@ def silence_matches(silence: Silence, rule: Rule, keys: pd.DataFrame) -> np.ndar
             uniq, inv = np.unique(vals, return_inverse=True)
             hit = np.array([fnmatch.fnmatchcase(str(u), pattern) for u in uniq], dtype=bool)
             mask &= hit[inv] if len(uniq) else np.zeros(len(keys), bool)
+        elif rendered is not None and k in rendered:
+            mask &= np.array([fnmatch.fnmatchcase(str(v), pattern) for v in rendered[k]], dtype=bool)
         elif k in rule.labels:
             mask &= fnmatch.fnmatchcase(rule.labels[k], pattern)
         else:
@@ -207,7 +224,10 @@ def part_lifecycle(part: AlertColumns, rules: RuleSet, horizon: int) -> PartLife
     fired, pending = part.fired_at, part.pending_since
     resolved = part.resolved_at
     delay = ack_delays(rules.responders, rule.severity, alert_keys(rule.id, part.series_hash, pending))
-    silences = [(silence_matches(s, rule, part.series_keys), s.start, s.end) for s in rules.silences]
+    rendered = None
+    if rules.silences and any("{{" in v for v in rule.labels.values()):
+        rendered = alert_texts(rule, part.series_keys, part.series_hash, part.fired_value).rule_labels
+    silences = [(silence_matches(s, rule, part.series_keys, rendered), s.start, s.end) for s in rules.silences]
     rows = np.arange(n)
     silenced = _silenced_at(silences, rows, fired) & ~part.suppressed
     suppressed = part.suppressed | silenced
@@ -295,11 +315,16 @@ def deliver(notes: dict[str, np.ndarray], rules: RuleSet) -> tuple[dict[str, np.
     return cols, delivered, reason
 
 
-def apply_lifecycle(parts: list[AlertColumns], rules: RuleSet, horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The alerts and notifications tables of SPEC section 5."""
+def apply_lifecycle(parts: list[AlertColumns], rules: RuleSet, horizon: int, *, texts: bool | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The alerts and notifications tables of SPEC section 5; with ``texts`` (default: when a rule
+    sets labels or annotations) the alerts add ``labels`` and ``annotations`` and the notifications
+    the ``summary`` each page says (:mod:`.texts`)."""
+    texts = rules.uses_templates if texts is None else texts
     cols: dict[str, list[np.ndarray]] = {k: [] for k in (
         "alert_id", "rule", "source", "metric", "pending_since", "fired_at", "resolved_at", "acknowledged_at",
-        "status", "suppressed_by", "escalation_level", "peak_value", "notifications")}
+        "status", "suppressed_by", "escalation_level", "peak_value", "notifications", "labels", "annotations",
+        "summary")}
     notes: dict[str, list[np.ndarray]] = {k: [] for k in NOTE_FIELDS}
     offset = 0
     for rule_index, part in enumerate(parts):
@@ -320,9 +345,16 @@ def apply_lifecycle(parts: list[AlertColumns], rules: RuleSet, horizon: int) -> 
         cols["escalation_level"].append(life.level)
         cols["peak_value"].append(part.peak_value)
         cols["notifications"].append(life.counts)
+        if texts:
+            said = alert_texts(part.rule, part.series_keys, part.series_hash, part.fired_value)
+            cols["labels"].append(said.labels)
+            cols["annotations"].append(said.annotations)
+            cols["summary"].append(said.summary)
         offset += n
-    alerts, order = _alerts_frame(cols, [p.rule for p in parts])
-    notifications = _notifications_frame({k: _cat(v, np.int64) for k, v in notes.items()}, rules, alerts, order)
+    alerts, order = _alerts_frame(cols, [p.rule for p in parts], texts)
+    summary = pd.array(_cat(cols["summary"], object)[order], dtype="str") if texts else None
+    notifications = _notifications_frame({k: _cat(v, np.int64) for k, v in notes.items()}, rules, alerts, order,
+                                         summary)
     return alerts, notifications
 
 
@@ -331,6 +363,9 @@ ALERT_COLUMNS = ["alert_id", "rule_id", "source", "metric", "severity", "mode", 
                  "resolved_at", "acknowledged_at", "status", "suppressed_by", "escalation_level", "peak_value",
                  "notifications"]
 NOTIFICATION_COLUMNS = ["alert_id", "rule_id", "source", "channel", "kind", "level", "at", "delivered", "reason"]
+# after the contract's columns: what each alert and each page says (SPEC 2 and 11)
+ALERT_TEXT_COLUMNS = ["labels", "annotations"]
+NOTIFICATION_TEXT_COLUMNS = ["summary"]
 STATUS = ("active", "acknowledged", "resolved", "suppressed")
 SUPPRESSED_BY = ("", "cooldown", "silence")
 CHANNEL_NAMES = CHANNELS
@@ -358,14 +393,15 @@ def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
-def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule]) -> tuple[pd.DataFrame, np.ndarray]:
+def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule], texts: bool
+                  ) -> tuple[pd.DataFrame, np.ndarray]:
     """The alerts table, ordered by firing time, then rule file order, then series; and that order."""
     fired = _cat(cols["fired_at"], np.int64)
     # rows are concatenated in rule order, each rule's in series then time order: a stable sort by
     # firing time keeps that order among alerts that fire at the same instant
     order = np.argsort(fired, kind="stable")
     rule_idx = _cat(cols["rule"], np.int64)[order]
-    df = pd.DataFrame({
+    data = {
         "alert_id": _arrow_text(cols["alert_id"], order),
         "rule_id": _text([r.id for r in rules], rule_idx),
         "source": pd.array(_cat(cols["source"], object)[order], dtype="str"),
@@ -381,7 +417,12 @@ def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule]) -> tuple
         "escalation_level": _cat(cols["escalation_level"], np.int64)[order],
         "peak_value": _cat(cols["peak_value"], np.float64)[order],
         "notifications": _cat(cols["notifications"], np.int64)[order],
-    }, columns=ALERT_COLUMNS)  # the contract's columns, in the contract's order (SPEC 5)
+    }
+    if texts:
+        for name in ALERT_TEXT_COLUMNS:
+            data[name] = pd.array(_cat(cols[name], object)[order], dtype="str")
+    # the contract's columns in the contract's order (SPEC 5), then what the pages say
+    df = pd.DataFrame(data, columns=ALERT_COLUMNS + (ALERT_TEXT_COLUMNS if texts else []))
     return df, order
 
 
@@ -406,13 +447,13 @@ def _rate_limit(at, candidate, limit, window):  # pragma: no cover - compiled
 
 
 def _notifications_frame(notes: dict[str, np.ndarray], rules: RuleSet, alerts: pd.DataFrame,
-                         alert_order: np.ndarray) -> pd.DataFrame:
+                         alert_order: np.ndarray, summary: Any = None) -> pd.DataFrame:
     cols, delivered, reason = deliver(notes, rules)
     # where each notification's alert sits in the (re-ordered) alerts table
     position = np.empty(len(alert_order), dtype=np.int64)
     position[alert_order] = np.arange(len(alert_order))
     at_row = position[cols["row"]] if len(alert_order) else np.zeros(0, np.int64)
-    return pd.DataFrame({
+    data = {
         "alert_id": alerts["alert_id"].array.take(at_row),
         "rule_id": alerts["rule_id"].array.take(at_row),
         "source": alerts["source"].array.take(at_row),
@@ -422,4 +463,7 @@ def _notifications_frame(notes: dict[str, np.ndarray], rules: RuleSet, alerts: p
         "at": ns_to_timestamps(cols["at"]),
         "delivered": delivered,
         "reason": _text(REASONS, reason),
-    }, columns=NOTIFICATION_COLUMNS)
+    }
+    if summary is not None:
+        data["summary"] = summary.take(at_row)
+    return pd.DataFrame(data, columns=NOTIFICATION_COLUMNS + (NOTIFICATION_TEXT_COLUMNS if summary is not None else []))

@@ -15,7 +15,7 @@ from ..frames import SeriesSet, as_incidents
 from ..rules.model import Rule, RuleSet
 from ..stats import compute_stats
 from .conditions import Evaluations, conditions, evaluate_values, match_series
-from .episodes import Episodes, peak_values, run_episodes, run_samples
+from .episodes import Episodes, peak_values, run_episodes, run_samples, values_at
 from .lifecycle import AlertColumns, apply_lifecycle
 
 __all__ = ["BacktestResult", "RuleRun", "backtest", "run_rule"]
@@ -65,7 +65,9 @@ def _alert_columns(series: SeriesSet, run: RuleRun, rules: RuleSet, horizon: int
     else:  # sample mode: an alert spans up to its responder's resolution
         end_t = np.where(resolved == NAT_NS, np.iinfo(np.int64).max, resolved)
         peaks = peak_values(ev.times, ev.values, ev.present, eps.k_start, eps.k_end, end_t, rule.op, rule.threshold)
-    return AlertColumns(rule, keys, hashes, eps.pending_since, eps.fired_at, resolved, eps.suppressed, peaks)
+    fired_value = values_at(ev.times, ev.values, ev.present, eps.k_start, eps.k_end, eps.fired_at)
+    return AlertColumns(rule, keys, hashes, eps.pending_since, eps.fired_at, resolved, eps.suppressed, peaks,
+                        fired_value)
 
 
 @dataclass
@@ -113,7 +115,7 @@ class BacktestResult:
 def backtest(frame: Any, rules: Any, *, clock: Clock | None = None,
              incidents: pd.DataFrame | None = None, duplicates: str = "last", progress: bool = False,
              strict: bool = False, prometheus: dict[str, Any] | None = None,
-             alertmanager: Any = None) -> BacktestResult:
+             alertmanager: Any = None, texts: bool | None = None) -> BacktestResult:
     """Replay metrics against rules and return every alert, notification and statistic.
 
     Parameters
@@ -139,6 +141,11 @@ def backtest(frame: Any, rules: Any, *, clock: Clock | None = None,
         An Alertmanager configuration (:func:`load_alertmanager`): every alert goes
         through a simulated Alertmanager instead of the rules' own channels (SPEC 12),
         and ``notifications`` lists what each integration would have received.
+    texts
+        Show what each page says: the alerts add ``labels`` and ``annotations`` and the
+        notifications a ``summary``, rendered from the rules' templates (the default summary is
+        the seed's alert message). Default: when a rule sets labels or annotations; always for
+        a Prometheus rule file.
 
     Examples
     --------
@@ -153,7 +160,7 @@ def backtest(frame: Any, rules: Any, *, clock: Clock | None = None,
     1 2026-01-01 00:04:00+00:00 2026-01-01 00:05:00+00:00        91.0
     """
     result = _backtest(frame, rules, clock=clock, incidents=incidents, duplicates=duplicates, progress=progress,
-                       strict=strict, prometheus=prometheus)
+                       strict=strict, prometheus=prometheus, texts=texts)
     if alertmanager is None:
         return result
     from ..alertmanager.outputs import apply_alertmanager
@@ -162,7 +169,8 @@ def backtest(frame: Any, rules: Any, *, clock: Clock | None = None,
 
 
 def _backtest(frame: Any, rules: Any, *, clock: Clock | None, incidents: pd.DataFrame | None, duplicates: str,
-              progress: bool, strict: bool, prometheus: dict[str, Any] | None) -> BacktestResult:
+              progress: bool, strict: bool, prometheus: dict[str, Any] | None, texts: bool | None = None
+              ) -> BacktestResult:
     from ..rules.promfile import PromRuleFile
 
     if isinstance(rules, PromRuleFile):  # a Prometheus rule file: its rule manager, not ours (SPEC 11)
@@ -177,14 +185,15 @@ def _backtest(frame: Any, rules: Any, *, clock: Clock | None, incidents: pd.Data
     if _is_dask(frame):
         from ..distributed import backtest_dask
 
-        return backtest_dask(frame, rules, clock=clock, incidents=incidents, duplicates=duplicates, strict=strict)
+        return backtest_dask(frame, rules, clock=clock, incidents=incidents, duplicates=duplicates, strict=strict,
+                             texts=texts)
     clock = clock if clock is not None else SampleClock()
     if not hasattr(clock, "evaluation_times") or not hasattr(clock, "lookback_ns"):
         raise UsageError(f"clock: expected SampleClock(), IntervalClock(...) or a Clock, got {clock!r}")
     rs = RuleSet.of(rules)
     series = SeriesSet.from_frame(frame, duplicates=duplicates)  # type: ignore[arg-type]
     incidents = as_incidents(incidents)
-    return _backtest_series(series, rs, clock, incidents, progress, strict=strict)
+    return _backtest_series(series, rs, clock, incidents, progress, strict=strict, texts=texts)
 
 
 def unmatched_rules(rules: RuleSet, metrics: set[str], matched: dict[str, int]) -> list[str]:
@@ -225,7 +234,8 @@ def check_rules_match(rules: RuleSet, metrics: set[str], matched: dict[str, int]
 
 
 def _backtest_series(series: SeriesSet, rs: RuleSet, clock: Clock, incidents: pd.DataFrame | None,
-                     progress: bool = False, strict: bool | None = None) -> BacktestResult:
+                     progress: bool = False, strict: bool | None = None, texts: bool | None = None
+                     ) -> BacktestResult:
     """The backtest of prepared series; ``strict`` not None says (warns, or raises) when a rule
     matches no series, before any table is built."""
     horizon = series.end_ns
@@ -266,7 +276,7 @@ def _backtest_series(series: SeriesSet, rs: RuleSet, clock: Clock, incidents: pd
     if strict is not None:  # from backtest(): warning -> check_rules_match -> here -> backtest -> the caller
         check_rules_match(rs, set(series.keys["metric"].astype("str").tolist()), n_series, strict=strict,
                           stacklevel=4)
-    alerts, notifications = apply_lifecycle(parts, rs, horizon)
+    alerts, notifications = apply_lifecycle(parts, rs, horizon, texts=texts)
     loaded = set(series.keys["source"].astype("str").tolist()) if incidents is not None else None
     stats = compute_stats(alerts, notifications, evaluations, watched, n_series, rs.ids,
                           (series.start_ns, series.end_ns), incidents, spans=spans, sources=loaded)

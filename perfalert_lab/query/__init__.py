@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UsageError
+from ..templates import format_labels
 from .evaluate import Evaluator, PromQLError, Scalar, UnsupportedPromQL, Vector
-from .store import SeriesStore, format_labels, store_from_frame
+from .store import SeriesStore, store_from_frame
 
 __all__ = ["PromQLError", "SeriesStore", "UnsupportedPromQL", "evaluate", "parse", "promql", "store_from_frame"]
 

@@ -22,10 +22,10 @@ import numpy as np
 from ..engine.states import AlertState
 from ..errors import RulesError
 from ..rules.promfile import PromGroup, PromRule, PromRuleFile
+from ..templates import render
 from .evaluate import Evaluator, PromQLError, Scalar, Vector
 from .kernels import STALE_NAN_BITS
 from .store import Labels, SeriesStore
-from .templates import render
 
 __all__ = ["AlertTimeline", "alert_states", "evaluate_rule_file", "rule_ticks"]
 

@@ -20,13 +20,14 @@ import pandas as pd
 
 from .._time import NAT_NS, ns_to_timestamps, parse_duration, to_ns
 from ..clock import IntervalClock
-from ..engine.lifecycle import ALERT_COLUMNS, NOTIFICATION_COLUMNS
+from ..engine.lifecycle import ALERT_COLUMNS, ALERT_TEXT_COLUMNS, NOTIFICATION_COLUMNS, NOTIFICATION_TEXT_COLUMNS
 from ..engine.run import BacktestResult
 from ..frames import as_incidents
 from ..rules.promfile import PromRuleFile
 from ..stats import compute_stats
+from ..templates import format_labels
 from .alerting import AlertTimeline, evaluate_rule_file
-from .store import format_labels, store_from_frame
+from .store import store_from_frame
 
 __all__ = ["backtest_prometheus"]
 
@@ -94,9 +95,10 @@ def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFr
     incidents = as_incidents(incidents)
     rule_ids = list(dict.fromkeys(r.name for r in rules.alert_rules))
     all_sources = {_source(dict(lb)) for lb in store.labels}
+    series, compared = _expression_series(timelines, full_store, compat,
+                                          to_ns(parse_duration(lookback)) // _NS_PER_MS)
     alerts, notifications, stats = tables_from_timelines(timelines, rule_ids, (store.first_ms, end_ms), incidents,
-                                                         all_sources)
-    series = _expression_series(timelines, full_store, compat, to_ns(parse_duration(lookback)) // _NS_PER_MS)
+                                                         all_sources, compared=compared)
     interval = rules.groups[0].interval_ms if rules.groups else 60_000
     clock = IntervalClock(every=f"{interval // 1000}s", lookback=lookback)
     span = (pd.Timestamp(store.first_ms * _NS_PER_MS, tz="UTC"), pd.Timestamp(end_ms * _NS_PER_MS, tz="UTC"))
@@ -105,9 +107,12 @@ def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFr
 
 
 def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], span_ms: tuple[int, int],
-                          incidents: pd.DataFrame | None, sources: set[str]
+                          incidents: pd.DataFrame | None, sources: set[str], compared: dict[str, int] | None = None
                           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The alerts, notifications and statistics tables of alert timelines (SPEC 5 and 11)."""
+    """The alerts, notifications and statistics tables of alert timelines (SPEC 5 and 11).
+
+    ``compared`` counts, per rule, the series its threshold is compared with (the left side of
+    ``<expr> > 0.05``); a rule's ``firing_fraction`` divides by it (default: its alert instances)."""
     rows: list[dict[str, Any]] = []
     notes: list[dict[str, Any]] = []
     evaluations: dict[str, int] = {}
@@ -147,13 +152,13 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
             })
             notes.append({"alert_id": alert_id, "rule_id": rid, "source": source, "channel": "alertmanager",
                           "kind": "firing", "level": 0, "at": fired_ms * _NS_PER_MS, "delivered": True,
-                          "reason": ""})
-            if resolved_ms is not None:
+                          "reason": "", "summary": _summary(annotations)})
+            if stop is not None and resolved_ms is not None:  # with the annotations of its last active evaluation
                 notes.append({"alert_id": alert_id, "rule_id": rid, "source": source, "channel": "alertmanager",
                               "kind": "resolved", "level": 0, "at": resolved_ms * _NS_PER_MS, "delivered": True,
-                              "reason": ""})
-    alerts = pd.DataFrame(rows, columns=[*ALERT_COLUMNS, "labels", "annotations"])
-    notifications = pd.DataFrame(notes, columns=NOTIFICATION_COLUMNS)
+                              "reason": "", "summary": _summary(tl.annotations_at(i, stop - 1))})
+    alerts = pd.DataFrame(rows, columns=ALERT_COLUMNS + ALERT_TEXT_COLUMNS)
+    notifications = pd.DataFrame(notes, columns=NOTIFICATION_COLUMNS + NOTIFICATION_TEXT_COLUMNS)
     for table, cols in ((alerts, ("pending_since", "fired_at", "resolved_at", "acknowledged_at")),
                         (notifications, ("at",))):
         for c in cols:
@@ -165,16 +170,19 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
     notifications["level"] = notifications["level"].astype(np.int64)
     notifications["delivered"] = notifications["delivered"].astype(bool)
     span_ns = (span_ms[0] * _NS_PER_MS, span_ms[1] * _NS_PER_MS)
+    if compared is not None:
+        n_series.update({rid: n for rid, n in compared.items() if rid in n_series})
     stats = compute_stats(alerts, notifications, evaluations, watched, n_series, rule_ids, span_ns, incidents,
                           spans=spans, sources=sources)
     return alerts, notifications, stats
 
 
-def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, lookback_ms: int) -> Any:
+def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, lookback_ms: int
+                       ) -> tuple[Any, dict[str, int]]:
     """What the timelines and the report draw for each alert rule (``metric`` = the rule's name), per
     source: the value its threshold is compared with (the left side of ``<expr> > 0.05``, at every tick,
     so the approach to the threshold shows), else the alert expression's own value; the largest where
-    several series share a source."""
+    several series share a source. Also how many series each rule compares."""
     import promql_parser as pp
 
     from ..frames import SeriesSet
@@ -182,6 +190,7 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
     from .evaluate import Evaluator, Vector
 
     parts = []
+    compared: dict[str, int] = {}
     for tl in timelines:
         node: Any = pp.parse(tl.rule.expr)
         while isinstance(node, pp.ParenExpr):
@@ -194,6 +203,7 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
             if isinstance(lhs, Vector):
                 labels, _, present, values_all = _alert_instances(tl.rule, lhs, "timeline")
                 values_all = np.where(present, values_all, np.nan)
+        compared[tl.rule.name] = compared.get(tl.rule.name, 0) + len(labels)
         by_source: dict[str, list[int]] = {}
         for i, lb in enumerate(labels):
             by_source.setdefault(_source(dict(lb)), []).append(i)
@@ -208,8 +218,13 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
                                            "source": source or tl.rule.name, "metric": tl.rule.name,
                                            "value": values[ok]}))
     if not parts:
-        return None
-    return SeriesSet.from_frame(pd.concat(parts, ignore_index=True))
+        return None, compared
+    return SeriesSet.from_frame(pd.concat(parts, ignore_index=True)), compared
+
+
+def _summary(annotations: dict[str, str]) -> str:
+    """What the page says: the ``summary`` annotation, else the ``description``."""
+    return annotations.get("summary") or annotations.get("description") or ""
 
 
 def _source(labels: dict[str, str]) -> str:

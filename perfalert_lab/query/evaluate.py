@@ -25,8 +25,9 @@ import numpy as np
 import promql_parser as pp
 
 from ..errors import InputError
+from ..templates import format_labels
 from . import kernels as K
-from .store import Labels, SeriesStore, format_labels
+from .store import Labels, SeriesStore
 
 __all__ = ["PromQLError", "Scalar", "UnsupportedPromQL", "Vector", "Evaluator"]
 

@@ -23,16 +23,6 @@ _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _RESERVED = ("timestamp", "value")
 
 
-def format_labels(labels: Labels) -> str:
-    """``{a="1", b="x"}``, as Prometheus prints a label set."""
-    inner = ", ".join(f'{k}="{_escape(v)}"' for k, v in labels)
-    return "{" + inner + "}"
-
-
-def _escape(v: str) -> str:
-    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 @dataclass(frozen=True)
 class SeriesStore:
     labels: list[Labels]

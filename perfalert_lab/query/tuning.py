@@ -28,7 +28,7 @@ from .backtest import _source, tables_from_timelines, threshold_of
 from .evaluate import Evaluator, Vector
 from .store import store_from_frame
 
-__all__ = ["sweep_prometheus", "update_prometheus_rule"]
+__all__ = ["PromRuleReplay", "sweep_prometheus", "update_prometheus_rule", "updated_prometheus_text"]
 
 _NS_PER_MS = 1_000_000
 _COMPARE = {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.less_equal, "==": np.equal,
@@ -40,84 +40,150 @@ def _ms(value: Any) -> int:
     return to_ns(parse_duration(value)) // _NS_PER_MS
 
 
+class PromRuleReplay:
+    """One Prometheus alert rule over history, prepared once for many variants (the sweep and the
+    tuner): the recording rules it reads and the left side of its top-level comparison (or, without
+    a threshold, the whole expression) are evaluated once; :meth:`run` re-runs only the comparison
+    and the alert state machine for a threshold, ``for`` and ``keep_firing_for``."""
+
+    def __init__(self, frame: Any, rule: PromRule | str, rules: PromRuleFile, *,
+                 incidents: pd.DataFrame | None = None, prometheus_compat: str = "3", lookback: Any = "5m",
+                 caller: str = "sweep") -> None:
+        from . import _compat
+
+        name = rule if isinstance(rule, str) else rule.name
+        try:
+            rule = rules.rule(name)
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+        if rule.kind != "alert":
+            raise UsageError(f"{caller}: {name!r} is a recording rule; {caller} an alert rule")
+        self.rule, self.rules, self.name = rule, rules, name
+        self.group = next(g for g in rules.groups if rule in g.rules)
+        compat = _compat(prometheus_compat)
+        store = store_from_frame(frame)
+        if store.first_ms is None:
+            raise UsageError(f"{caller}: the frame holds no samples")
+        self.span_ms = (int(store.first_ms), int(store.last_ms or 0))
+        lookback_ms = _ms(lookback)
+        # the recording rules, as the backtest writes them, for the rules that read them
+        records = PromRuleFile(tuple(replace(g, rules=tuple(r for r in g.rules if r.kind == "record"))
+                                     for g in rules.groups), rules.path)  # the alert rules' states are not needed
+        _, full = evaluate_rule_file(store, records, self.span_ms[0], self.span_ms[1], compat=compat,
+                                     lookback_ms=lookback_ms)
+        self.ticks = rule_ticks(self.group, *self.span_ms)
+        import promql_parser as pp
+
+        node: Any = pp.parse(rule.expr)
+        while isinstance(node, pp.ParenExpr):
+            node = node.expr
+        info = threshold_of(rule.expr)
+        self.op: str | None = info.get("op")
+        self.threshold: float | None = info.get("threshold")
+        if getattr(node, "modifier", None) is not None and node.modifier.return_bool:
+            self.threshold = None  # '> bool 5' returns 0 or 1 for every series: no threshold to move
+        ev = Evaluator(full, self.ticks - self.group.query_offset_ms, lookback_ms=lookback_ms, compat=compat,
+                       subquery_step_ms=self.group.interval_ms, text=rule.expr)
+        where = f"{rules.path}: group {self.group.name!r}"
+        out = ev.eval(node.lhs if self.threshold is not None else node)
+        if not isinstance(out, Vector):
+            raise UsageError(f"{caller}: rule {name!r}: the left side of the comparison is not a vector")
+        self.labels, self.series, self.present, self.values = _alert_instances(rule, out, where)
+        self.incidents = as_incidents(incidents)
+        self.sources = {_source(dict(lb)) for lb in full.labels}
+        self.watched = watched_sources(full, rule.expr)
+        self.store = full
+        self.compat, self.lookback_ms = compat, lookback_ms
+        self._drawn: Any = None
+
+    def variant(self, threshold: float | None = None, for_: Any = None, keep_firing_for: Any = None) -> PromRule:
+        """The rule with these values (``None`` keeps the rule's own)."""
+        rule = self.rule
+        expr = rule.expr
+        if threshold is not None:
+            self._need_threshold()
+            expr = _with_threshold(rule.expr, float(threshold))
+        for_ms = _ms(for_) if for_ is not None else rule.for_ms
+        keep_ms = _ms(keep_firing_for) if keep_firing_for is not None else rule.keep_firing_for_ms
+        return replace(rule, expr=expr, for_ms=for_ms, keep_firing_for_ms=keep_ms)
+
+    def _need_threshold(self) -> None:
+        if self.threshold is None:
+            raise UsageError(f"rule {self.name!r}: threshold= needs an expression '<expression> <op> <number>'; "
+                             f"{self.rule.expr!r} has no number in its top-level comparison")
+
+    def timeline(self, variant: PromRule) -> AlertTimeline:
+        """The variant's alert states at every tick."""
+        cond = self.present
+        if variant.expr != self.rule.expr or self.threshold is not None:
+            info = threshold_of(variant.expr)
+            with np.errstate(invalid="ignore"):
+                cond = self.present & _COMPARE[self.op or info["op"]](self.values, float(info["threshold"]))
+        state, active_at = alert_states(cond, self.ticks, variant.for_ms, variant.keep_firing_for_ms,
+                                        self.group.limit)
+        return AlertTimeline(variant, self.group, self.ticks, self.labels, self.series, state, active_at,
+                             self.values, self.watched)
+
+    def tables(self, variant: PromRule) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """The alerts, notifications and statistics of the variant (SPEC 5 and 11)."""
+        return tables_from_timelines([self.timeline(variant)], [self.name], self.span_ms, self.incidents,
+                                     self.sources, compared={self.name: len(self.labels)})
+
+    def run(self, threshold: float | None = None, for_: Any = None, keep_firing_for: Any = None) -> Any:
+        """A :class:`BacktestResult` of the variant alone (its series: the compared value per source)."""
+        from ..clock import IntervalClock
+        from ..engine.run import BacktestResult
+        from .backtest import _expression_series
+
+        variant = self.variant(threshold, for_, keep_firing_for)
+        alerts, notifications, stats = self.tables(variant)
+        if self._drawn is None:  # the compared value does not change with the threshold: computed once
+            self._drawn, _ = _expression_series([self.timeline(variant)], self.store, self.compat,
+                                                self.lookback_ms)
+        rules = PromRuleFile(tuple(replace(g, rules=tuple(variant if r is self.rule else r for r in g.rules))
+                                   for g in self.rules.groups), self.rules.path)
+        span = (pd.Timestamp(self.span_ms[0] * _NS_PER_MS, tz="UTC"), pd.Timestamp(self.span_ms[1] * _NS_PER_MS,
+                                                                                   tz="UTC"))
+        clock = IntervalClock(format_duration(parse_duration(f"{self.group.interval_ms}ms")))
+        return BacktestResult(alerts, notifications, stats, rules, clock, span, self.incidents,  # type: ignore[arg-type]
+                              self._drawn)
+
+    def sweep(self, *, threshold: Any = None, for_: Any = None, keep_firing_for: Any = None) -> pd.DataFrame:
+        """Statistics for every combination of the given values (see :func:`sweep_prometheus`)."""
+        grid = {k: list(v) for k, v in (("threshold", threshold), ("for", for_), ("keep_firing_for",
+                                                                                   keep_firing_for))
+                if v is not None}
+        if not grid:
+            raise UsageError("sweep: give at least one of threshold, for_, keep_firing_for")
+        if "threshold" in grid:
+            self._need_threshold()
+        weeks = max((self.span_ms[1] - self.span_ms[0]) / 1000 / 604800, 1e-9)
+        names = list(grid)
+        rows = []
+        for combo in itertools.product(*(grid[k] for k in names)):
+            chosen = dict(zip(names, combo, strict=True))
+            variant = self.variant(chosen.get("threshold"), chosen.get("for"), chosen.get("keep_firing_for"))
+            alerts, _, stats = self.tables(variant)
+            row: dict[Any, Any] = {k: (float(v) if k == "threshold" else format_duration(parse_duration(v)))
+                                   for k, v in chosen.items()}
+            row.update(stats.iloc[0].to_dict())
+            row["alerts_per_week"] = float(row["alerts"]) / weeks
+            pages = int((alerts["severity"] == "page").sum()) if len(alerts) else 0
+            row["pages"] = pages
+            row["pages_per_week"] = pages / weeks
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
 def sweep_prometheus(frame: Any, rule: PromRule | str, rules: PromRuleFile, *, threshold: Any = None,
                      for_: Any = None, keep_firing_for: Any = None, incidents: pd.DataFrame | None = None,
                      prometheus_compat: str = "3", lookback: Any = "5m") -> pd.DataFrame:
     """Statistics of a Prometheus alert rule for every combination of the given values."""
-    from . import _compat
-
-    name = rule if isinstance(rule, str) else rule.name
-    try:
-        rule = rules.rule(name)
-    except KeyError as exc:
-        raise UsageError(str(exc.args[0])) from None
-    if rule.kind != "alert":
-        raise UsageError(f"sweep: {name!r} is a recording rule; sweep an alert rule")
-    group = next(g for g in rules.groups if rule in g.rules)
-    grid = {k: list(v) for k, v in (("threshold", threshold), ("for", for_), ("keep_firing_for", keep_firing_for))
-            if v is not None}
-    if not grid:
+    if threshold is None and for_ is None and keep_firing_for is None:
         raise UsageError("sweep: give at least one of threshold, for_, keep_firing_for")
-    compat = _compat(prometheus_compat)
-    store = store_from_frame(frame)
-    if store.first_ms is None:
-        raise UsageError("sweep: the frame holds no samples")
-    end_ms = int(store.last_ms or 0)
-    lookback_ms = _ms(lookback)
-    # the recording rules, as the backtest writes them, for the rules that read them
-    records = PromRuleFile(tuple(replace(g, rules=tuple(r for r in g.rules if r.kind == "record"))
-                                 for g in rules.groups), rules.path)  # the alert rules' states are not needed here
-    _, full = evaluate_rule_file(store, records, int(store.first_ms), end_ms, compat=compat, lookback_ms=lookback_ms)
-    ticks = rule_ticks(group, int(store.first_ms), end_ms)
-    import promql_parser as pp
-
-    node: Any = pp.parse(rule.expr)
-    while isinstance(node, pp.ParenExpr):
-        node = node.expr
-    info = threshold_of(rule.expr)
-    ev = Evaluator(full, ticks - group.query_offset_ms, lookback_ms=lookback_ms, compat=compat,
-                   subquery_step_ms=group.interval_ms, text=rule.expr)
-    if "threshold" in grid:
-        if "threshold" not in info or (node.modifier is not None and node.modifier.return_bool):
-            raise UsageError(f"sweep: rule {name!r}: threshold= needs an expression '<expression> <op> <number>'; "
-                             f"{rule.expr!r} has no number in its top-level comparison")
-        side = ev.eval(node.lhs)
-        if not isinstance(side, Vector):
-            raise UsageError(f"sweep: rule {name!r}: the left side of the comparison is not a vector")
-        labels, series, present, values = _alert_instances(rule, side, f"{rules.path}: group {group.name!r}")
-    else:
-        out = ev.eval(node)
-        assert isinstance(out, Vector)
-        labels, series, present, values = _alert_instances(rule, out, f"{rules.path}: group {group.name!r}")
-    incidents = as_incidents(incidents)
-    sources = {_source(dict(lb)) for lb in full.labels}
-    weeks = max((end_ms - int(store.first_ms)) / 1000 / 604800, 1e-9)
-    names = list(grid)
-    watched = watched_sources(full, rule.expr)
-    rows = []
-    for combo in itertools.product(*(grid[k] for k in names)):
-        chosen = dict(zip(names, combo, strict=True))
-        cond = present
-        expr = rule.expr
-        if "threshold" in chosen:
-            with np.errstate(invalid="ignore"):
-                cond = present & _COMPARE[info["op"]](values, float(chosen["threshold"]))
-            expr = _with_threshold(rule.expr, float(chosen["threshold"]))
-        for_ms = _ms(chosen["for"]) if "for" in chosen else rule.for_ms
-        keep_ms = _ms(chosen["keep_firing_for"]) if "keep_firing_for" in chosen else rule.keep_firing_for_ms
-        state, active_at = alert_states(cond, ticks, for_ms, keep_ms, group.limit)
-        variant = replace(rule, expr=expr, for_ms=for_ms, keep_firing_for_ms=keep_ms)
-        tl = AlertTimeline(variant, group, ticks, labels, series, state, active_at, values, watched)
-        alerts, _, stats = tables_from_timelines([tl], [name], (int(store.first_ms), end_ms), incidents, sources)
-        row: dict[Any, Any] = {k: (float(v) if k == "threshold" else format_duration(parse_duration(v)))
-                               for k, v in chosen.items()}
-        row.update(stats.iloc[0].to_dict())
-        row["alerts_per_week"] = float(row["alerts"]) / weeks
-        pages = int((alerts["severity"] == "page").sum()) if len(alerts) else 0
-        row["pages"] = pages
-        row["pages_per_week"] = pages / weeks
-        rows.append(row)
-    return pd.DataFrame(rows)
+    replay = PromRuleReplay(frame, rule, rules, incidents=incidents, prometheus_compat=prometheus_compat,
+                            lookback=lookback)
+    return replay.sweep(threshold=threshold, for_=for_, keep_firing_for=keep_firing_for)
 
 
 def _with_threshold(expr: str, value: float) -> str:
@@ -137,12 +203,21 @@ def update_prometheus_rule(path: str | Path, name: str, *, threshold: float | No
     comparison, ``for`` and ``keep_firing_for``. Written atomically to ``out``
     (default: the file itself); the result loads as the same file with the new values.
     """
+    from .._io import atomic_write_text
+
+    text = updated_prometheus_text(path, name, threshold=threshold, for_=for_, keep_firing_for=keep_firing_for,
+                                   name_as=str(out or path))
+    return atomic_write_text(Path(out or path), text)
+
+
+def updated_prometheus_text(path: str | Path, name: str, *, threshold: float | None = None, for_: Any = None,
+                            keep_firing_for: Any = None, name_as: str | None = None) -> str:
+    """The rule file's text with new values of alert rule ``name`` (see :func:`update_prometheus_rule`)."""
     import io
 
     from ruamel.yaml import YAML
     from ruamel.yaml.util import load_yaml_guess_indent
 
-    from .._io import atomic_write_text
     from ..rules.promfile import parse_prometheus_rules
 
     src = Path(path)
@@ -177,5 +252,5 @@ def update_prometheus_rule(path: str | Path, name: str, *, threshold: float | No
     buf = io.StringIO()
     yaml.dump(doc, buf)
     text = buf.getvalue()
-    parse_prometheus_rules(text, name=str(out or src))  # never write a file that does not load
-    return atomic_write_text(Path(out or src), text)
+    parse_prometheus_rules(text, name=name_as or str(src))  # never write a file that does not load
+    return text

@@ -56,6 +56,8 @@ SEVERITIES = ("low", "medium", "high", "critical")
 CHANNELS = ("log", "console", "email", "sms", "webhook", "slack", "desktop")
 AGGREGATES = ("mean", "min", "max", "median", "sum", "count", "rate") + tuple(f"p{i}" for i in range(1, 100))
 MODES = ("episode", "sample")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 _E164_RE = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -452,6 +454,7 @@ class Rule(_Value):
     send_resolved: bool = False
     escalation: Escalation | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
     enabled: bool = True
 
     def __post_init__(self) -> None:
@@ -480,7 +483,9 @@ class Rule(_Value):
         c.coerce("repeat_interval", _opt(_positive_duration), "repeat_interval")
         c.coerce("send_resolved", _bool, "send_resolved")
         c.coerce("escalation", _opt(Escalation.coerce), "escalation")
-        c.coerce("labels", _frozen_map, "labels")
+        for key in ("labels", "annotations"):
+            if c.coerce(key, _frozen_map, key):
+                _check_templates(c, key, getattr(self, key))
         c.coerce("enabled", _bool, "enabled")
         # Cross-field rules, checked only where the fields themselves are valid.
         if self.window is not None and self.aggregate is None:
@@ -524,6 +529,23 @@ class Rule(_Value):
         if self.cooldown:
             text += f" cooldown {format_duration(self.cooldown)}"
         return text
+
+
+def _check_templates(c: _Checker, key: str, texts: Mapping[str, str]) -> None:
+    """Labels and annotations are Go templates (SPEC 2, 11): refuse what cannot be rendered, and
+    label names Prometheus would refuse."""
+    from ..templates import TemplateError, check_template
+
+    for name, text in texts.items():
+        if key == "labels" and not _LABEL_NAME.match(name):
+            c.items.append((f"{key}.{name}", "is not a valid label name (letters, digits and '_', "
+                                             "not starting with a digit)"))
+        if "{{" not in text:
+            continue
+        try:
+            check_template(text)
+        except TemplateError as exc:
+            c.items.append((f"{key}.{name}", f"template {text!r}: {exc}"))
 
 
 # --------------------------------------------------------------------------- rule set
@@ -682,6 +704,11 @@ class RuleSet(_Value):
     @property
     def ids(self) -> list[str]:
         return [r.id for r in self.rules]
+
+    @property
+    def uses_templates(self) -> bool:
+        """Whether a rule sets labels or annotations (the backtest then shows what the pages say)."""
+        return any(r.labels or r.annotations for r in self.rules)
 
     def with_rule(self, rule: Rule) -> RuleSet:
         """A copy where ``rule`` replaces the rule of the same id (or is appended)."""

@@ -7,8 +7,9 @@ Each enabled episode-mode rule becomes one alerting rule named after its id:
 * ``window``/``aggregate`` become ``*_over_time`` functions (``p95`` ->
   ``quantile_over_time(0.95, ...)``); ``rate`` has no exact PromQL equivalent and is
   exported as ``deriv`` with a note;
-* ``for``, ``keep_firing_for``, ``severity`` and the rule's labels carry over, and the
-  rule's name and condition become annotations;
+* ``for``, ``keep_firing_for``, ``severity`` and the rule's labels and annotations (Go
+  templates, as Prometheus reads them) carry over; the default summary is the template our
+  backtest renders (the seed's alert message), the condition becomes the description;
 * hysteresis (``clear``) uses the ALERTS-series pattern::
 
       (X > 80) or (X > 70 and on(source) ALERTS{alertname="cpu-high", alertstate="firing"})
@@ -32,6 +33,7 @@ from collections.abc import Callable
 import yaml
 
 from .._time import format_duration
+from ..templates import summary_template
 from .model import Rule, RuleSet
 
 __all__ = ["promql_expr", "prometheus_metric_name", "to_prometheus"]
@@ -144,6 +146,14 @@ def _unmapped(rule: Rule) -> list[str]:
     return out
 
 
+_METRIC_LABEL = re.compile(r"(\$labels|\.Labels)\.metric\b")
+
+
+def _template(text: str) -> str:
+    """Our template as Prometheus reads it: the series' metric is ``$labels.__name__`` there."""
+    return _METRIC_LABEL.sub(r"\1.__name__", text)
+
+
 def to_prometheus(rules: RuleSet | Rule, *, group: str = "perfalert",
                   report: Callable[[str], None] | None = None) -> str:
     """A Prometheus rule file (YAML text) for the rule set; see the module docstring.
@@ -163,7 +173,7 @@ def to_prometheus(rules: RuleSet | Rule, *, group: str = "perfalert",
         labels:
           severity: medium
         annotations:
-          summary: cpu-high
+          summary: 'cpu-high: cpu > 80 (current: {{ $value | humanize }}, severity: medium)'
           description: cpu > 80 for 5m
     <BLANKLINE>
     """
@@ -185,9 +195,12 @@ def to_prometheus(rules: RuleSet | Rule, *, group: str = "perfalert",
             entry["for"] = format_duration(rule.for_)
         if rule.keep_firing_for:
             entry["keep_firing_for"] = format_duration(rule.keep_firing_for)
-        labels = {"severity": rule.severity, **{_label_name(k): v for k, v in rule.labels.items()}}
+        labels = {"severity": rule.severity, **{_label_name(k): _template(v) for k, v in rule.labels.items()}}
         entry["labels"] = labels
-        entry["annotations"] = {"summary": rule.name, "description": rule.describe()}
+        # the summary our backtest's pages show, as the same Go template; the user's annotations win
+        entry["annotations"] = {"summary": summary_template(rule, prometheus_metric_name(rule.metric)),
+                                "description": rule.describe(),
+                                **{k: _template(v) for k, v in rule.annotations.items()}}
         out_rules.append(entry)
     if rs.silences:
         notes.append(f"{len(rs.silences)} silence(s) not exported (create them in Alertmanager)")

@@ -259,7 +259,7 @@ def _rule(r: Any, path: tuple[Any, ...], where: str, index: int, add: Any, doc: 
                 clean[k] = "" if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
         maps[key] = clean
     if ok:
-        from ..query.templates import TemplateError, check_template
+        from ..templates import TemplateError, check_template
 
         for key in ("labels", "annotations"):
             for k, v in maps.get(key, {}).items():

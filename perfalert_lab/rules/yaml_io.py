@@ -50,7 +50,8 @@ RULE_KEYS = {  # YAML key -> Rule attribute, in the order files are written
     "threshold": "threshold", "clear": "clear", "window": "window", "aggregate": "aggregate",
     "mode": "mode", "for": "for_", "keep_firing_for": "keep_firing_for", "cooldown": "cooldown",
     "severity": "severity", "notify": "notify", "repeat_interval": "repeat_interval",
-    "send_resolved": "send_resolved", "escalation": "escalation", "labels": "labels", "enabled": "enabled",
+    "send_resolved": "send_resolved", "escalation": "escalation", "labels": "labels",
+    "annotations": "annotations", "enabled": "enabled",
 }
 SILENCE_KEYS = ("matchers", "start", "end", "comment")
 RESPONDER_KEYS = ("ack_after", "resolve_after")
@@ -379,6 +380,8 @@ def rule_to_dict(rule: Rule) -> dict[str, Any]:
         d["escalation"] = esc
     if rule.labels:
         d["labels"] = dict(rule.labels)
+    if rule.annotations:
+        d["annotations"] = dict(rule.annotations)
     if not rule.enabled:
         d["enabled"] = False
     return d

@@ -20,7 +20,62 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["TemplateError", "check_template", "go_float", "render"]
+from ._time import format_duration
+
+__all__ = ["TemplateError", "check_template", "format_labels", "go_float", "metric_unit", "render",
+           "summary_template"]
+
+
+def format_labels(labels: tuple[tuple[str, str], ...]) -> str:
+    """``{a="1", b="x"}``, as Prometheus prints a label set."""
+    inner = ", ".join(f'{k}="{_escape(v)}"' for k, v in labels)
+    return "{" + inner + "}"
+
+
+def _escape(v: str) -> str:
+    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+_UNITS = (  # (suffix or word, unit): the first that the metric's name ends with (or holds) wins
+    ("_percent", "%"), ("_pct", "%"), ("percent", "%"), ("utilization", "%"), ("utilisation", "%"),
+    ("_milliseconds", " ms"), ("_ms", " ms"), ("_seconds", " s"), ("_bytes", " B"), ("_celsius", " °C"),
+)
+
+
+def metric_unit(metric: str) -> str:
+    """The unit a metric's name announces, as written after a number (``''`` when none).
+
+    >>> metric_unit("cpu_utilization"), metric_unit("http_request_duration_seconds"), metric_unit("load")
+    ('%', ' s', '')
+    """
+    name = metric.lower()
+    for key, unit in _UNITS:
+        if name.endswith(key) or (not key.startswith("_") and key in name):
+            return unit
+    return ""
+
+
+def summary_template(rule: Any, metric: str | None = None) -> str:
+    """The seed's alert message as a Go template: rule name, what was compared, operator and
+    threshold, the current value (``$value``, humanized in the metric's unit) and severity. Our
+    default summary renders it, and :func:`to_prometheus` exports it, so both pages read the same
+    (``rule`` is one of our rules).
+
+    >>> from perfalert_lab.rules import Rule
+    >>> summary_template(Rule(id="cpu-high", name="High CPU usage", metric="cpu_utilization", threshold=80,
+    ...                       severity="high"))
+    'High CPU usage: cpu_utilization > 80% (current: {{ $value | humanize }}%, severity: high)'
+    """
+    metric = metric if metric is not None else rule.metric
+    unit = metric_unit(metric)
+    what = metric
+    if rule.window is not None:
+        what = f"{rule.aggregate}({metric}[{format_duration(rule.window)}])"
+    current = "{{ $value | humanizeDuration }}" if unit == " s" else "{{ $value | humanize }}" + unit
+    head = f"{rule.name}: {what} {rule.op} {rule.threshold:g}{unit}"
+    if "{{" in head:  # literal text that looks like an action is printed as a string
+        head = "{{ " + '"' + head.replace("\\", "\\\\").replace('"', '\\"') + '"' + " }}"
+    return f"{head} (current: {current}, severity: {rule.severity})"
 
 
 class TemplateError(ValueError):
