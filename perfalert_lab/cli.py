@@ -76,6 +76,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             continue
         kind = " (Prometheus rule file)" if hasattr(rules, "groups") else ""
         print(f"{f}: ok{kind}, {len(rules)} rule(s): {', '.join(rules.ids)}")
+        if hasattr(rules, "groups"):
+            import warnings
+
+            from .errors import PerfAlertWarning
+            from .query.alerting import forward_references
+
+            for line in forward_references(rules):
+                warnings.warn(line, PerfAlertWarning, stacklevel=1)
     if problems:
         raise InputError(problems)
     return 0

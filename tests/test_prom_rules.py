@@ -350,3 +350,31 @@ def test_tune_of_a_prometheus_rule_without_its_file_says_how():
         pal.tune(frame, rules.rule("A"))
     with pytest.raises(UsageError, match="recording rule|no alert rule|no rule"):
         pal.tune(frame, "nope", rules=rules)
+
+
+def test_a_forward_reference_is_said_not_silently_wrong(tmp_path, capsys):
+    """promtool: a rule reading a series recorded later sees the previous evaluation's (fires at 1m,
+    not 0m); the backtest evaluates the file in order and says so, in backtest and in validate."""
+    import warnings
+
+    import perfalert_lab as pal
+    from perfalert_lab.cli import main
+    from perfalert_lab.errors import PerfAlertWarning
+
+    path = tmp_path / "fw.yml"
+    path.write_text("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: job:x:sum > 1\n"
+                    "  - record: job:x:sum\n    expr: sum by (job) (x)\n")
+    frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=10, freq="1min", tz="UTC"),
+                          "metric": "x", "job": "a", "value": 5.0})
+    with pytest.warns(PerfAlertWarning, match="rule 'A' reads 'job:x:sum', recorded by a rule after it"):
+        pal.backtest(frame, pal.load_prometheus_rules(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # in order: no warning
+        ordered = tmp_path / "ok.yml"
+        ordered.write_text("groups:\n- name: g\n  rules:\n  - record: job:x:sum\n    expr: sum by (job) (x)\n"
+                           "  - alert: A\n    expr: job:x:sum > 1\n")
+        assert len(pal.backtest(frame, pal.load_prometheus_rules(ordered)).alerts) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # as on a command line: the CLI prints it as one line
+        assert main(["validate", str(path)]) == 0
+    assert "perfalert: warning: " in capsys.readouterr().err

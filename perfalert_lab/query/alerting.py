@@ -15,6 +15,7 @@ the rule dropped at a tick where more than ``limit`` are active.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
@@ -53,21 +54,18 @@ class AlertTimeline:
                 for k, v in self.rule.annotations.items()}
 
 
-def watched_sources(store: SeriesStore, expr: str) -> frozenset[str]:
-    """The sources (``source`` label, else ``instance``) of every series the expression's selectors match."""
+def selectors(expr: str) -> list[Any]:
+    """The vector selectors of an expression (in range selectors and subqueries too)."""
     import promql_parser as pp
 
     from . import parse
 
-    ev = Evaluator(store, np.zeros(0, dtype=np.int64), lookback_ms=0, compat="3", subquery_step_ms=60_000)
-    out: set[str] = set()
+    found = []
     stack = [parse(expr)]
     while stack:
         n = stack.pop()
         if isinstance(n, pp.VectorSelector):
-            for row in ev._select(n):
-                d = dict(store.labels[row])
-                out.add(d.get("source") or d.get("instance") or "")
+            found.append(n)
             continue
         for attr in ("lhs", "rhs", "expr", "vector_selector", "param"):
             child = getattr(n, attr, None)
@@ -75,7 +73,38 @@ def watched_sources(store: SeriesStore, expr: str) -> frozenset[str]:
                 stack.append(child)
         if isinstance(n, pp.Call):
             stack += list(n.args)
+    return found
+
+
+def watched_sources(store: SeriesStore, expr: str) -> frozenset[str]:
+    """The sources (``source`` label, else ``instance``) of every series the expression's selectors match."""
+    ev = Evaluator(store, np.zeros(0, dtype=np.int64), lookback_ms=0, compat="3", subquery_step_ms=60_000)
+    out: set[str] = set()
+    for sel in selectors(expr):
+        for row in ev._select(sel):
+            d = dict(store.labels[row])
+            out.add(d.get("source") or d.get("instance") or "")
     return frozenset(out)
+
+
+def forward_references(rules: PromRuleFile) -> list[str]:
+    """One line per rule that reads a series recorded by a rule evaluated after it (later in its
+    group, or in a later group): Prometheus gives it that rule's previous evaluation; this backtest
+    evaluates the file in order, so it sees no such series."""
+    order = [(g, r) for g in rules.groups for r in g.rules]
+    lines = []
+    for i, (group, rule) in enumerate(order):
+        later = {r.name: g for g, r in order[i + 1:] if r.kind == "record"}
+        if not later:
+            continue
+        for sel in selectors(rule.expr):
+            name = getattr(sel, "name", None)
+            if name in later:
+                lines.append(f"{rules.path}: group {group.name!r}: rule {rule.name!r} reads {name!r}, recorded by a "
+                             f"rule after it (group {later[name].name!r}); Prometheus would give it the previous "
+                             "evaluation's series, this backtest gives it none: move the recording rule first")
+                break
+    return lines
 
 
 def rule_ticks(group: PromGroup, start_ms: int, end_ms: int, group_offset_ms: int = 0) -> np.ndarray:
@@ -219,6 +248,12 @@ def evaluate_rule_file(store: SeriesStore, rules: PromRuleFile, start_ms: int, e
                        lookback_ms: int = 300_000, compat: str = "3", group_offset_ms: int = 0,
                        ) -> tuple[list[AlertTimeline], SeriesStore]:
     """Every alert rule's timeline, and the store with the recording rules' series added."""
+    import warnings
+
+    from ..errors import PerfAlertWarning
+
+    for line in forward_references(rules):
+        warnings.warn(line, PerfAlertWarning, stacklevel=2)
     timelines: list[AlertTimeline] = []
     for group in rules.groups:
         ticks = rule_ticks(group, start_ms, end_ms, group_offset_ms)
