@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 
 import perfalert_lab as pal
+from perfalert_lab.backtesting import backtest_series
 from perfalert_lab.engine.conditions import conditions, evaluate_values, match_series
 from perfalert_lab.engine.episodes import run_episodes
+from perfalert_lab.engine.pipeline import run_rule
 from perfalert_lab.engine.reference import reference_alerts
-from perfalert_lab.engine.run import _backtest_series, run_rule
 from perfalert_lab.frames import SeriesSet
 
 ROWS: list[dict] = []
@@ -180,7 +181,7 @@ def bench_engine(points: int, repeats: int, ratios: bool) -> None:
     # end to end: prepare, engine, lifecycle, stats
     rs = pal.RuleSet(tuple(rules_for("stateful")))
     t_prep = median_time(lambda: SeriesSet.from_frame(frame), max(1, repeats // 2))
-    t_all = median_time(lambda: _backtest_series(series, rs, sample, None), repeats)
+    t_all = median_time(lambda: backtest_series(series, rs, sample, None), repeats)
     t_eng = median_time(lambda: engine_only(series, list(rs), sample), repeats)
     record(f"backtest end-to-end {points / 1e6:g}M x5 stateful", prepare_s=t_prep, engine_s=t_eng,
            lifecycle_and_stats_s=t_all - t_eng, total_s=t_prep + t_all,
@@ -212,8 +213,8 @@ def bench_busy_lifecycle(points: int, repeats: int) -> None:
     rs = pal.RuleSet((busy,), responders=pal.rules.Responders(ack_after={"distribution": "lognormal", "median": "8m",
                                                                           "sigma": 0.8, "seed": 1}),
                      channels={"sms": pal.rules.ChannelLimits(max_per_hour=6)})
-    result = _backtest_series(series, rs, pal.SampleClock(), None)
-    t_all = median_time(lambda: _backtest_series(series, rs, pal.SampleClock(), None), repeats)
+    result = backtest_series(series, rs, pal.SampleClock(), None)
+    t_all = median_time(lambda: backtest_series(series, rs, pal.SampleClock(), None), repeats)
     t_eng = median_time(lambda: run_rule(series, busy, pal.SampleClock()), repeats)
     record(f"busy rule lifecycle share {points / 1e6:g}M", alerts=len(result.alerts),
            notifications=len(result.notifications), engine_s=t_eng, total_s=t_all,
@@ -288,7 +289,7 @@ def bench_interactive(repeats: int) -> None:
 
     def slider_move() -> None:  # what the tuner does on a change: replay, statistics, redraw, render
         state["x"] = 81.0 if state["x"] == 80.0 else 80.0
-        result = _backtest_series(series, pal.RuleSet((rule.replace(threshold=state["x"]),)), pal.SampleClock(), None)
+        result = backtest_series(series, pal.RuleSet((rule.replace(threshold=state["x"]),)), pal.SampleClock(), None)
         d = TimelineDisplay.from_result(result, source="host-0000").plot()
         d.figure_.savefig(io.BytesIO(), format="png", dpi=80)
 
@@ -308,7 +309,7 @@ def bench_interactive(repeats: int) -> None:
            seconds=t_tuner, ms=t_tuner * 1e3, speedup_vs_whole_redraw=t_full / t_tuner)
     big = make_frame(10_000_000, series=1)
     big_series = SeriesSet.from_frame(big)
-    result = _backtest_series(big_series, pal.RuleSet((rule,)), pal.SampleClock(), None)
+    result = backtest_series(big_series, pal.RuleSet((rule,)), pal.SampleClock(), None)
 
     def timeline() -> None:
         d = TimelineDisplay.from_result(result, source="host-0000").plot()

@@ -7,14 +7,14 @@ from matplotlib.patches import FancyBboxPatch
 
 LANES = [
     (
-        "our rules (YAML)",
+        "our rules (YAML): engine.pipeline, one stage after another",
         "#dbe9f6",
         [
-            "frames.read_metrics\nSeriesSet",
-            "engine.conditions\nvalues per clock tick",
-            "engine.episodes\nstate machine (numba)",
-            "engine.lifecycle\nacks, escalation,\nchannels",
-            "stats\nSPEC 5 tables",
+            "prepare\nframe -> SeriesSet\n(one sort)",
+            "replay\nconditions + state\nmachine (numba)",
+            "lifecycle\nacks, escalation,\nfan-out, delivery",
+            "statistics\nfrom the arrays",
+            "tables\nDataFrames, last",
         ],
     ),
     (
@@ -58,8 +58,9 @@ def main() -> None:
             if i < len(boxes) - 1:
                 ax.annotate("", xy=(x + 2.5, y + 0.12), xytext=(x + 2.1, y + 0.12),
                             arrowprops={"arrowstyle": "->", "color": "#333333"})
-    ax.text(0.1, 0.05, "Above these: tuning (sweep, frontier, recommend, diff; query.tuning; alertmanager.tuning), "
-            "widgets.tune, distributed / query.scaleout (Dask), report, cli.", fontsize=8.5, color="#444444")
+    ax.text(0.1, 0.05, "Above these: backtesting (the front door, BacktestResult), tuning (sweep, frontier, recommend, "
+            "diff; query.tuning; alertmanager.tuning), widgets.tune, distributed / query.scaleout (Dask), report, cli.",
+            fontsize=8.5, color="#444444")
     out = Path(__file__).with_name("architecture.png")
     fig.savefig(out, dpi=110)
     print(f"wrote {out}")

@@ -34,8 +34,8 @@ from .rules import Rule, RuleSet, load_rules, parse_rules, save_rules
 __version__ = "0.1.0"
 
 _LAZY = {
-    "backtest": ".engine.run",
-    "BacktestResult": ".engine.run",
+    "backtest": ".backtesting",
+    "BacktestResult": ".backtesting",
     "explain": ".engine.reference",
     "read_metrics": ".frames",
     "read_incidents": ".frames",
@@ -95,8 +95,8 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from . import datasets
     from .alertmanager import load_alertmanager
+    from .backtesting import BacktestResult, backtest
     from .engine.reference import explain
-    from .engine.run import BacktestResult, backtest
     from .frames import normalize_frame, read_incidents, read_metrics
     from .query import PromQLError, UnsupportedPromQL, promql
     from .rules.prometheus import to_prometheus

@@ -117,8 +117,8 @@ def _print_stats(result: Any) -> None:
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
+    from .backtesting import backtest
     from .clock import parse_clock
-    from .engine.run import backtest
     from .frames import read_incidents
 
     rules = _load_any_rules(args.rules)  # validate the cheap inputs before reading data
@@ -156,8 +156,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incidents: Any) -> Any:
     """Read each file in a task and backtest on a dask cluster (local or at --scheduler)."""
+    from .backtesting import backtest
     from .distributed import local_client
-    from .engine.run import backtest
     from .errors import require_module
     from .frames import is_parquet_dataset, iter_files, read_metrics
 
@@ -206,7 +206,7 @@ def _cmd_promql(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from . import datasets
-    from .engine.run import backtest
+    from .backtesting import backtest
     from .frames import read_incidents, read_metrics
     from .rules import load_rules
 

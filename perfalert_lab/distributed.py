@@ -34,7 +34,7 @@ def _engine_part(pdf: pd.DataFrame, rules: RuleSet, clock: Clock, span: tuple[in
                  ) -> dict[str, Any]:
     """Run the engine on whole series of one partition; return raw alerts and counts."""
     from .engine.conditions import match_series
-    from .engine.run import _alert_columns, run_rule
+    from .engine.pipeline import alert_columns, run_rule
 
     out: dict[str, Any] = {"parts": {}, "evaluations": {}, "watched": {}, "n_series": {}, "spans": {},
                            "sources": set(), "metrics": set()}
@@ -49,7 +49,7 @@ def _engine_part(pdf: pd.DataFrame, rules: RuleSet, clock: Clock, span: tuple[in
             continue
         sids = match_series(series.keys, rule)
         run = run_rule(series, rule, clock, sids=sids)
-        part = _alert_columns(series, run, rules, span[1])
+        part = alert_columns(series, run, rules, span[1])
         out["parts"][rule.id] = part
         out["evaluations"][rule.id] = run.evaluations.n
         out["watched"][rule.id] = set(series.keys["source"].iloc[sids].astype("str").tolist())
@@ -78,9 +78,8 @@ def backtest_dask(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Cloc
                   texts: bool | None = None) -> Any:
     """The dask path of :func:`perfalert_lab.backtest` (same tables as pandas)."""
     dask = require_module("dask", "dask", "Backtesting a dask DataFrame")
-    from .engine.lifecycle import apply_lifecycle
-    from .engine.run import BacktestResult
-    from .stats import compute_stats
+    from .backtesting import BacktestResult
+    from .engine.pipeline import lifecycle, statistics
 
     rs = RuleSet.of(rules)
     clock = clock if clock is not None else SampleClock()
@@ -99,7 +98,7 @@ def backtest_dask(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Cloc
     shuffled = frame.shuffle(on=["source", "metric"]) if frame.npartitions > 1 else frame
     tasks = [dask.delayed(_engine_part)(part, rs, clock, span, duplicates) for part in shuffled.to_delayed()]
     results = dask.compute(*tasks)
-    from .engine.run import check_rules_match
+    from .engine.pipeline import check_rules_match
 
     check_rules_match(rs, set().union(*(r["metrics"] for r in results)),
                       {rule.id: sum(r["n_series"].get(rule.id, 0) for r in results) for rule in rs}, strict=strict,
@@ -118,10 +117,11 @@ def backtest_dask(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Cloc
         n_series[rule.id] = sum(r["n_series"].get(rule.id, 0) for r in results)
         mine = [r["spans"][rule.id] for r in results if rule.id in r["spans"]]
         spans[rule.id] = (min(a for a, _ in mine), max(b for _, b in mine)) if mine else span
-    alerts, notifications = apply_lifecycle(parts, rs, span[1], texts=texts)
+    lc = lifecycle(parts, rs, span[1])  # the same stages as the pandas path, on the merged alerts
     loaded = set().union(*(r["sources"] for r in results)) if incidents is not None else None
-    stats = compute_stats(alerts, notifications, evaluations, watched, n_series, rs.ids, span, incidents,
-                          spans=spans, sources=loaded)
+    stats = statistics(rs, parts, lc, evaluations=evaluations, watched=watched, n_series=n_series, spans=spans,
+                       span_ns=span, incidents=incidents, sources=loaded)
+    alerts, notifications = lc.tables(texts)
     bounds = (pd.Timestamp(span[0], tz="UTC"), pd.Timestamp(span[1], tz="UTC"))
     series = _busiest_series(frame, alerts, span, duplicates)
     return BacktestResult(alerts, notifications, stats, rs, clock, bounds, incidents, series=series)

@@ -32,7 +32,7 @@ from .errors import UsageError
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-    from .engine.run import BacktestResult
+    from .backtesting import BacktestResult
 
 __all__ = [
     "FrontierDisplay",

@@ -25,11 +25,12 @@ import numpy as np
 import pandas as pd
 
 from ._time import NAT_NS, format_duration, parse_duration, to_ns
+from .backtesting import backtest_series
 from .clock import Clock, SampleClock
 from .engine.conditions import compare, evaluate_values, match_series
 from .engine.episodes import run_episodes, run_samples
 from .engine.lifecycle import AlertColumns, deliver, part_lifecycle
-from .engine.run import _backtest_series, resolution
+from .engine.pipeline import resolution
 from .errors import RulesError, UsageError
 from .frames import SeriesSet, as_incidents
 from .rules.model import CHANNELS, Rule, RuleSet
@@ -420,8 +421,8 @@ def diff(old: RuleSet | Rule, new: RuleSet | Rule, frame: Any, *, incidents: pd.
     series = _as_series(frame)
     clock = clock if clock is not None else SampleClock()
     incidents = as_incidents(incidents)
-    a = _backtest_series(series, RuleSet.of(old), clock, incidents)
-    b = _backtest_series(series, RuleSet.of(new), clock, incidents)
+    a = backtest_series(series, RuleSet.of(old), clock, incidents)
+    b = backtest_series(series, RuleSet.of(new), clock, incidents)
     key = ["rule_id", "source", "metric", "fired_at"]
     fa = a.alerts[a.alerts["status"] != "suppressed"]
     fb = b.alerts[b.alerts["status"] != "suppressed"]

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from ._time import format_duration, parse_duration
+from .backtesting import BacktestResult, backtest_series
 from .clock import Clock, SampleClock
 from .engine.conditions import match_series
-from .engine.run import BacktestResult, _backtest_series
 from .errors import RulesError, UsageError, require_module
 from .frames import SeriesSet, as_incidents
 from .plot import SweepCurvePainter, TimelineDisplay, TimelinePainter
@@ -268,7 +268,7 @@ def _build_tuner_class() -> type:
             self.status.value = f"<code>{tuned.describe()}</code>"
             self.rule = tuned
             self.rules = self.rules.with_rule(tuned)
-            self.result = _backtest_series(self.series, RuleSet((tuned,), self.rules.channels, self.rules.silences,
+            self.result = backtest_series(self.series, RuleSet((tuned,), self.rules.channels, self.rules.silences,
                                                                 self.rules.responders), self.clock, self.incidents)
             if self.yaml_view.layout.display != "none":
                 self._show_yaml()

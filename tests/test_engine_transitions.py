@@ -220,7 +220,7 @@ def test_alert_ids_name_the_series_of_each_backtest() -> None:
 
 @pytest.mark.parametrize("clock", [pal.SampleClock(), pal.IntervalClock("2m", lookback="5m")], ids=str)
 def test_batches_of_series_give_the_same_tables(monkeypatch: pytest.MonkeyPatch, clock: pal.Clock) -> None:
-    import perfalert_lab.engine.run as run_module
+    import perfalert_lab.engine.pipeline as run_module
 
     frame, incidents = pal.datasets.synthetic_fleet(hosts=6, days=1, seed=4)
     rules = pal.parse_rules("""

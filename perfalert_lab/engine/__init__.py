@@ -2,11 +2,11 @@
 
 * :mod:`.conditions` — values per evaluation (clock, lookback, windows) and operators;
 * :mod:`.episodes` — the compiled state machine (episode and sample mode);
-* :mod:`.lifecycle` — silences, acknowledgement, escalation, notification fan-out;
-* :mod:`.reference` — the plain per-evaluation engine, the tests' oracle;
-* :mod:`.run` — :func:`backtest`, which strings them together.
+* :mod:`.lifecycle` — silences, acknowledgement, escalation, notification fan-out, delivery;
+* :mod:`.texts` — what each page says (labels, annotations, summaries);
+* :mod:`.pipeline` — the stages in order: prepare, replay, lifecycle, statistics, tables;
+* :mod:`.reference` — the plain per-evaluation engine, the tests' oracle.
+
+The front door, :func:`perfalert_lab.backtest`, lives above the engine
+(:mod:`perfalert_lab.backtesting`).
 """
-
-from .run import BacktestResult, backtest
-
-__all__ = ["BacktestResult", "backtest"]

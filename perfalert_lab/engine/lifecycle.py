@@ -39,7 +39,7 @@ from .._time import NAT_NS, ns_to_timestamps, to_ns
 from ..rules.model import CHANNELS, Channel, LognormalDelay, Responders, Rule, RuleSet, Silence
 from .texts import alert_texts
 
-__all__ = ["AlertColumns", "ack_delays", "apply_lifecycle"]
+__all__ = ["AlertColumns", "Lifecycle", "ack_delays", "apply_lifecycle", "lifecycle"]
 
 HOUR = 3600 * 10**9
 KIND_ORDER = {"firing": 0, "escalation": 1, "repeat": 2, "resolved": 3}
@@ -315,47 +315,81 @@ def deliver(notes: dict[str, np.ndarray], rules: RuleSet) -> tuple[dict[str, np.
     return cols, delivered, reason
 
 
+@dataclass
+class Lifecycle:
+    """What every alert went through, as arrays (the pipeline's lifecycle stage).
+
+    ``parts`` are the rules' alerts in rule order (alert rows numbered across them, see
+    ``offsets``), ``lives`` their :class:`PartLifecycle`; ``notes`` every notification in
+    delivery order (``row`` is the alert's row), with ``delivered`` and a ``reason`` code.
+    :meth:`tables` builds the DataFrames of SPEC 5, last.
+    """
+
+    parts: list[AlertColumns]
+    lives: list[PartLifecycle]
+    notes: dict[str, np.ndarray]
+    delivered: np.ndarray
+    reason: np.ndarray
+    offsets: np.ndarray
+    rules: RuleSet
+
+    def per_alert(self, name: str) -> np.ndarray:
+        """One field of every alert, in row order (``ack``, ``status``, ``level``, ``counts`` of the
+        lives, or an :class:`AlertColumns` array)."""
+        if name in ("ack", "status", "suppressed_by", "level", "counts"):
+            return _cat([getattr(life, name) for life in self.lives], np.int64)
+        return _cat([getattr(part, name) for part in self.parts], np.int64)
+
+    def tables(self, texts: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The alerts and notifications tables of SPEC section 5; with ``texts`` (default: when a rule
+        sets labels or annotations) the alerts add ``labels`` and ``annotations`` and the
+        notifications the ``summary`` each page says (:mod:`.texts`)."""
+        texts = self.rules.uses_templates if texts is None else texts
+        cols: dict[str, list[np.ndarray]] = {k: [] for k in (
+            "alert_id", "rule", "source", "metric", "pending_since", "fired_at", "resolved_at", "acknowledged_at",
+            "status", "suppressed_by", "escalation_level", "peak_value", "notifications", "labels", "annotations",
+            "summary")}
+        for rule_index, (part, life) in enumerate(zip(self.parts, self.lives, strict=True)):
+            n = len(part)
+            cols["alert_id"].append(alert_ids(part.rule.id, part.series_hash, part.pending_since))
+            cols["rule"].append(np.full(n, rule_index, dtype=np.int64))
+            cols["source"].append(part.series_keys["source"].to_numpy(dtype=object))
+            cols["metric"].append(part.series_keys["metric"].to_numpy(dtype=object))
+            cols["pending_since"].append(part.pending_since)
+            cols["fired_at"].append(part.fired_at)
+            cols["resolved_at"].append(part.resolved_at)
+            cols["acknowledged_at"].append(life.ack)
+            cols["status"].append(life.status)
+            cols["suppressed_by"].append(life.suppressed_by)
+            cols["escalation_level"].append(life.level)
+            cols["peak_value"].append(part.peak_value)
+            cols["notifications"].append(life.counts)
+            if texts:
+                said = alert_texts(part.rule, part.series_keys, part.series_hash, part.fired_value)
+                cols["labels"].append(said.labels)
+                cols["annotations"].append(said.annotations)
+                cols["summary"].append(said.summary)
+        alerts, order = _alerts_frame(cols, [p.rule for p in self.parts], texts)
+        summary = pd.array(_cat(cols["summary"], object)[order], dtype="str") if texts else None
+        notifications = _notifications_frame(self.notes, self.delivered, self.reason, alerts, order, summary)
+        return alerts, notifications
+
+
+def lifecycle(parts: list[AlertColumns], rules: RuleSet, horizon: int) -> Lifecycle:
+    """Silences, acknowledgement, escalation and fan-out of every rule's alerts, then delivery
+    (silences and each channel's hourly limit, across all rules, in time order)."""
+    lives = [part_lifecycle(part, rules, horizon) for part in parts]
+    offsets = np.concatenate(([0], np.cumsum([len(p) for p in parts]))).astype(np.int64)
+    notes = {k: _cat([life.notes[k] + offsets[i] if k == "row" else life.notes[k]
+                      for i, life in enumerate(lives)], np.int64) for k in NOTE_FIELDS}
+    ordered, delivered, reason = deliver(notes, rules)
+    return Lifecycle(parts, lives, ordered, delivered, reason, offsets, rules)
+
+
 def apply_lifecycle(parts: list[AlertColumns], rules: RuleSet, horizon: int, *, texts: bool | None = None
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The alerts and notifications tables of SPEC section 5; with ``texts`` (default: when a rule
-    sets labels or annotations) the alerts add ``labels`` and ``annotations`` and the notifications
-    the ``summary`` each page says (:mod:`.texts`)."""
-    texts = rules.uses_templates if texts is None else texts
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in (
-        "alert_id", "rule", "source", "metric", "pending_since", "fired_at", "resolved_at", "acknowledged_at",
-        "status", "suppressed_by", "escalation_level", "peak_value", "notifications", "labels", "annotations",
-        "summary")}
-    notes: dict[str, list[np.ndarray]] = {k: [] for k in NOTE_FIELDS}
-    offset = 0
-    for rule_index, part in enumerate(parts):
-        life = part_lifecycle(part, rules, horizon)
-        for k in NOTE_FIELDS:
-            notes[k].append(life.notes[k] + offset if k == "row" else life.notes[k])
-        n = len(part)
-        cols["alert_id"].append(alert_ids(part.rule.id, part.series_hash, part.pending_since))
-        cols["rule"].append(np.full(n, rule_index, dtype=np.int64))
-        cols["source"].append(part.series_keys["source"].to_numpy(dtype=object))
-        cols["metric"].append(part.series_keys["metric"].to_numpy(dtype=object))
-        cols["pending_since"].append(part.pending_since)
-        cols["fired_at"].append(part.fired_at)
-        cols["resolved_at"].append(part.resolved_at)
-        cols["acknowledged_at"].append(life.ack)
-        cols["status"].append(life.status)
-        cols["suppressed_by"].append(life.suppressed_by)
-        cols["escalation_level"].append(life.level)
-        cols["peak_value"].append(part.peak_value)
-        cols["notifications"].append(life.counts)
-        if texts:
-            said = alert_texts(part.rule, part.series_keys, part.series_hash, part.fired_value)
-            cols["labels"].append(said.labels)
-            cols["annotations"].append(said.annotations)
-            cols["summary"].append(said.summary)
-        offset += n
-    alerts, order = _alerts_frame(cols, [p.rule for p in parts], texts)
-    summary = pd.array(_cat(cols["summary"], object)[order], dtype="str") if texts else None
-    notifications = _notifications_frame({k: _cat(v, np.int64) for k, v in notes.items()}, rules, alerts, order,
-                                         summary)
-    return alerts, notifications
+    """The alerts and notifications tables of SPEC section 5 (:func:`lifecycle`, then its tables)."""
+    return lifecycle(parts, rules, horizon).tables(texts)
 
 
 # SPEC 5's columns: the table builders below lay out their frames by these lists
@@ -446,9 +480,8 @@ def _rate_limit(at, candidate, limit, window):  # pragma: no cover - compiled
     return delivered
 
 
-def _notifications_frame(notes: dict[str, np.ndarray], rules: RuleSet, alerts: pd.DataFrame,
-                         alert_order: np.ndarray, summary: Any = None) -> pd.DataFrame:
-    cols, delivered, reason = deliver(notes, rules)
+def _notifications_frame(cols: dict[str, np.ndarray], delivered: np.ndarray, reason: np.ndarray,
+                         alerts: pd.DataFrame, alert_order: np.ndarray, summary: Any = None) -> pd.DataFrame:
     # where each notification's alert sits in the (re-ordered) alerts table
     position = np.empty(len(alert_order), dtype=np.int64)
     position[alert_order] = np.arange(len(alert_order))

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from .._time import NAT_NS, ns_to_timestamps, parse_duration, to_ns
+from ..backtesting import BacktestResult
 from ..clock import IntervalClock
 from ..engine.lifecycle import ALERT_COLUMNS, ALERT_TEXT_COLUMNS, NOTIFICATION_COLUMNS, NOTIFICATION_TEXT_COLUMNS
-from ..engine.run import BacktestResult
 from ..frames import as_incidents
 from ..rules.promfile import PromRuleFile
 from ..stats import compute_stats

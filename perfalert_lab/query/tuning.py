@@ -131,8 +131,8 @@ class PromRuleReplay:
 
     def run(self, threshold: float | None = None, for_: Any = None, keep_firing_for: Any = None) -> Any:
         """A :class:`BacktestResult` of the variant alone (its series: the compared value per source)."""
+        from ..backtesting import BacktestResult
         from ..clock import IntervalClock
-        from ..engine.run import BacktestResult
         from .backtest import _expression_series
 
         variant = self.variant(threshold, for_, keep_firing_for)
