@@ -156,6 +156,109 @@ def python_loop(times: list[int], values: list[float], thr: float, clear: float,
     return out
 
 
+def python_backtest(frame, rules):
+    """A tight plain-Python loop over the frame's rows: per rule, per (source, metric) state in a dict."""
+    ts = frame["timestamp"].astype("int64").tolist()
+    src = frame["source"].tolist()
+    met = frame["metric"].tolist()
+    val = frame["value"].tolist()
+    out = []
+    for r in rules:
+        thr, clear = r.threshold, r.clear
+        for_ns, keep_ns, cool_ns = [int(d.total_seconds() * 1e9) for d in (r.for_, r.keep_firing_for, r.cooldown)]
+        states = {}
+        for t, s, m, v in zip(ts, src, met, val, strict=True):
+            if m != r.metric:
+                continue
+            st = states.get(s)
+            if st is None:
+                st = states[s] = [0, 0, 0, None, None, None, 0.0]  # state, pending, fired, last, blocked, keep, peak
+            state = st[0]
+            if state == 2:
+                if v > st[6]:
+                    st[6] = v
+                if v > clear:
+                    st[5] = None
+                    continue
+                if keep_ns:
+                    if st[5] is None:
+                        st[5] = t
+                    if t - st[5] < keep_ns:
+                        continue
+                out.append((r.id, s, st[1], st[2], t, st[6]))
+                st[0] = 0
+                st[5] = None
+                continue
+            if not v > thr:
+                if state == 1:
+                    if st[4] is not None:
+                        out.append((r.id, s, st[1], st[4], t, st[6]))
+                    st[0] = 0
+                continue
+            if state == 0:
+                st[0], st[1], st[4], st[6] = 1, t, None, v
+            elif v > st[6]:
+                st[6] = v
+            if t - st[1] >= for_ns:
+                if st[3] is not None and t < st[3] + cool_ns:
+                    if st[4] is None:
+                        st[4] = t
+                else:
+                    st[0], st[2], st[3], st[5] = 2, t, t, None
+        for s, st in states.items():  # the data ends: open alerts, and a waiting one is suppressed
+            if st[0] == 2:
+                out.append((r.id, s, st[1], st[2], None, st[6]))
+            elif st[0] == 1 and st[4] is not None:
+                out.append((r.id, s, st[1], st[4], None, st[6]))
+    return out
+
+
+FIRST_CALL = r"""
+import json, time
+import numpy as np, pandas as pd
+import perfalert_lab as pal
+frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=2000, freq="1min", tz="UTC"),
+                      "source": "web-1", "metric": "cpu", "value": np.random.default_rng(0).uniform(0, 100, 2000)})
+rule = pal.Rule(id="cpu", metric="cpu", threshold=80, for_="3m", clear=75, cooldown="30m")
+t0 = time.perf_counter(); pal.backtest(frame, rule); first = time.perf_counter() - t0
+t0 = time.perf_counter(); pal.backtest(frame, rule); warm = time.perf_counter() - t0
+print(json.dumps({"first": first, "warm": warm}))
+"""
+
+
+def _pipeline_10m(rs: pal.RuleSet) -> None:
+    big = make_frame(10_000_000, series=100)
+    pal.backtest(big.iloc[:2_000_000], rs)
+    t_big = median_time(lambda: pal.backtest(big, rs), 3)
+    record("pipeline 10M x5 stateful end to end", seconds=t_big, evals_per_s=5 * len(big) / t_big)
+
+
+def bench_pipeline(repeats: int) -> None:
+    """Issue 11's targets, frame in -> three tables out, side by side in one run."""
+    # (a) warm, 1M-row long frame (string source/metric) x 5 stateful rules vs a tight plain-Python loop
+    frame = make_frame(1_000_000, series=10)
+    rules = rules_for("stateful")
+    rs = pal.RuleSet(tuple(rules))
+    pal.backtest(frame, rs)
+    t_ours = median_time(lambda: pal.backtest(frame, rs), repeats)
+    t_loop = median_time(lambda: python_backtest(frame, rules), 3)
+    record("pipeline 1M x5 stateful: backtest (frame in, tables out) vs plain-Python loop",
+           backtest_s=t_ours, loop_s=t_loop, ratio=t_loop / t_ours)
+    # (b) 10M x 5 end to end
+    _pipeline_10m(rs)
+    gc.collect()
+    # (c) the first backtest in a fresh process vs a warm one (small input)
+    firsts, warms = [], []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", FIRST_CALL], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PERFALERT_JIT": "auto"})
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+        firsts.append(got["first"])
+        warms.append(got["warm"])
+    record("first backtest in a fresh process (2,000 samples)", first_s=statistics.median(firsts),
+           warm_s=statistics.median(warms), overhead_s=statistics.median(firsts) - statistics.median(warms))
+
+
 def bench_engine(points: int, repeats: int, ratios: bool) -> None:
     frame = make_frame(points, series=max(1, points // 100_000))
     series = SeriesSet.from_frame(frame)
@@ -425,6 +528,7 @@ def main() -> None:
           f"{os.cpu_count()} cpus, Python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}")
     for i, points in enumerate(sizes):
         bench_engine(points, repeats if points < 5_000_000 else 3, ratios=i == 0)
+    bench_pipeline(repeats)
     bench_busy_lifecycle(sizes[-1], 3)
     bench_io(sizes[0])
     bench_memory(sizes[-1])

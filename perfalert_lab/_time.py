@@ -123,7 +123,8 @@ NAT_NS = np.iinfo(np.int64).min  # numpy's NaT as int64
 
 def col_ns(col: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """A datetime column (tz-aware or naive UTC) as int64 nanoseconds; NaT gives ``NAT_NS``."""
-    idx = pd.DatetimeIndex(col)
-    if idx.tz is not None:
-        idx = idx.tz_convert("UTC").tz_localize(None)
-    return np.asarray(idx.as_unit("ns").to_numpy(dtype="datetime64[ns]")).view(np.int64)
+    arr = getattr(col, "array", None)
+    if not isinstance(arr, pd.arrays.DatetimeArray):
+        arr = pd.DatetimeIndex(col).array
+    # the underlying int64 of tz-aware data is UTC already; a copy, so callers may write to it
+    return np.array(arr.as_unit("ns").asi8, dtype=np.int64, copy=True)  # type: ignore[attr-defined]

@@ -738,46 +738,140 @@ class SeriesSet:
         if not _is_normalized(frame):
             frame = normalize_frame(frame, duplicates=duplicates)
         ts = col_ns(frame["timestamp"])
+        fast = _grouped_series(frame, ts)
+        if fast is not None:  # rows come one series after another, each in time order: no sort, no codes
+            offsets = fast
+            label_cols = [col for col in frame.columns if col not in METRIC_COLUMNS]
+            keys = frame.iloc[offsets[1:] - 1][["source", "metric", *label_cols]].reset_index(drop=True)
+            return cls(times=ts, values=frame["value"].to_numpy(dtype=np.float64).copy(), offsets=offsets,
+                       keys=keys, start_ns=int(ts.min()) if len(ts) else 0, end_ns=int(ts.max()) if len(ts) else 0)
         # series are numbered in (source, metric) order, so every table lists them alike
-        s_codes, s_uniq = pd.factorize(frame["source"], sort=True)
-        m_codes, m_uniq = pd.factorize(frame["metric"], sort=True)
-        combined = s_codes.astype(np.int64) * max(len(m_uniq), 1) + m_codes
+        s_codes, s_uniq = _factorize(frame["source"])
+        m_codes, m_uniq = _factorize(frame["metric"])
+        if len(m_uniq) == 1:  # one metric (common): the source is the series
+            combined = s_codes.astype(np.int64, copy=False)
+        else:
+            combined = s_codes.astype(np.int64) * max(len(m_uniq), 1) + m_codes
         n_pairs = max(len(s_uniq), 1) * max(len(m_uniq), 1)
         if n_pairs <= 50_000_000:  # number the (source, metric) pairs that occur, in order: O(n)
             seen = np.bincount(combined, minlength=n_pairs) > 0
-            renumber = np.cumsum(seen) - 1
-            codes = renumber[combined]
-            uniq = np.flatnonzero(seen)
+            if seen.all():
+                codes, uniq = combined, np.arange(n_pairs)
+            else:
+                renumber = np.cumsum(seen) - 1
+                codes = renumber[combined]
+                uniq = np.flatnonzero(seen)
         else:
             codes, uniq = pd.factorize(combined, sort=True)
-        dc = np.diff(codes)
-        if len(ts) < 2 or ((dc > 0) | ((dc == 0) & (np.diff(ts) > 0))).all():
-            order = np.arange(len(ts))  # already grouped by series, in time order
-        elif (np.diff(ts) >= 0).all():
-            # time-sorted: a stable sort by series keeps time order (radix sort on small codes)
-            small = codes.astype(np.int16) if len(uniq) < 2**15 else codes
-            order = np.argsort(small, kind="stable")
+        identity = False
+        if len(ts) < 2:
+            identity = True
         else:
-            order = np.lexsort((ts, codes))
-        t = ts[order]
-        c = codes[order]
-        dup = (c[1:] == c[:-1]) & (t[1:] == t[:-1])
+            dc = np.diff(codes)
+            dt = np.diff(ts)
+            if (dc >= 0).all():  # grouped by series: is each series in time order?
+                dt[dc > 0] = 1
+                identity = bool((dt > 0).all())
+        if identity:
+            order = None  # already grouped by series, in time order: no copy, no sort
+            t, c = ts, codes
+        else:
+            if (np.diff(ts) >= 0).all():
+                # time-sorted: a stable sort by series keeps time order (radix sort on small codes)
+                small = codes.astype(np.int16) if len(uniq) < 2**15 else codes
+                order = np.argsort(small, kind="stable")
+            else:
+                order = np.lexsort((ts, codes))
+            t = ts[order]
+            c = codes[order]
+        dup = (c[1:] == c[:-1]) & (t[1:] == t[:-1]) if not identity else np.zeros(0, dtype=bool)
         if dup.any() and duplicates != "last":  # a frame that looks normalised but is not: as asked
             return cls.from_frame(normalize_frame(frame, duplicates=duplicates))
         if dup.any():  # keep the last, as normalising would
             keep = np.ones(len(t), dtype=bool)
             keep[:-1] = ~dup
+            assert order is not None
             order, t, c = order[keep], t[keep], c[keep]
         counts = np.bincount(c, minlength=len(uniq))
         offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        last_rows = order[offsets[1:] - 1]
+        last_rows = offsets[1:] - 1 if order is None else order[offsets[1:] - 1]
         label_cols = [col for col in frame.columns if col not in METRIC_COLUMNS]
         keys = frame.iloc[last_rows][["source", "metric", *label_cols]].reset_index(drop=True)
-        vals = frame["value"].to_numpy(dtype=np.float64)[order]
+        vals = frame["value"].to_numpy(dtype=np.float64)
+        vals = vals.copy() if order is None else vals[order]  # the series own their values
         return cls(
             times=np.ascontiguousarray(t), values=np.ascontiguousarray(vals), offsets=offsets, keys=keys,
             start_ns=int(t.min()) if len(t) else 0, end_ns=int(t.max()) if len(t) else 0,
         )
+
+
+def _factorize(col: pd.Series) -> tuple[np.ndarray, Any]:
+    """Codes and sorted uniques of a string column; a categorical's codes are reused (no hashing)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cat = col.cat.remove_unused_categories()
+        cats = np.asarray(cat.cat.categories.astype(str), dtype=object)
+        rank = np.argsort(cats, kind="stable")
+        if (rank == np.arange(len(rank))).all():
+            return cat.cat.codes.to_numpy(dtype=np.int64), cats
+        inverse = np.empty(len(rank), dtype=np.int64)
+        inverse[rank] = np.arange(len(rank))
+        return inverse[cat.cat.codes.to_numpy(dtype=np.int64)], cats[rank]
+    runs = _runs(col)
+    if runs is not None:  # grouped rows (one series after another): factorise one value per run
+        starts, values = runs
+        run_codes, uniq = pd.factorize(values, sort=True)
+        return np.repeat(run_codes, np.diff(np.append(starts, len(col)))), uniq
+    return pd.factorize(col, sort=True)
+
+
+def _grouped_series(frame: pd.DataFrame, ts: np.ndarray) -> np.ndarray | None:
+    """The series' offsets when the frame's rows come one series after another, series in
+    (source, metric) order, each in strictly increasing time (what a frame sorted by series and
+    time, or written one series at a time, looks like); ``None`` otherwise. Reads only where the
+    strings change (:func:`_runs`) and one difference of the timestamps."""
+    n = len(ts)
+    runs_s, runs_m = _runs(frame["source"]), _runs(frame["metric"])
+    if runs_s is None or runs_m is None:
+        return None
+    starts = np.union1d(runs_s[0], runs_m[0])
+    s_val = np.asarray(runs_s[1], dtype=object)[np.searchsorted(runs_s[0], starts, side="right") - 1]
+    m_val = np.asarray(runs_m[1], dtype=object)[np.searchsorted(runs_m[0], starts, side="right") - 1]
+    s_code, _ = pd.factorize(s_val, sort=True)
+    m_code, m_uniq = pd.factorize(m_val, sort=True)
+    key = s_code.astype(np.int64) * max(len(m_uniq), 1) + m_code
+    if len(key) > 1 and not (np.diff(key) > 0).all():
+        return None  # a series comes back later, or the series are not in (source, metric) order
+    dt = np.diff(ts)
+    dt[starts[1:] - 1] = 1  # a new series may start at any time
+    if not (dt > 0).all():
+        return None  # not in time order within a series, or a duplicate timestamp
+    return np.append(starts, n).astype(np.int64)
+
+
+def _runs(col: pd.Series) -> tuple[np.ndarray, Any] | None:
+    """Where the value of an arrow string column changes, and the value of each run, when the rows
+    come in few long runs (a frame grouped by series); ``None`` otherwise (then hashing every row is
+    as quick). Compares neighbours with arrow kernels: no Python object per row."""
+    arr = getattr(col.array, "_pa_array", None)
+    n = len(col)
+    if arr is None or n < 65_536:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    head = arr.slice(0, 4096).combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr.slice(0, 4096)
+    if not pa.types.is_string(head.type) and not pa.types.is_large_string(head.type):
+        return None
+    if pc.sum(pc.not_equal(head.slice(1), head.slice(0, len(head) - 1))).as_py() > 16:
+        return None  # interleaved series: a guess from the first rows saves the full pass
+    whole = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if whole.null_count:
+        return None
+    change = pc.not_equal(whole.slice(1), whole.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    starts = np.concatenate(([0], np.flatnonzero(change) + 1))
+    if len(starts) > n // 64:
+        return None
+    return starts, pd.array(whole.take(pa.array(starts)), dtype=col.dtype)
 
 
 def _is_normalized(frame: pd.DataFrame) -> bool:

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numba
 import numpy as np
 import pandas as pd
 
+from ._jit import kernel
 from ._time import NAT_NS, col_ns
 
 __all__ = ["SCORE_COLUMNS", "STATS_COLUMNS", "compute_stats", "oncall_load", "rule_stats", "score_arrays"]
@@ -41,7 +41,7 @@ def _ns(col: pd.Series) -> np.ndarray:
 
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _union_ns(group, start, stop):  # pragma: no cover - compiled
     """Total length of the union of intervals, sorted by (group, start), within each group."""
     total = 0

@@ -8,6 +8,9 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
+# the engine's kernels compiled whatever the input's size, so the randomized suites hold the
+# compiled code to the references; tests/test_jit.py holds the plain-Python mode to it
+os.environ.setdefault("PERFALERT_JIT", "always")
 
 # CI runs thousands of randomized examples; a local run fewer (PERFALERT_EXAMPLES overrides).
 settings.register_profile("ci", max_examples=int(os.environ.get("PERFALERT_EXAMPLES", 1500)), deadline=None,

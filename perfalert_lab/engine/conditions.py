@@ -18,10 +18,10 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import pandas as pd
 
+from .._jit import kernel
 from .._time import to_ns
 from ..clock import Clock, SampleClock, shared_times
 from ..frames import SeriesSet
@@ -96,7 +96,7 @@ def evaluation_times(series: SeriesSet, sids: np.ndarray, clock: Clock) -> tuple
     return (np.concatenate(parts) if parts else np.zeros(0, np.int64)), offsets
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _gather(times, offsets, sids, out_offsets):  # pragma: no cover - compiled
     out = np.empty(out_offsets[-1], dtype=times.dtype)
     for j in range(len(sids)):
@@ -126,7 +126,7 @@ def evaluate_values(series: SeriesSet, sids: np.ndarray, rule: Rule, clock: Cloc
     return Evaluations(sids, times, offsets, values, present)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _latest(times, values, offsets, sids, evals, eoffsets, lookback):  # pragma: no cover - compiled
     """Newest sample at or before each evaluation, within ``lookback`` (< 0: unbounded)."""
     out = np.empty(len(evals), dtype=np.float64)
@@ -147,7 +147,7 @@ def _latest(times, values, offsets, sids, evals, eoffsets, lookback):  # pragma:
     return out, present
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _window(times, values, offsets, sids, evals, eoffsets, window, code, q):  # pragma: no cover - compiled
     """Aggregate of the samples in ``(t - window, t]`` for each evaluation ``t``."""
     out = np.empty(len(evals), dtype=np.float64)

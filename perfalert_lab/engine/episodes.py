@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
+from .._jit import kernel
 from .._time import NAT_NS
 from .states import AlertState
 
@@ -55,7 +55,7 @@ class Episodes:
         return len(self.series)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capacity, values, present, direction,
               ref, track):  # pragma: no cover - compiled
     cols = np.empty((capacity, 6), dtype=np.int64)  # series, pending, fired, resolved, k_start, k_end
@@ -128,7 +128,7 @@ def _episodes(times, offsets, active, held, for_ns, keep_ns, cooldown_ns, capaci
             cols[:n, 4].copy(), cols[:n, 5].copy(), peaks[:n])
 
 
-@numba.njit(cache=True, inline="always")
+@kernel(inline="always")
 def _record(
     cols, supp, peaks, n, series, pending, fired, resolved, suppressed, k_start, k_end, peak
 ):  # pragma: no cover
@@ -144,7 +144,7 @@ def _record(
     return n + 1
 
 
-@numba.njit(cache=True, inline="always")
+@kernel(inline="always")
 def _extreme(best, v, direction, ref):  # pragma: no cover - compiled
     """The more extreme of ``best`` and ``v`` (the first value when ``best`` is NaN)."""
     if np.isnan(best):
@@ -156,7 +156,7 @@ def _extreme(best, v, direction, ref):  # pragma: no cover - compiled
     return v if abs(v - ref) > abs(best - ref) else best
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _samples(times, offsets, active, cooldown_ns, capacity):  # pragma: no cover - compiled
     series = np.empty(capacity, dtype=np.int64)
     at = np.empty(capacity, dtype=np.int64)
@@ -217,7 +217,7 @@ def run_samples(times: np.ndarray, offsets: np.ndarray, active: np.ndarray, cool
     return Episodes(s, at, at.copy(), nat, np.zeros(len(s), dtype=bool), k, ends)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _peaks(times, values, present, k_start, k_end, end_t, direction, ref):  # pragma: no cover - compiled
     out = np.empty(len(k_start), dtype=np.float64)
     for i in range(len(k_start)):
@@ -259,7 +259,7 @@ def peak_values(times: np.ndarray, values: np.ndarray, present: np.ndarray, k_st
     return _peaks(times, values, present, k_start, k_end, end_t, peak_direction(op), float(threshold))
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _values_at(times, values, present, k_start, k_end, at):  # pragma: no cover - compiled
     out = np.full(len(k_start), np.nan)
     for i in range(len(k_start)):

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 
 from .._hashing import stable_hash
+from .._jit import kernel
 from .._time import NAT_NS, ns_to_timestamps, to_ns
 from ..rules.model import CHANNELS, Channel, LognormalDelay, Responders, Rule, RuleSet, Silence
 from .texts import alert_texts
@@ -460,7 +460,7 @@ def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule], texts: b
     return df, order
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel
 def _rate_limit(at, candidate, limit, window):  # pragma: no cover - compiled
     """Deliver in time order while fewer than ``limit`` were delivered in ``(t - window, t]``."""
     delivered = np.zeros(len(at), dtype=np.bool_)

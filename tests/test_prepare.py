@@ -1,0 +1,91 @@
+"""The prepare stage gives the same series whatever the frame's layout and string encoding (its
+fast paths: grouped rows factorised one run at a time, categoricals reused, no copy when sorted)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perfalert_lab.engine.pipeline import prepare
+
+
+def fleet(rows: int, series: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    per = rows // series
+    t0 = pd.Timestamp("2026-01-01", tz="UTC").value
+    return pd.DataFrame({
+        "timestamp": pd.to_datetime(np.tile(t0 + np.arange(per) * 60 * 10**9, series), utc=True),
+        "source": pd.array(np.repeat([f"h{i:03d}" for i in rng.permutation(series)], per), dtype="str"),
+        "metric": pd.array(np.where(np.arange(per * series) % 3 == 0, "cpu", "mem"), dtype="str"),
+        "value": rng.normal(50, 10, per * series),
+    })
+
+
+def same(a, b) -> None:
+    np.testing.assert_array_equal(a.times, b.times)
+    np.testing.assert_array_equal(a.values, b.values)
+    np.testing.assert_array_equal(a.offsets, b.offsets)
+    pd.testing.assert_frame_equal(a.keys.astype(str), b.keys.astype(str))
+
+
+@pytest.mark.parametrize("layout", ["grouped", "time-sorted", "shuffled"])
+@pytest.mark.parametrize("encoding", ["str", "category", "object"])
+def test_every_layout_and_encoding_gives_the_same_series(layout: str, encoding: str) -> None:
+    frame = fleet(420_000, 7)
+    frame = frame[frame["metric"] == "cpu"].reset_index(drop=True)  # grouped runs of one metric
+    expected = prepare(frame.sample(frac=1, random_state=1))  # the general path: a sort
+    if layout == "grouped":
+        frame = frame.sort_values(["source", "timestamp"], kind="stable")
+    elif layout == "time-sorted":
+        frame = frame.sort_values("timestamp", kind="stable")
+    else:
+        frame = frame.sample(frac=1, random_state=2)
+    for col in ("source", "metric"):
+        frame[col] = frame[col].astype({"str": "str", "category": "category", "object": object}[encoding])
+    frame = frame.reset_index(drop=True)
+    if layout == "grouped" and encoding == "str":  # the run-length path is the one taken
+        from perfalert_lab._time import col_ns
+        from perfalert_lab.frames import _grouped_series, _runs
+
+        assert _runs(frame["source"]) is not None and len(_runs(frame["source"])[0]) == 7
+        assert _grouped_series(frame, col_ns(frame["timestamp"])) is not None
+    got = prepare(frame)
+    same(got, expected)
+
+
+def test_two_metrics_grouped_and_a_copy_of_the_values() -> None:
+    frame = fleet(200_000, 4).sort_values(["source", "metric", "timestamp"], kind="stable").reset_index(drop=True)
+    from perfalert_lab._time import col_ns
+    from perfalert_lab.frames import _grouped_series
+
+    assert _grouped_series(frame, col_ns(frame["timestamp"])) is not None  # two metrics per source, grouped
+    got = prepare(frame)
+    same(got, prepare(frame.sample(frac=1, random_state=3)))
+    assert got.n_series == 8
+    got.values[:] = -1  # the series own their arrays: the user's frame is untouched
+    assert (frame["value"] > -1).any()
+    got.times[:] = 0
+    assert frame["timestamp"].iloc[0].year == 2026
+
+
+def test_the_fast_path_declines_what_it_cannot_read() -> None:
+    from perfalert_lab._time import col_ns
+    from perfalert_lab.frames import _grouped_series
+
+    frame = fleet(300_000, 3)
+    frame = frame[frame["metric"] == "cpu"].sort_values(["source", "timestamp"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    half = len(frame) // 2
+    back = pd.concat([frame.iloc[half:], frame.iloc[:half]], ignore_index=True)  # a series comes back
+    late = frame.copy()
+    late.loc[5, "timestamp"] = late.loc[2, "timestamp"] + pd.Timedelta("1s")  # a sample out of time order
+    for odd in (back, late):
+        odd = odd.sort_values("source", kind="stable").reset_index(drop=True) if odd is back else odd
+        assert _grouped_series(odd, col_ns(odd["timestamp"])) is None or odd is back
+        same(prepare(odd), prepare(odd.sample(frac=1, random_state=4)))
+    assert _grouped_series(late, col_ns(late["timestamp"])) is None
+    unsorted_series = pd.concat([frame[frame["source"] == s] for s in sorted(frame["source"].unique())[::-1]],
+                                ignore_index=True)
+    assert _grouped_series(unsorted_series, col_ns(unsorted_series["timestamp"])) is None
+    same(prepare(unsorted_series), prepare(frame))
