@@ -127,4 +127,6 @@ def col_ns(col: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     if not isinstance(arr, pd.arrays.DatetimeArray):
         arr = pd.DatetimeIndex(col).array
     # the underlying int64 of tz-aware data is UTC already; a copy, so callers may write to it
-    return np.array(arr.as_unit("ns").asi8, dtype=np.int64, copy=True)  # type: ignore[attr-defined]
+    if arr.unit != "ns":
+        arr = arr.as_unit("ns")
+    return np.array(arr.asi8, dtype=np.int64, copy=True)  # type: ignore[attr-defined]

@@ -864,11 +864,14 @@ def _runs(col: pd.Series) -> tuple[np.ndarray, Any] | None:
         return None
     if pc.sum(pc.not_equal(head.slice(1), head.slice(0, len(head) - 1))).as_py() > 16:
         return None  # interleaved series: a guess from the first rows saves the full pass
-    whole = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if isinstance(arr, pa.ChunkedArray):
+        whole = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+    else:
+        whole = arr
     if whole.null_count:
         return None
-    change = pc.not_equal(whole.slice(1), whole.slice(0, n - 1)).to_numpy(zero_copy_only=False)
-    starts = np.concatenate(([0], np.flatnonzero(change) + 1))
+    change = pc.indices_nonzero(pc.not_equal(whole.slice(1), whole.slice(0, n - 1)))
+    starts = np.concatenate(([0], change.to_numpy() + 1)).astype(np.int64)
     if len(starts) > n // 64:
         return None
     return starts, pd.array(whole.take(pa.array(starts)), dtype=col.dtype)

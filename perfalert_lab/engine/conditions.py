@@ -68,6 +68,7 @@ class Evaluations:
     offsets: np.ndarray
     values: np.ndarray
     present: np.ndarray
+    all_present: bool = False  # every evaluation has a value (the sample clock without a window)
 
     @property
     def n(self) -> int:
@@ -115,7 +116,7 @@ def evaluate_values(series: SeriesSet, sids: np.ndarray, rule: Rule, clock: Cloc
             vals = (
                 series.values if len(sids) == series.n_series else _gather(series.values, series.offsets, sids, offsets)
             )
-            return Evaluations(sids, times, offsets, vals, np.ones(len(times), dtype=np.bool_))
+            return Evaluations(sids, times, offsets, vals, np.ones(len(times), dtype=np.bool_), all_present=True)
         lookback = clock.lookback_ns
         values, present = _latest(series.times, series.values, series.offsets, sids, times, offsets,
                                   -1 if lookback is None else int(lookback))
@@ -203,8 +204,8 @@ def _window(times, values, offsets, sids, evals, eoffsets, window, code, q):  # 
     return out, present
 
 
-def compare(values: np.ndarray, present: np.ndarray, op: str, threshold: float) -> np.ndarray:
-    """``present & (values op threshold)`` as a boolean array."""
+def compare(values: np.ndarray, present: np.ndarray | None, op: str, threshold: float) -> np.ndarray:
+    """``present & (values op threshold)`` as a boolean array (``present`` None: all present)."""
     with np.errstate(invalid="ignore"):
         if op == ">":
             r = values > threshold
@@ -220,11 +221,14 @@ def compare(values: np.ndarray, present: np.ndarray, op: str, threshold: float) 
             r = values != threshold
         else:  # pragma: no cover - Rule validates op
             raise ValueError(op)
-    return r & present
+    if present is not None:
+        np.logical_and(r, present, out=r)
+    return r
 
 
 def conditions(ev: Evaluations, rule: Rule) -> tuple[np.ndarray, np.ndarray]:
     """``(active, held)`` per evaluation: held is the clear condition of a firing alert."""
-    active = compare(ev.values, ev.present, rule.op, rule.threshold)
-    held = active if rule.clear is None else compare(ev.values, ev.present, rule.op, rule.clear)
+    present = None if ev.all_present else ev.present
+    active = compare(ev.values, present, rule.op, rule.threshold)
+    held = active if rule.clear is None else compare(ev.values, present, rule.op, rule.clear)
     return active, held

@@ -353,8 +353,8 @@ class Lifecycle:
             n = len(part)
             cols["alert_id"].append(alert_ids(part.rule.id, part.series_hash, part.pending_since))
             cols["rule"].append(np.full(n, rule_index, dtype=np.int64))
-            cols["source"].append(part.series_keys["source"].to_numpy(dtype=object))
-            cols["metric"].append(part.series_keys["metric"].to_numpy(dtype=object))
+            cols["source"].append(_as_arrow(part.series_keys["source"]))
+            cols["metric"].append(_as_arrow(part.series_keys["metric"]))
             cols["pending_since"].append(part.pending_since)
             cols["fired_at"].append(part.fired_at)
             cols["resolved_at"].append(part.resolved_at)
@@ -413,6 +413,16 @@ def _text(uniques: list[str] | tuple[str, ...], codes: np.ndarray) -> pd.api.ext
     return pd.array(list(uniques), dtype="str").take(np.asarray(codes, dtype=np.int64))
 
 
+def _as_arrow(col: pd.Series) -> Any:
+    """A string column as one arrow array (no Python object per row when it is arrow-backed)."""
+    import pyarrow as pa
+
+    arr = getattr(col.array, "_pa_array", None)
+    if arr is not None and pa.types.is_string(arr.type):
+        return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return pa.array(col.astype(str).to_numpy(dtype=object), type=pa.string())
+
+
 def _arrow_text(parts: list[Any], order: np.ndarray) -> Any:
     """Arrow string arrays concatenated and re-ordered, as a pandas string column."""
     import pyarrow as pa
@@ -438,8 +448,8 @@ def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule], texts: b
     data = {
         "alert_id": _arrow_text(cols["alert_id"], order),
         "rule_id": _text([r.id for r in rules], rule_idx),
-        "source": pd.array(_cat(cols["source"], object)[order], dtype="str"),
-        "metric": pd.array(_cat(cols["metric"], object)[order], dtype="str"),
+        "source": _arrow_text(cols["source"], order),
+        "metric": _arrow_text(cols["metric"], order),
         "severity": _text([r.severity for r in rules], rule_idx),
         "mode": _text([r.mode for r in rules], rule_idx),
         "pending_since": ns_to_timestamps(_cat(cols["pending_since"], np.int64)[order]),

@@ -194,8 +194,11 @@ def statistics(rules: RuleSet, parts: list[AlertColumns], lc: Lifecycle, *, eval
     n_undelivered = np.bincount(note_part, weights=~lc.delivered, minlength=len(parts)).astype(np.int64)
     group_base = 0
     for i, (part, life) in enumerate(zip(parts, lc.lives, strict=True)):
-        group = np.unique(part.series_hash, return_inverse=True)[1].astype(np.int64) if len(part) \
-            else np.zeros(0, np.int64)
+        # a rule's alerts come series by series, each in time order: number the series as they come
+        # (monotone, so the firing-time union needs no sort)
+        change = np.ones(len(part), dtype=bool)
+        change[1:] = part.series_hash[1:] != part.series_hash[:-1]
+        group = np.cumsum(change, dtype=np.int64) - 1
         per[part.rule.id] = {
             "group": group + group_base, "source": part.series_keys["source"].to_numpy(dtype=object),
             "fired": part.fired_at, "resolved": part.resolved_at, "acked": life.ack != NAT_NS,
