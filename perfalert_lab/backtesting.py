@@ -28,7 +28,9 @@ class BacktestResult:
     """What a rule set would have done: the three tables of SPEC section 5.
 
     ``alerts``, ``notifications`` and ``stats`` are DataFrames; ``series`` holds the
-    samples the plots draw (they never recompute).
+    samples the plots draw (they never recompute). Row order is fixed: alerts by firing
+    time, then rule file order, then series; notifications by time, then rule, series and
+    pending instant, then kind, level and channel position.
     """
 
     alerts: pd.DataFrame

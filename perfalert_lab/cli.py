@@ -39,7 +39,8 @@ def _read_metrics(paths: list[str], args: argparse.Namespace, source: str | None
     from .frames import iter_files, read_metrics
 
     files = iter_files(paths)
-    frame = read_metrics(files, source=source, timezone=args.timezone, duplicates=args.duplicates)
+    # one series after another: what the engine and the PromQL store read without sorting again
+    frame = read_metrics(files, source=source, timezone=args.timezone, duplicates=args.duplicates, order="series")
     info = frame.attrs.get("perfalert", {})
     notes = [f"{info.get('rows', len(frame))} samples from {len(files)} file(s)"]
     if info.get("missing_dropped"):

@@ -67,6 +67,7 @@ def read_metrics(
     metric: str | None = None,
     timezone: str | None = None,
     duplicates: Duplicates = "last",
+    order: Literal["time", "series"] = "time",
 ) -> pd.DataFrame:
     """Read metric files (CSV or Parquet; long, wide or NAB layout) into one long frame.
 
@@ -83,6 +84,10 @@ def read_metrics(
     duplicates
         What to do with several rows of one series at one timestamp: keep the
         ``last`` (default) or ``first``, average them (``mean``), or raise (``error``).
+    order
+        ``time`` (default): rows stably sorted by time. ``series``: one series after
+        another (by source, metric and labels), each in time order — what a backtest
+        reads without sorting again (the command line reads so).
 
     Layouts, told apart by the header:
 
@@ -102,6 +107,8 @@ def read_metrics(
     """
     if duplicates not in _DUPLICATE_POLICIES:
         raise UsageError(f"duplicates={duplicates!r}: expected one of {', '.join(_DUPLICATE_POLICIES)}")
+    if order not in ("time", "series"):
+        raise UsageError(f"order={order!r}: expected 'time' or 'series'")
     if isinstance(paths, str | Path):
         paths = [paths]
     if not paths:
@@ -110,7 +117,7 @@ def read_metrics(
     raw = _Raw.concat(parts)
     if len(raw.ts) == 0:
         raise DataError(f"{', '.join(raw.files)}: every value is empty; no samples to replay")
-    return raw.finish(duplicates)
+    return raw.finish(duplicates, time_major=order == "time")
 
 
 @dataclass
@@ -158,12 +165,17 @@ class _Raw:
             missing=sum(p.missing for p in parts),
         )
 
-    def finish(self, duplicates: Duplicates) -> pd.DataFrame:
-        series = self.source.codes.astype(np.int64) * max(len(self.metric.categories), 1) + self.metric.codes
+    def finish(self, duplicates: Duplicates, *, time_major: bool = True) -> pd.DataFrame:
+        source, metric = self.source, self.metric
+        if not time_major:  # series in (source, metric) order, as the engine numbers them
+            source = source.reorder_categories(sorted(source.categories))
+            metric = metric.reorder_categories(sorted(metric.categories))
+        series = source.codes.astype(np.int64) * max(len(metric.categories), 1) + metric.codes
         for col in self.labels.values():  # a series is its whole label set (SPEC 11)
             if len(col.categories) > 1:
-                series = pd.factorize(series * (len(col.categories) + 1) + (col.codes + 1))[0].astype(np.int64)
-        keep, out_of_order, dup_index = _sort_and_dedupe(self.ts, series, duplicates, time_major=True,
+                series = pd.factorize(series * (len(col.categories) + 1) + (col.codes + 1),
+                                      sort=not time_major)[0].astype(np.int64)
+        keep, out_of_order, dup_index = _sort_and_dedupe(self.ts, series, duplicates, time_major=time_major,
                                                          values=self.value)
         if dup_index is not None:
             i, j = dup_index
@@ -174,11 +186,16 @@ class _Raw:
                 "use duplicates='last', 'first' or 'mean' to resolve"
             )
         order, values = keep
-        values = self.value[order] if values is None else values
-        frame = _build_frame(
-            self.ts[order], self.source[order], self.metric[order], values,
-            {k: v[order] for k, v in self.labels.items()},
-        )
+        if len(order) == len(self.ts) and (len(order) == 0 or (order[0] == 0 and (np.diff(order) == 1).all())):
+            # the rows stay where they are: no copy of any column
+            frame = _build_frame(self.ts, self.source, self.metric, self.value if values is None else values,
+                                 dict(self.labels))
+        else:
+            values = self.value[order] if values is None else values
+            frame = _build_frame(
+                self.ts[order], self.source[order], self.metric[order], values,
+                {k: v[order] for k, v in self.labels.items()},
+            )
         frame.attrs["perfalert"] = {
             "files": list(self.files),
             "rows": int(len(frame)),
@@ -298,7 +315,11 @@ def _read_parquet_table(path: Path):  # type: ignore[no-untyped-def]
     import pyarrow.parquet as pq
 
     try:
-        return pq.read_table(path)
+        # string columns stay dictionary-encoded as Parquet stores them: no string per row is made
+        schema = pq.read_schema(path) if not Path(path).is_dir() else None
+        strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)] \
+            if schema is not None else None
+        return pq.read_table(path, read_dictionary=strings or None)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0][:160]})") from None
 
@@ -360,6 +381,18 @@ def _string_column(table, name: str, ctx: _FileContext) -> Any:  # type: ignore[
     import pyarrow.compute as pc
 
     col = table.column(name)
+    if pa.types.is_dictionary(col.type) and (pa.types.is_string(col.type.value_type)
+                                             or pa.types.is_large_string(col.type.value_type)):
+        if name in ("source", "metric") and col.null_count:
+            bad = int(np.flatnonzero(np.asarray(col.is_null()))[0])
+            raise DataError(f"{ctx.where(bad, name)}: empty {name}; every row needs one")
+        unified = col.unify_dictionaries()
+        chunks = unified.chunks
+        dictionary = chunks[0].dictionary if chunks else pa.array([], pa.string())
+        indices = [c.indices for c in chunks]
+        codes = np.concatenate([np.asarray(pc.fill_null(i, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+                                for i in indices]) if indices else np.zeros(0, np.int64)
+        return pd.Categorical.from_codes(codes, categories=pd.Index(dictionary.to_pylist(), dtype=object))
     if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
         raise DataError(f"{ctx.where(None, name)}: not UTF-8 text; re-export the file as UTF-8")
     if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
@@ -535,8 +568,8 @@ def _strings(values: np.ndarray | pd.Categorical) -> Any:
                                                                       allow_fill=True)
 
 
-def _build_frame(ts: np.ndarray, source: np.ndarray, metric: np.ndarray, value: np.ndarray,
-                 labels: dict[str, np.ndarray]) -> pd.DataFrame:
+def _build_frame(ts: np.ndarray, source: np.ndarray | pd.Categorical, metric: np.ndarray | pd.Categorical,
+                 value: np.ndarray, labels: dict[str, Any]) -> pd.DataFrame:
     data: dict[str, Any] = {
         "timestamp": ns_to_timestamps(ts),
         "source": _strings(source),
@@ -565,11 +598,22 @@ def _sort_and_dedupe(ts: np.ndarray, series: np.ndarray, duplicates: Duplicates,
     n = len(ts)
     if n == 0:
         return (np.zeros(0, dtype=np.int64), None), 0, None
-    by_series = np.lexsort((ts, series))  # stable: ties stay in input order
-    s_sorted, t_sorted = series[by_series], ts[by_series]
+    # each series' rows in input order; when those are in time order (the common case) this is the
+    # series-then-time order too, and no row is out of order
+    if (series[1:] >= series[:-1]).all():  # already one series after another
+        by_series = np.arange(n)
+        s_sorted, t_sorted = series, ts
+    else:
+        by_series = np.argsort(series, kind="stable")
+        s_sorted, t_sorted = series[by_series], ts[by_series]
     same_series = s_sorted[1:] == s_sorted[:-1]
-    # A row is out of order when its series already had a later sample above it.
-    out_of_order = _count_out_of_order(ts, series)
+    if (same_series & (t_sorted[1:] < t_sorted[:-1])).any():
+        by_series = np.lexsort((ts, series))  # stable: ties stay in input order
+        t_sorted = ts[by_series]
+        # A row is out of order when its series already had a later sample above it.
+        out_of_order = _count_out_of_order(ts, series)
+    else:
+        out_of_order = 0
     dup = same_series & (t_sorted[1:] == t_sorted[:-1])
     merged = None
     if dup.any():

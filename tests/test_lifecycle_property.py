@@ -110,3 +110,22 @@ def test_lifecycle_tables_equal_reference(frame: pd.DataFrame, rules: pal.RuleSe
     per_alert = result.notifications.groupby("alert_id").size()
     counted = result.alerts.set_index("alert_id")["notifications"]
     assert (counted[counted > 0] == per_alert.reindex(counted[counted > 0].index)).all()
+    assert_documented_order(alerts, notes, rules)
+
+
+KIND_ORDER = {"firing": 0, "escalation": 1, "repeat": 2, "resolved": 3}
+
+
+def assert_documented_order(alerts: list[dict], notes: list[dict], rules: pal.RuleSet) -> None:
+    """Row order is part of the tables (README, Outputs): alerts by firing time, then rule file order,
+    then series (source, metric); notifications by time, then the same alert order by rule, series and
+    pending instant, then kind (firing, escalation, repeat, resolved) and level. With the rows equal
+    to the reference's as sets (above), sorted keys pin the order row by row."""
+    rule_index = {r.id: i for i, r in enumerate(rules)}
+    keys = [(a["fired_at"], rule_index[a["rule_id"]], a["source"], a["metric"]) for a in alerts]
+    assert keys == sorted(keys)
+    assert len(set(keys)) == len(keys)
+    by_id = {a["alert_id"]: a for a in alerts}
+    nkeys = [(n["at"], rule_index[n["rule_id"]], by_id[n["alert_id"]]["source"], by_id[n["alert_id"]]["metric"],
+              by_id[n["alert_id"]]["pending_since"], KIND_ORDER[n["kind"]], n["level"]) for n in notes]
+    assert nkeys == sorted(nkeys)
