@@ -353,7 +353,7 @@ def rss():
 frame = b.make_frame({points}, series=max(1, {points} // 100_000))
 frame_bytes = int(frame.memory_usage(deep=True).sum())
 rules = pal.RuleSet(tuple(b.rules_for("stateful")))
-pal.backtest(frame.iloc[:1000], rules)  # compile outside the measure
+pal.backtest(frame.iloc[:50_000], rules)  # compile outside the measure (large enough to compile)
 gc.collect()
 base = rss()
 peak = [base]
@@ -517,6 +517,58 @@ def bench_promql_vs_promtool(series: int = 200) -> None:
         record("perfalert --version (interpreter and imports)", seconds=median_time(startup, 3))
 
 
+def bench_cli_vs_promtool(series: int = 1000) -> None:
+    """Issue 11: ``perfalert backtest`` whole process (Parquet in, CSVs and the HTML report out) vs
+    ``promtool test rules`` on the same week of ``series`` series and the same rule, side by side;
+    peak memory of ours against the input frame."""
+    import shutil
+
+    import yaml
+
+    promtool = shutil.which("promtool")
+    timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    steps = 7 * 24 * 60
+    frame = make_frame(series * steps, series=series, seed=2)
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        frame.to_parquet(d / "cpu.parquet")
+        (d / "rules.yaml").write_text("version: 1\nrules:\n  - {id: cpu-high, metric: cpu, op: '>', threshold: 80, "
+                                      "for: 5m}\n")
+        perfalert = str(Path(sys.executable).parent / "perfalert")
+        cmd = [perfalert, "backtest", "cpu.parquet", "--rules", "rules.yaml", "--clock", "interval:1m:5m",
+               "--out", "out"]
+
+        def ours() -> None:
+            subprocess.run(cmd, cwd=d, capture_output=True, check=True)
+
+        t_ours = median_time(ours, 3)
+        peak_kb = None
+        if timer is not None:
+            out = subprocess.run([timer, "-f", "%M", *cmd], cwd=d, capture_output=True, text=True, check=True)
+            peak_kb = int(out.stderr.strip().splitlines()[-1])
+        input_bytes = int(pal.read_metrics(d / "cpu.parquet", order="series").memory_usage(deep=True).sum())
+        record(f"perfalert backtest {series} series x 1w Parquet, CSVs + report, whole process", seconds=t_ours,
+               peak_mb=peak_kb / 1024 if peak_kb else float("nan"), input_frame_mb=input_bytes / 2**20,
+               peak_over_input=(peak_kb * 1024 / input_bytes) if peak_kb else float("nan"))
+        if promtool is None:
+            print("promtool not installed: skipping the CLI comparison", flush=True)
+            return
+        vals = frame["value"].to_numpy().reshape(series, steps)
+        (d / "prules.yml").write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
+            {"alert": "cpu-high", "expr": "cpu > 80", "for": "5m"}]}]}))
+        with open(d / "test.yml", "w") as fh:
+            fh.write("rule_files: [prules.yml]\nevaluation_interval: 1m\ntests:\n- interval: 1m\n  input_series:\n")
+            for i in range(series):
+                fh.write(f"  - series: 'cpu{{source=\"host-{i:04d}\"}}'\n    values: '"
+                         + " ".join(f"{v:.6g}" for v in vals[i]) + "'\n")
+            fh.write(f"  alert_rule_test:\n  - {{eval_time: {steps - 1}m, alertname: cpu-high, exp_alerts: []}}\n")
+        t0 = time.perf_counter()
+        subprocess.run([promtool, "test", "rules", "test.yml"], cwd=d, capture_output=True, check=False)
+        t_theirs = time.perf_counter() - t0
+        record(f"promtool test rules, same rule and data ({series} series x 1w), whole process", seconds=t_theirs,
+               ratio=t_theirs / t_ours)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1M points only, fewer repeats")
@@ -535,6 +587,7 @@ def main() -> None:
     bench_interactive(repeats)
     bench_promql(3)
     bench_promql_vs_promtool()
+    bench_cli_vs_promtool()
     extra = [b for b in ("sweep",) if hasattr(pal, b)]
     if extra:
         from sweep_bench import bench_sweeps  # type: ignore[import-not-found]

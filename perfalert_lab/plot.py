@@ -52,6 +52,15 @@ __all__ = [
 ]
 
 SEVERITY_COLORS = {"low": "#7fb3d5", "medium": "#f2c14e", "high": "#f08a4b", "critical": "#d1495b"}
+# the severity labels Prometheus rule files use, on the same scale
+_SEVERITY_ALIASES = {"page": "critical", "error": "critical", "warning": "high", "warn": "high", "ticket": "medium",
+                     "info": "low", "none": "low"}
+
+
+def severity_color(severity: str) -> str:
+    """The colour of an alert's firing span and threshold line: ours, Prometheus's usual labels, else red."""
+    sev = str(severity).lower()
+    return SEVERITY_COLORS.get(sev) or SEVERITY_COLORS.get(_SEVERITY_ALIASES.get(sev, ""), "#c0392b")
 KIND_MARKERS = {"firing": ("v", "#444444"), "escalation": ("^", "#8e44ad"), "repeat": ("o", "#999999"),
                 "resolved": ("s", "#2e8b57")}
 DAY_NS = 86_400 * 10**9
@@ -316,7 +325,8 @@ class TimelineDisplay(_Picture):
             if pend.any():
                 art["spans"].append(ax.broken_barh(spans(p[pend], f[pend]), (0, 1), transform=band, color="#999999",
                                                    alpha=0.15, lw=0, label="pending"))
-            for sev, color in SEVERITY_COLORS.items():
+            for sev in dict.fromkeys(severity.tolist()):  # every severity present, in order of appearance
+                color = severity_color(sev)
                 for supp in (False, True):
                     m = (severity == sev) & (suppressed == supp)
                     if m.any():
@@ -330,7 +340,7 @@ class TimelineDisplay(_Picture):
         if value_line:
             art["value"] += ax.plot(x, self.values, color="#34495e", lw=0.8, label=f"{self.metric}")
         for line in self.rules:
-            color = SEVERITY_COLORS.get(line["severity"], "#c0392b")
+            color = severity_color(line["severity"])
             art["lines"].append(ax.axhline(line["threshold"], color=color, lw=1.2, ls="--",
                                            label=f"{line['id']} {line['op']} {line['threshold']:g}"))
             if line["clear"] is not None:
@@ -377,7 +387,7 @@ class TimelineDisplay(_Picture):
         handles.append(Patch(color="#999999", alpha=0.15, lw=0))
         labels.append("pending")
         for sev in dict.fromkeys(r["severity"] for r in self.rules):
-            color = SEVERITY_COLORS.get(sev, "#c0392b")
+            color = severity_color(sev)
             handles += [Patch(facecolor=color, alpha=0.35, lw=0), Line2D([], [], color=color, lw=1.2, ls="--")]
             labels += [f"firing {sev}", "threshold"]
         for kind in ("firing", "resolved"):

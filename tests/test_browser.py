@@ -237,9 +237,11 @@ def test_every_plot_cell_shows_a_picture_and_no_cell_errors(lab: str, browser: o
         assert missing == [], f"{nb_path.name}: code cells {missing} show no picture ({pictures})"
         assert not page.locator("text=<Figure size").count()  # type: ignore[attr-defined]
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        first = page.locator(".jp-Notebook .jp-CodeCell").nth(plots[0])  # type: ignore[attr-defined]
-        first.scroll_into_view_if_needed()
-        first.screenshot(path=str(ARTIFACTS / f"{front_end}-{nb_path.stem}-first-plot.png"))
+        for n, i in enumerate(plots):  # every picture, for a person to look at
+            cell = page.locator(".jp-Notebook .jp-CodeCell").nth(i)  # type: ignore[attr-defined]
+            cell.scroll_into_view_if_needed()
+            name = "first-plot" if n == 0 else f"plot-{n + 1}"
+            cell.screenshot(path=str(ARTIFACTS / f"{front_end}-{nb_path.stem}-{name}.png"))
     finally:
         page.close()
 
@@ -288,6 +290,18 @@ def test_dragging_the_threshold_slider_changes_statistics_and_timeline(lab: str,
         _run_all(page, lab, "02-threshold-tuning.ipynb")
         assert _errors(page) == []
         _drag_threshold(page, "tuner")
+    finally:
+        page.close()
+
+
+def test_dragging_the_prometheus_rule_tuner(lab: str, browser: object) -> None:
+    """The tuner of a Prometheus alert rule (notebook 05): dragging its threshold changes the
+    statistics and the timeline of the rule's compared value."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})  # type: ignore[attr-defined]
+    try:
+        _run_all(page, lab, "05-prometheus-rules.ipynb")
+        assert _errors(page) == []
+        _drag_threshold(page, "prom-tuner")
     finally:
         page.close()
 

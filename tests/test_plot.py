@@ -172,3 +172,20 @@ def test_painter_frames_equal_a_fresh_drawing_after_the_rule_changes() -> None:
     assert second == fresh
     assert first != second
     assert reused.png(display(80), ylim=(0, 100)) == first
+
+
+def test_prometheus_severities_draw_their_firing_spans() -> None:
+    """A Prometheus rule's alerts carry its own severity labels (page, ticket, warning): their firing
+    spans are drawn (they were left out: only our four severities had a colour)."""
+    import perfalert_lab as pal
+    from perfalert_lab.plot import TimelineDisplay, severity_color
+
+    frame, incidents = pal.datasets.prometheus_fleet(instances=4, days=1)
+    result = pal.backtest(frame, pal.load_prometheus_rules(pal.datasets.data_dir() / "prometheus" / "alerts.rules.yml"),
+                          incidents=incidents)
+    fired = result.alerts[result.alerts["severity"] == "page"]
+    assert len(fired)
+    d = TimelineDisplay.from_result(result, source=fired["source"].iloc[0], metric=fired["rule_id"].iloc[0]).plot()
+    labels = [a.get_label() for a in d.artists["spans"]]
+    assert "firing page" in labels, labels
+    assert severity_color("page") == severity_color("critical") and severity_color("whatever") == "#c0392b"
