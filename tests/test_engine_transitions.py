@@ -281,3 +281,28 @@ def test_explain_follows_the_sample_mode_model() -> None:
     assert steps["state"].tolist() == ["inactive", "alert", "cooldown", "inactive", "alert", "inactive"]
     raised = steps.loc[steps["state"] == "alert", "timestamp"].tolist()
     assert raised == pal.backtest(frame, rule).alerts["fired_at"].tolist()
+
+
+def test_rules_replayed_on_several_cores_give_the_same_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import perfalert_lab.engine.pipeline as pipeline
+
+    frame, incidents = pal.datasets.synthetic_fleet(hosts=6, days=1, seed=5)
+    rules = pal.parse_rules("""
+version: 1
+rules:
+  - {id: cpu, metric: cpu, threshold: 85, for: 3m, clear: 80, cooldown: 10m, notify: [log, sms]}
+  - {id: cpu-low, metric: cpu, op: "<", threshold: 20, for: 2m}
+  - {id: lat, metric: latency_ms, threshold: 300, window: 5m, aggregate: p90}
+  - {id: spikes, metric: cpu, mode: sample, threshold: 95, cooldown: 5m}
+channels: {sms: {max_per_hour: 3}}
+""")
+    monkeypatch.setattr(pipeline, "PARALLEL_EVALUATIONS", 10**12)
+    one = pal.backtest(frame, rules, incidents=incidents)
+    monkeypatch.setattr(pipeline, "PARALLEL_EVALUATIONS", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    many = pal.backtest(frame, rules, incidents=incidents)
+    assert len(one.alerts) > 20
+    for a, b in ((one.alerts, many.alerts), (one.notifications, many.notifications), (one.stats, many.stats)):
+        pd.testing.assert_frame_equal(a, b)

@@ -13,6 +13,7 @@ path, the sweep and the tuner call these stages.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,42 +143,58 @@ def prepare(frame: Any, *, duplicates: str = "last") -> SeriesSet:
 
 def replay(series: SeriesSet, rules: RuleSet, clock: Clock, *, progress: bool = False) -> Replay:
     """Stage 2: every enabled rule replayed over its series; rules on the same series and window
-    share their evaluations; many evaluations run a batch of series at a time (bounded memory)."""
+    share their evaluations; many evaluations run a batch of series at a time (bounded memory).
+    The rules' state machines run on every core (the kernels release the GIL)."""
     horizon = series.end_ns
-    rules_iter: Any = rules
-    if progress and len(rules) > 1:
-        from tqdm import tqdm
-
-        rules_iter = tqdm(rules, desc="backtest", unit="rule", leave=False)
-    parts = []
     evaluations: dict[str, int] = {}
     watched: dict[str, set[str]] = {}
     n_series: dict[str, int] = {}
     spans: dict[str, tuple[int, int]] = {}
     shared: dict[tuple[Any, ...], Evaluations] = {}
-    for rule in rules_iter:
+    jobs: list[tuple[Rule, np.ndarray, list[np.ndarray], Evaluations | None]] = []
+    for rule in rules:
         if not rule.enabled:
             evaluations[rule.id] = 0
             continue
         sids = match_series(series.keys, rule)
         batches = _batches(series, sids, clock)
+        ev = None
         if len(batches) == 1:
             key = (tuple(sids.tolist()), rule.window, rule.aggregate)
             ev = shared.get(key)
             if ev is None:
                 ev = evaluate_values(series, sids, rule, clock)
                 shared[key] = ev
-            run = run_rule(series, rule, clock, sids=sids, evaluations=ev)
-            parts.append(alert_columns(series, run, rules, horizon))
-            evaluations[rule.id] = run.evaluations.n
-        else:
-            runs = [run_rule(series, rule, clock, sids=batch) for batch in batches]
-            parts.append(AlertColumns.concat([alert_columns(series, r, rules, horizon) for r in runs], rule))
-            evaluations[rule.id] = sum(r.evaluations.n for r in runs)
-            del runs
+        jobs.append((rule, sids, batches, ev))
         watched[rule.id] = set(series.keys["source"].iloc[sids].astype("str").tolist())
         n_series[rule.id] = len(sids)
         spans[rule.id] = series.span_of(sids)
+
+    def one(job: tuple[Rule, np.ndarray, list[np.ndarray], Evaluations | None]) -> tuple[AlertColumns, int]:
+        rule, sids, batches, ev = job
+        if ev is not None:
+            run = run_rule(series, rule, clock, sids=sids, evaluations=ev)
+            return alert_columns(series, run, rules, horizon), run.evaluations.n
+        runs = [run_rule(series, rule, clock, sids=batch) for batch in batches]
+        return AlertColumns.concat([alert_columns(series, r, rules, horizon) for r in runs], rule), \
+            sum(r.evaluations.n for r in runs)
+
+    work = sum(ev.n for _, _, _, ev in jobs if ev is not None)
+    workers = min(os.cpu_count() or 1, 8, len(jobs))
+    done: Any
+    if workers > 1 and work >= PARALLEL_EVALUATIONS and all(ev is not None for *_, ev in jobs):
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            done = pool.map(one, jobs)  # results in rule order
+            done = _progress(done, len(jobs), progress)
+            results = list(done)
+    else:  # small inputs, or batched rules whose memory one at a time bounds
+        results = list(_progress(map(one, jobs), len(jobs), progress))
+    parts = []
+    for (rule, *_), (part, n) in zip(jobs, results, strict=True):
+        parts.append(part)
+        evaluations[rule.id] = n
     return Replay(series, rules, clock, parts, evaluations, watched, n_series, spans)
 
 
@@ -255,6 +272,17 @@ def run(series: SeriesSet, rules: RuleSet, clock: Clock, incidents: pd.DataFrame
                        sources=loaded)
     alerts, notifications = lc.tables(texts)
     return Outcome(alerts, notifications, stats, rp, lc)
+
+
+PARALLEL_EVALUATIONS = 2_000_000  # evaluations from which the rules' replays share the cores
+
+
+def _progress(items: Any, total: int, on: bool) -> Any:
+    if not on or total < 2:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, total=total, desc="backtest", unit="rule", leave=False)
 
 
 BATCH_EVALUATIONS = 20_000_000  # evaluations held at once for one rule (about 19 bytes each)
