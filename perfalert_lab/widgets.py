@@ -210,19 +210,26 @@ def _build_tuner_class() -> type:
             from .stats import compute_stats
 
             assert self.result is not None
-            rid, source = self.rule.id, self.controls["series"].value
+            rid, source = self._rule_id(), self.controls["series"].value
             everything = self.result.stats
             alerts = self.result.alerts[self.result.alerts["source"] == source]
             notes = self.result.notifications
             notes = notes[(notes["source"] == source).to_numpy(dtype=bool)]  # one rule: its source is its series
-            keys = self.series.keys
-            sids = np.flatnonzero((keys["source"] == source).to_numpy(dtype=bool)
-                                  & (keys["metric"] == self.rule.metric).to_numpy(dtype=bool))
-            one = compute_stats(alerts, notes, {rid: 0}, {rid: {source}}, {rid: 1}, [rid],
-                                self.series.span_of(sids), self.incidents)
+            one = compute_stats(alerts, notes, {rid: 0}, {rid: {source}}, {rid: 1}, [rid], self._span_of(source),
+                                self.incidents)
             rows = pd.concat([everything[everything["rule_id"] == rid], one[one["rule_id"] == rid]])
             rows.insert(0, "series", ["all series", source])
             return rows[["series", *[c for c in STAT_COLUMNS if c in rows.columns]]].reset_index(drop=True)
+
+        def _rule_id(self) -> str:
+            return self.rule.id
+
+        def _span_of(self, source: str) -> tuple[int, int]:
+            """The span a series' rates divide by (SPEC 5): its own first to last sample."""
+            keys = self.series.keys
+            sids = np.flatnonzero((keys["source"] == source).to_numpy(dtype=bool)
+                                  & (keys["metric"] == self.rule.metric).to_numpy(dtype=bool))
+            return self.series.span_of(sids)
 
         def _show_curve(self) -> None:
             """Where the current threshold sits on the trade-off: alerts per week (and recall) against the
@@ -423,20 +430,18 @@ def _build_tuner_class() -> type:
             self._show_curve()
             self._draw()
 
-        def series_stats(self) -> pd.DataFrame:
-            from .stats import compute_stats
+        def _rule_id(self) -> str:
+            return self.replay.name
 
+        def _span_of(self, source: str) -> tuple[int, int]:
+            """The span of the value the rule compares on that series (else the whole input's)."""
             assert self.result is not None
-            rid, source = self.replay.name, self.controls["series"].value
-            everything = self.result.stats
-            alerts = self.result.alerts[self.result.alerts["source"] == source]
-            notes = self.result.notifications
-            notes = notes[(notes["source"] == source).to_numpy(dtype=bool)]
-            span = (self.result.span[0].value, self.result.span[1].value)
-            one = compute_stats(alerts, notes, {rid: 0}, {rid: {source}}, {rid: 1}, [rid], span, self.incidents)
-            rows = pd.concat([everything[everything["rule_id"] == rid], one[one["rule_id"] == rid]])
-            rows.insert(0, "series", ["all series", source])
-            return rows[["series", *[c for c in STAT_COLUMNS if c in rows.columns]]].reset_index(drop=True)
+            drawn = self.result.series
+            if drawn is not None:
+                sids = np.flatnonzero((drawn.keys["source"] == source).to_numpy(dtype=bool))
+                if len(sids):
+                    return drawn.span_of(sids)
+            return (self.result.span[0].value, self.result.span[1].value)
 
         def _show_curve(self) -> None:
             if "threshold" not in self.controls:

@@ -284,24 +284,17 @@ def _drag_threshold(page: object, name: str) -> dict[str, object]:
     return measured
 
 
-def test_dragging_the_threshold_slider_changes_statistics_and_timeline(lab: str, browser: object) -> None:
+@pytest.mark.parametrize(("notebook", "name"), [("02-threshold-tuning.ipynb", "tuner"),
+                                              ("05-prometheus-rules.ipynb", "prom-tuner")])
+def test_dragging_the_threshold_slider_changes_statistics_and_timeline(lab: str, browser: object, notebook: str,
+                                                                      name: str) -> None:
+    """Our rule's tuner (notebook 02) and a Prometheus alert rule's (notebook 05): dragging the threshold
+    changes the statistics and the timeline."""
     page = browser.new_page(viewport={"width": 1400, "height": 1100})  # type: ignore[attr-defined]
     try:
-        _run_all(page, lab, "02-threshold-tuning.ipynb")
+        _run_all(page, lab, notebook)
         assert _errors(page) == []
-        _drag_threshold(page, "tuner")
-    finally:
-        page.close()
-
-
-def test_dragging_the_prometheus_rule_tuner(lab: str, browser: object) -> None:
-    """The tuner of a Prometheus alert rule (notebook 05): dragging its threshold changes the
-    statistics and the timeline of the rule's compared value."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})  # type: ignore[attr-defined]
-    try:
-        _run_all(page, lab, "05-prometheus-rules.ipynb")
-        assert _errors(page) == []
-        _drag_threshold(page, "prom-tuner")
+        _drag_threshold(page, name)
     finally:
         page.close()
 
