@@ -782,7 +782,8 @@ class SeriesSet:
         if not _is_normalized(frame):
             frame = normalize_frame(frame, duplicates=duplicates)
         ts = col_ns(frame["timestamp"])
-        fast = _grouped_series(frame, ts)
+        runs_s, runs_m = _runs(frame["source"]), _runs(frame["metric"])  # where the strings change, if rarely
+        fast = _grouped_series(ts, runs_s, runs_m)
         if fast is not None:  # rows come one series after another, each in time order: no sort, no codes
             offsets = fast
             label_cols = [col for col in frame.columns if col not in METRIC_COLUMNS]
@@ -790,8 +791,8 @@ class SeriesSet:
             return cls(times=ts, values=frame["value"].to_numpy(dtype=np.float64).copy(), offsets=offsets,
                        keys=keys, start_ns=int(ts.min()) if len(ts) else 0, end_ns=int(ts.max()) if len(ts) else 0)
         # series are numbered in (source, metric) order, so every table lists them alike
-        s_codes, s_uniq = _factorize(frame["source"])
-        m_codes, m_uniq = _factorize(frame["metric"])
+        s_codes, s_uniq = _factorize(frame["source"], runs_s)
+        m_codes, m_uniq = _factorize(frame["metric"], runs_m)
         if len(m_uniq) == 1:  # one metric (common): the source is the series
             combined = s_codes.astype(np.int64, copy=False)
         else:
@@ -849,8 +850,9 @@ class SeriesSet:
         )
 
 
-def _factorize(col: pd.Series) -> tuple[np.ndarray, Any]:
-    """Codes and sorted uniques of a string column; a categorical's codes are reused (no hashing)."""
+def _factorize(col: pd.Series, runs: tuple[np.ndarray, Any] | None = None) -> tuple[np.ndarray, Any]:
+    """Codes and sorted uniques of a string column; a categorical's codes are reused (no hashing), and
+    a column in few long ``runs`` (:func:`_runs`) is factorised one value per run."""
     if isinstance(col.dtype, pd.CategoricalDtype):
         cat = col.cat.remove_unused_categories()
         cats = np.asarray(cat.cat.categories.astype(str), dtype=object)
@@ -860,7 +862,6 @@ def _factorize(col: pd.Series) -> tuple[np.ndarray, Any]:
         inverse = np.empty(len(rank), dtype=np.int64)
         inverse[rank] = np.arange(len(rank))
         return inverse[cat.cat.codes.to_numpy(dtype=np.int64)], cats[rank]
-    runs = _runs(col)
     if runs is not None:  # grouped rows (one series after another): factorise one value per run
         starts, values = runs
         run_codes, uniq = pd.factorize(values, sort=True)
@@ -868,13 +869,13 @@ def _factorize(col: pd.Series) -> tuple[np.ndarray, Any]:
     return pd.factorize(col, sort=True)
 
 
-def _grouped_series(frame: pd.DataFrame, ts: np.ndarray) -> np.ndarray | None:
+def _grouped_series(ts: np.ndarray, runs_s: tuple[np.ndarray, Any] | None, runs_m: tuple[np.ndarray, Any] | None
+                    ) -> np.ndarray | None:
     """The series' offsets when the frame's rows come one series after another, series in
     (source, metric) order, each in strictly increasing time (what a frame sorted by series and
     time, or written one series at a time, looks like); ``None`` otherwise. Reads only where the
     strings change (:func:`_runs`) and one difference of the timestamps."""
     n = len(ts)
-    runs_s, runs_m = _runs(frame["source"]), _runs(frame["metric"])
     if runs_s is None or runs_m is None:
         return None
     starts = np.union1d(runs_s[0], runs_m[0])

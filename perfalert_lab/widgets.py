@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._time import format_duration, parse_duration
+from ._time import format_duration, parse_duration, to_ns
 from .backtesting import BacktestResult, backtest_series
 from .clock import Clock, SampleClock
 from .engine.conditions import match_series
@@ -488,9 +488,9 @@ def _build_tuner_class() -> type:
             out: dict[str, Any] = {}
             if v.get("threshold") is not None and v["threshold"] != self.replay.threshold:
                 out["threshold"] = v["threshold"]
-            if to_ms(v["for_"]) != rule.for_ms:
+            if to_ns(parse_duration(v["for_"])) // 1_000_000 != rule.for_ms:
                 out["for_"] = v["for_"]
-            if to_ms(v["keep_firing_for"]) != rule.keep_firing_for_ms:
+            if to_ns(parse_duration(v["keep_firing_for"])) // 1_000_000 != rule.keep_firing_for_ms:
                 out["keep_firing_for"] = v["keep_firing_for"]
             return out
 
@@ -508,10 +508,6 @@ def _build_tuner_class() -> type:
 
     Tuner.__module__ = PromTuner.__module__ = __name__
     return Tuner
-
-
-def to_ms(duration: str) -> int:
-    return int(parse_duration(duration).total_seconds() * 1000)
 
 
 def _escape(text: str) -> str:

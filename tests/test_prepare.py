@@ -22,6 +22,14 @@ def fleet(rows: int, series: int, seed: int = 0) -> pd.DataFrame:
     })
 
 
+def grouped(frame: pd.DataFrame):
+    """The fast path's answer for ``frame`` (offsets, or None when it declines)."""
+    from perfalert_lab._time import col_ns
+    from perfalert_lab.frames import _grouped_series, _runs
+
+    return _grouped_series(col_ns(frame["timestamp"]), _runs(frame["source"]), _runs(frame["metric"]))
+
+
 def same(a, b) -> None:
     np.testing.assert_array_equal(a.times, b.times)
     np.testing.assert_array_equal(a.values, b.values)
@@ -45,21 +53,18 @@ def test_every_layout_and_encoding_gives_the_same_series(layout: str, encoding: 
         frame[col] = frame[col].astype({"str": "str", "category": "category", "object": object}[encoding])
     frame = frame.reset_index(drop=True)
     if layout == "grouped" and encoding == "str":  # the run-length path is the one taken
-        from perfalert_lab._time import col_ns
-        from perfalert_lab.frames import _grouped_series, _runs
+        from perfalert_lab.frames import _runs
 
         assert _runs(frame["source"]) is not None and len(_runs(frame["source"])[0]) == 7
-        assert _grouped_series(frame, col_ns(frame["timestamp"])) is not None
+        assert grouped(frame) is not None
     got = prepare(frame)
     same(got, expected)
 
 
 def test_two_metrics_grouped_and_a_copy_of_the_values() -> None:
     frame = fleet(200_000, 4).sort_values(["source", "metric", "timestamp"], kind="stable").reset_index(drop=True)
-    from perfalert_lab._time import col_ns
-    from perfalert_lab.frames import _grouped_series
 
-    assert _grouped_series(frame, col_ns(frame["timestamp"])) is not None  # two metrics per source, grouped
+    assert grouped(frame) is not None  # two metrics per source, grouped
     got = prepare(frame)
     same(got, prepare(frame.sample(frac=1, random_state=3)))
     assert got.n_series == 8
@@ -70,8 +75,6 @@ def test_two_metrics_grouped_and_a_copy_of_the_values() -> None:
 
 
 def test_the_fast_path_declines_what_it_cannot_read() -> None:
-    from perfalert_lab._time import col_ns
-    from perfalert_lab.frames import _grouped_series
 
     frame = fleet(300_000, 3)
     frame = frame[frame["metric"] == "cpu"].sort_values(["source", "timestamp"], kind="stable")
@@ -82,10 +85,10 @@ def test_the_fast_path_declines_what_it_cannot_read() -> None:
     late.loc[5, "timestamp"] = late.loc[2, "timestamp"] + pd.Timedelta("1s")  # a sample out of time order
     for odd in (back, late):
         odd = odd.sort_values("source", kind="stable").reset_index(drop=True) if odd is back else odd
-        assert _grouped_series(odd, col_ns(odd["timestamp"])) is None or odd is back
+        assert grouped(odd) is None or odd is back
         same(prepare(odd), prepare(odd.sample(frac=1, random_state=4)))
-    assert _grouped_series(late, col_ns(late["timestamp"])) is None
+    assert grouped(late) is None
     unsorted_series = pd.concat([frame[frame["source"] == s] for s in sorted(frame["source"].unique())[::-1]],
                                 ignore_index=True)
-    assert _grouped_series(unsorted_series, col_ns(unsorted_series["timestamp"])) is None
+    assert grouped(unsorted_series) is None
     same(prepare(unsorted_series), prepare(frame))

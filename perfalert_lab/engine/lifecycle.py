@@ -39,7 +39,7 @@ from .._time import NAT_NS, ns_to_timestamps, to_ns
 from ..rules.model import CHANNELS, Channel, LognormalDelay, Responders, Rule, RuleSet, Silence
 from .texts import alert_texts
 
-__all__ = ["AlertColumns", "Lifecycle", "ack_delays", "apply_lifecycle", "lifecycle"]
+__all__ = ["AlertColumns", "Lifecycle", "ack_delays", "lifecycle"]
 
 HOUR = 3600 * 10**9
 KIND_ORDER = {"firing": 0, "escalation": 1, "repeat": 2, "resolved": 3}
@@ -333,13 +333,6 @@ class Lifecycle:
     offsets: np.ndarray
     rules: RuleSet
 
-    def per_alert(self, name: str) -> np.ndarray:
-        """One field of every alert, in row order (``ack``, ``status``, ``level``, ``counts`` of the
-        lives, or an :class:`AlertColumns` array)."""
-        if name in ("ack", "status", "suppressed_by", "level", "counts"):
-            return _cat([getattr(life, name) for life in self.lives], np.int64)
-        return _cat([getattr(part, name) for part in self.parts], np.int64)
-
     def tables(self, texts: bool | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The alerts and notifications tables of SPEC section 5; with ``texts`` (default: when a rule
         sets labels or annotations) the alerts add ``labels`` and ``annotations`` and the
@@ -384,12 +377,6 @@ def lifecycle(parts: list[AlertColumns], rules: RuleSet, horizon: int) -> Lifecy
                       for i, life in enumerate(lives)], np.int64) for k in NOTE_FIELDS}
     ordered, delivered, reason = deliver(notes, rules)
     return Lifecycle(parts, lives, ordered, delivered, reason, offsets, rules)
-
-
-def apply_lifecycle(parts: list[AlertColumns], rules: RuleSet, horizon: int, *, texts: bool | None = None
-                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The alerts and notifications tables of SPEC section 5 (:func:`lifecycle`, then its tables)."""
-    return lifecycle(parts, rules, horizon).tables(texts)
 
 
 # SPEC 5's columns: the table builders below lay out their frames by these lists

@@ -27,18 +27,7 @@ import pandas as pd
 from ..rules.model import Rule
 from ..templates import format_labels, render, summary_template
 
-__all__ = ["AlertTexts", "alert_texts", "default_summary"]
-
-
-def default_summary(rule: Rule, metric: str, value: float) -> str:
-    """The summary of an alert of ``rule`` on ``metric`` that fired at ``value``.
-
-    >>> from perfalert_lab.rules import Rule
-    >>> default_summary(Rule(id="cpu-high", name="High CPU usage", metric="cpu_utilization", threshold=80,
-    ...                      severity="high"), "cpu_utilization", 93.254)
-    'High CPU usage: cpu_utilization > 80% (current: 93.25%, severity: high)'
-    """
-    return render(summary_template(rule, metric), {}, value)
+__all__ = ["AlertTexts", "alert_texts"]
 
 
 @dataclass(frozen=True)

@@ -114,11 +114,11 @@ class PromRuleReplay:
 
     def timeline(self, variant: PromRule) -> AlertTimeline:
         """The variant's alert states at every tick."""
-        cond = self.present
-        if variant.expr != self.rule.expr or self.threshold is not None:
-            info = threshold_of(variant.expr)
+        cond = self.present  # without a threshold, the values are the whole expression's: present = active
+        if self.threshold is not None:
             with np.errstate(invalid="ignore"):
-                cond = self.present & _COMPARE[self.op or info["op"]](self.values, float(info["threshold"]))
+                bound = float(threshold_of(variant.expr)["threshold"])
+                cond = self.present & _COMPARE[str(self.op)](self.values, bound)
         state, active_at = alert_states(cond, self.ticks, variant.for_ms, variant.keep_firing_for_ms,
                                         self.group.limit)
         return AlertTimeline(variant, self.group, self.ticks, self.labels, self.series, state, active_at,
