@@ -17,15 +17,38 @@ __all__ = ["csv_ready", "iso_utc", "result_html", "rules_html", "stats_html", "t
            "write_table_csv"]
 
 
+TEXT_COLUMNS = ("summary", "annotations", "labels")  # sentences: read left to right, wrapped
+
+
 def table_html(frame: pd.DataFrame, max_rows: int = 20) -> str:
-    """A DataFrame as an HTML table (first ``max_rows`` rows), times in ISO 8601 UTC."""
+    """A DataFrame as an HTML table (first ``max_rows`` rows), times in ISO 8601 UTC; the columns of
+    sentences (a page's summary, annotations, labels) left-aligned and wrapped."""
     shown = frame.head(max_rows).copy()
     for col in shown.columns:
         if isinstance(shown[col].dtype, pd.DatetimeTZDtype):
             shown[col] = shown[col].dt.strftime("%Y-%m-%dT%H:%M:%SZ").fillna("")
+    formatters = {c: (lambda v: f'<div class="pal-text">{html.escape(str(v))}</div>') for c in TEXT_COLUMNS
+                  if c in shown.columns}
     more = f"<p><small>{len(frame) - max_rows} more rows</small></p>" if len(frame) > max_rows else ""
-    table = shown.to_html(index=False, border=0, classes="pal-table", na_rep="", float_format=lambda x: f"{x:.4g}")
+    if formatters:  # the formatters' markup stays; every other text is escaped here
+        for col in shown.columns:
+            if col not in formatters and (shown[col].dtype == object or pd.api.types.is_string_dtype(shown[col])):
+                shown[col] = shown[col].map(lambda v: html.escape(str(v)) if isinstance(v, str) else v)
+    table = shown.to_html(index=False, border=0, classes="pal-table", na_rep="", float_format=lambda x: f"{x:.4g}",
+                          formatters=formatters or None, escape=not formatters)
     return f'<div class="scroll">{table}</div>{more}'
+
+
+# what a reader looks at first in the report's tables (the CSVs keep SPEC 5's order); the rest follows
+ALERTS_FIRST = ["fired_at", "rule_id", "source", "status", "peak_value", "resolved_at", "severity"]
+NOTIFICATIONS_FIRST = ["at", "channel", "kind", "summary", "rule_id", "source", "delivered", "reason",
+                       "receiver", "integration", "firing", "resolved", "group_labels"]
+
+
+def reader_order(frame: pd.DataFrame, first: list[str]) -> pd.DataFrame:
+    """``frame`` with the columns of ``first`` it has in front, the others after in their order."""
+    front = [c for c in first if c in frame.columns]
+    return frame[front + [c for c in frame.columns if c not in front]]
 
 
 CAUGHT_COLUMNS = ["rule_id", "alerts", "suppressed", "alerts_per_day", "incidents", "detected", "recall", "precision",
@@ -103,6 +126,7 @@ table.pal-table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0}
 .pal-table th{background:#f6f6f6}.meta{color:#666;font-size:.85rem}.figure img{max-width:100%;border:1px solid #eee}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{background:#f6f8fa;border-radius:6px;padding:.6rem 1rem}
 .card b{display:block;font-size:1.3rem}.scroll{overflow-x:auto}
+.pal-text{text-align:left;white-space:normal;min-width:22rem;max-width:38rem}
 .stats .pal-table th{white-space:normal;vertical-align:bottom;max-width:6.5rem}
 """
 
@@ -145,8 +169,8 @@ def write_report(result: BacktestResult, path: Path, *, title: str = "perfalert_
 <h2>Statistics</h2>{stats_html(result.stats)}
 <h2>On-call load</h2>{table_html(oncall, 200)}
 <h2>Timelines</h2>{figs or '<p>No pictures.</p>'}
-<h2>Alerts</h2>{table_html(result.alerts, 200)}
-<h2>Notifications</h2>{table_html(result.notifications, 200)}
+<h2>Alerts</h2>{table_html(reader_order(result.alerts, ALERTS_FIRST), 200)}
+<h2>Notifications</h2>{table_html(reader_order(result.notifications, NOTIFICATIONS_FIRST), 200)}
 </body></html>
 """
     path.write_text(doc, encoding="utf-8")

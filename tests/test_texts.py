@@ -225,3 +225,21 @@ def test_texts_equal_promtools_for_exported_rules(tmp_path):
             checked += 1
     assert checked > 20
 
+
+
+def test_the_report_shows_what_each_page_said_first_and_escaped(tmp_path):
+    """The report's notifications open with time, channel, kind and the summary (the CSVs keep SPEC 5's
+    order); a summary is text, never markup."""
+    from perfalert_lab.report import write_report
+
+    frame = frame_of({"web-1": [10, 90, 20]})
+    rule = pal.Rule(id="r", metric="m", threshold=80,
+                    annotations={"summary": "<b>{{ $labels.source }}</b> & {{ $value }}"})
+    result = pal.backtest(frame, rule)
+    path = tmp_path / "report.html"
+    write_report(result, path)
+    page = path.read_text()
+    notes = page[page.index("<h2>Notifications</h2>"):]
+    headers = re.findall(r"<th>([^<]*)</th>", notes[:notes.index("</thead>")])
+    assert headers[:4] == ["at", "channel", "kind", "summary"]
+    assert "&lt;b&gt;web-1&lt;/b&gt; &amp; 90" in notes and "<b>web-1</b>" not in page
