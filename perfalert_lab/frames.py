@@ -317,8 +317,13 @@ def _read_parquet_table(path: Path):  # type: ignore[no-untyped-def]
     try:
         # string columns stay dictionary-encoded as Parquet stores them: no string per row is made
         schema = pq.read_schema(path) if not Path(path).is_dir() else None
-        strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)] \
-            if schema is not None else None
+        strings = None
+        if schema is not None:  # the label columns only: times and values are parsed from their text
+            names = set(schema.names)
+            labels = [n for n in names if n not in ("timestamp", "value")] if "value" in names else \
+                [n for n in ("source", "metric") if n in names]
+            strings = [n for n in labels if pa.types.is_string(schema.field(n).type)
+                       or pa.types.is_large_string(schema.field(n).type)]
         return pq.read_table(path, read_dictionary=strings or None)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0][:160]})") from None
@@ -419,6 +424,11 @@ def _float_column(table, name: str, ctx: _FileContext) -> np.ndarray:  # type: i
     if pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_null(t) or pa.types.is_decimal(t):
         return np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
+        try:  # numbers written as text (a Parquet column of strings): read them as numbers
+            return np.asarray(pc.cast(pc.utf8_trim_whitespace(col), pa.float64()).to_numpy(zero_copy_only=False),
+                              dtype=np.float64)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
         # A column pyarrow could not read as numbers: find the first offending row.
         ok = pc.match_substring_regex(col, _NUMERIC_RE + r"|^\s*(?i:nan|inf|-inf|\+inf|infinity|-infinity)\s*$")
         ok = np.asarray(pc.fill_null(ok, True))

@@ -238,3 +238,26 @@ def test_duplicates_policy_applies_to_a_frame_that_looks_normalised() -> None:
     assert mean.alerts["pending_since"].tolist() == [at(1)]
     last = pal.backtest(doubled, rule)  # the default keeps the last row: 40
     assert last.alerts["peak_value"].tolist() == [40.0]
+
+
+def test_parquet_with_times_and_numbers_written_as_text(tmp_path) -> None:
+    """Times and values stored as Parquet strings are parsed (the label columns alone are read as
+    dictionaries); a value that is not a number is named with its row."""
+    import perfalert_lab as pal
+    from perfalert_lab.errors import DataError
+
+    good = tmp_path / "text.parquet"
+    pd.DataFrame({"timestamp": ["2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"], "source": ["a", "a"],
+                  "metric": ["m", "m"], "value": ["1.5", " 2"]}).to_parquet(good)
+    frame = pal.read_metrics(good)
+    assert frame["value"].tolist() == [1.5, 2.0]
+    assert frame["timestamp"].iloc[1] == pd.Timestamp("2026-01-01T00:01:00Z")
+    bad = tmp_path / "bad.parquet"
+    pd.DataFrame({"timestamp": ["2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"], "source": ["a", "a"],
+                  "metric": ["m", "m"], "value": ["1.5", "x"]}).to_parquet(bad)
+    with pytest.raises(DataError, match=r"row 2: column 'value': 'x' is not a number"):
+        pal.read_metrics(bad)
+    wide = tmp_path / "wide.parquet"
+    pd.DataFrame({"timestamp": ["2026-01-01T00:00:00Z"], "source": ["a"], "cpu": ["1.5"],
+                  "mem": ["3"]}).to_parquet(wide)
+    assert sorted(pal.read_metrics(wide)["value"].tolist()) == [1.5, 3.0]
