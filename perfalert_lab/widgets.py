@@ -168,6 +168,15 @@ def _build_tuner_class() -> type:
                 "series": widgets.Dropdown(options=sources, value=sources[0], description="series", style=style,
                                            layout=layout),
             }
+            self._assemble([self.controls[k] for k in ("threshold", "clear_enabled", "clear")],
+                           [self.controls[k] for k in ("for", "cooldown", "series")],
+                           save_as=f"{rule.id}.yaml", labels=("save as", "Show YAML", "Save YAML"))
+            self._refresh()
+
+        def _assemble(self, left: list[Any], right: list[Any], *, save_as: str, labels: tuple[str, str, str]) -> None:
+            """The views, buttons and wiring both tuners share, laid out under two columns of controls;
+            ``labels``: the save box's, the show button's and the save button's."""
+            style = {"description_width": "110px"}
             self.status = widgets.HTML()
             self.stats_view = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", overflow="auto"))
             self.plot_view = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
@@ -175,9 +184,9 @@ def _build_tuner_class() -> type:
             self.curve: pd.DataFrame | None = None  # the threshold sweep behind the curve
             self._curve_key: tuple[Any, ...] | None = None
             self.yaml_view = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px", display="none"))
-            self.save_path = widgets.Text(value=f"{rule.id}.yaml", description="save as", style=style)
-            show = widgets.Button(description="Show YAML", icon="file-code-o")
-            save = widgets.Button(description="Save YAML", icon="save")
+            self.save_path = widgets.Text(value=save_as, description=labels[0], style=style)
+            show = widgets.Button(description=labels[1], icon="file-code-o")
+            save = widgets.Button(description=labels[2], icon="save")
             show.on_click(lambda _: self.toggle_yaml())
             self.yaml_button = show
             save.on_click(lambda _: self.save())
@@ -187,13 +196,11 @@ def _build_tuner_class() -> type:
             self.painter = TimelinePainter(dpi=80)
             self._points: dict[str, tuple[np.ndarray, np.ndarray]] = {}
             self.curve_painter = SweepCurvePainter(dpi=80)
-            super().__init__([
-                widgets.HBox([widgets.VBox([self.controls[k] for k in ("threshold", "clear_enabled", "clear")]),
-                              widgets.VBox([self.controls[k] for k in ("for", "cooldown", "series")])]),
+            widgets.VBox.__init__(self, [
+                widgets.HBox([widgets.VBox(left), widgets.VBox(right)]),
                 self.status, widgets.HBox([self.stats_view, self.curve_view]), self.plot_view,
                 widgets.HBox([show, self.save_path, save]), self.yaml_view,
             ])
-            self._refresh()
 
         # -- wiring ----------------------------------------------------------------
 
@@ -370,33 +377,10 @@ def _build_tuner_class() -> type:
             first = str(busiest.index[0]) if len(busiest) and str(busiest.index[0]) in sources else sources[0]
             self.controls["series"] = widgets.Dropdown(options=sources, value=first, description="series",
                                                        style=style, layout=layout)
-            self.status = widgets.HTML()
-            self.stats_view = widgets.HTML(layout=widgets.Layout(flex="1 1 auto", overflow="auto"))
-            self.plot_view = widgets.Image(format="png", layout=widgets.Layout(width="100%"))
-            self.curve_view = widgets.Image(format="png", layout=widgets.Layout(width="340px", flex="0 0 auto"))
-            self.curve = None
-            self._curve_key = None
-            self.yaml_view = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px", display="none"))
-            self.save_path = widgets.Text(value=str(rules.path or f"{replay.name}.rules.yml"), description="write to",
-                                          style=style)
-            show = widgets.Button(description="Show rule file", icon="file-code-o")
-            save = widgets.Button(description="Write back", icon="save")
-            show.on_click(lambda _: self.toggle_yaml())
-            self.yaml_button = show
-            save.on_click(lambda _: self.save())
-            for control in self.controls.values():
-                control.observe(self._changed, names="value")
-            self.result = None
-            self.painter = TimelinePainter(dpi=80)
-            self._points = {}
-            self.curve_painter = SweepCurvePainter(dpi=80)
             left = [self.controls[k] for k in ("threshold",) if k in self.controls]
-            widgets.VBox.__init__(self, [
-                widgets.HBox([widgets.VBox([*left, self.controls["series"]]),
-                              widgets.VBox([self.controls["for"], self.controls["keep_firing_for"]])]),
-                self.status, widgets.HBox([self.stats_view, self.curve_view]), self.plot_view,
-                widgets.HBox([show, self.save_path, save]), self.yaml_view,
-            ])
+            self._assemble([*left, self.controls["series"]], [self.controls["for"], self.controls["keep_firing_for"]],
+                           save_as=str(rules.path or f"{replay.name}.rules.yml"),
+                           labels=("write to", "Show rule file", "Write back"))
             self._refresh()
 
         def values(self) -> dict[str, Any]:
