@@ -75,9 +75,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         except InputError as exc:
             problems += exc.problems
             continue
-        kind = " (Prometheus rule file)" if hasattr(rules, "groups") else ""
+        kind = " (Prometheus rule file)" if rules.kind == "prometheus" else ""
         print(f"{f}: ok{kind}, {len(rules)} rule(s): {', '.join(rules.ids)}")
-        if hasattr(rules, "groups"):
+        if rules.kind == "prometheus":
             import warnings
 
             from .errors import PerfAlertWarning
@@ -123,7 +123,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from .frames import read_incidents
 
     rules = _load_any_rules(args.rules)  # validate the cheap inputs before reading data
-    if hasattr(rules, "groups"):  # a Prometheus rule file runs on its groups' own intervals
+    if rules.kind == "prometheus":  # a Prometheus rule file runs on its groups' own intervals
         if args.clock != "sample":
             raise UsageError("--clock does not apply to a Prometheus rule file: its groups' intervals are the "
                              "clock (set 'interval:' on a group)")
@@ -136,16 +136,16 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         from .alertmanager import load_alertmanager
 
         alertmanager = load_alertmanager(args.alertmanager)
+    options = {"prometheus_compat": args.prometheus_compat, "group_offset": args.group_offset} \
+        if clock is None else None
     if args.workers or args.scheduler:
-        result = _backtest_on_dask(args, rules, clock, incidents)
+        result = _backtest_on_dask(args, rules, clock, incidents, options)
         if alertmanager is not None:
             from .alertmanager.outputs import apply_alertmanager
 
             result = apply_alertmanager(result, alertmanager)
     else:
         frame = _read_metrics(args.metrics, args, source="" if clock is None else None)
-        options = {"prometheus_compat": args.prometheus_compat, "group_offset": args.group_offset} \
-            if clock is None else None
         result = backtest(frame, rules, clock=clock, incidents=incidents, progress=_interactive(), strict=args.strict,
                           alertmanager=alertmanager, prometheus=options, texts=args.summaries or None)
     _print_stats(result)
@@ -155,7 +155,8 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incidents: Any) -> Any:
+def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incidents: Any,
+                      prometheus: dict[str, Any] | None) -> Any:
     """Read each file in a task and backtest on a dask cluster (local or at --scheduler)."""
     from .backtesting import backtest
     from .distributed import local_client
@@ -174,13 +175,16 @@ def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incident
         if len(files) == 1 and is_parquet_dataset(files[0]):
             ddf = dd.read_parquet(str(files[0]))  # a partitioned dataset: each worker reads its own files
         else:
-            head = read_metrics(files[0], timezone=args.timezone, duplicates=args.duplicates).iloc[:0]
-            parts = [dask.delayed(read_metrics)(f, timezone=args.timezone, duplicates=args.duplicates) for f in files]
+            # a rule file's series carry no source label unless the file has one (as without --workers)
+            source = "" if rules.kind == "prometheus" else None
+            head = read_metrics(files[0], source=source, timezone=args.timezone, duplicates=args.duplicates).iloc[:0]
+            parts = [dask.delayed(read_metrics)(f, source=source, timezone=args.timezone, duplicates=args.duplicates)
+                     for f in files]
             ddf = dd.from_delayed(parts, meta=head)
         print(f"backtest on dask: {len(files)} file(s), {len(client.scheduler_info()['workers'])} worker(s)",
               file=sys.stderr)
         return backtest(ddf, rules, clock=clock, incidents=incidents, duplicates=args.duplicates, strict=args.strict,
-                        texts=args.summaries or None)
+                        texts=args.summaries or None, prometheus=prometheus)
     finally:
         client.close()
 
@@ -226,11 +230,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from ._io import atomic_write_text
-    from .rules import load_rules
 
-    rules = load_rules(args.file)
-    if args.format == "yaml":  # the user's own file, comments and key order kept (nothing to update)
-        from .rules.yaml_io import update_rules_file
+    rules = _load_any_rules(args.file)
+    if rules.kind == "prometheus":  # already what Prometheus reads: the user's own file, as written
+        if args.format == "yaml":
+            raise UsageError(f"export: {args.file} is a Prometheus rule file; our YAML format cannot hold PromQL "
+                             "expressions: use --format prometheus (the file as it is)")
+        text = Path(args.file).read_text(encoding="utf-8-sig")
+    elif args.format == "yaml":  # the user's own file, comments and key order kept (nothing to update)
+        from .rules.writeback import update_rules_file
 
         text = update_rules_file(args.file)
     else:
@@ -303,19 +311,31 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from .clock import parse_clock
     from .frames import read_incidents
     from .plot import sweep_png
-    from .rules import load_rules
     from .tuning import SWEEP_PARAMS, frontier, recommend, sweep
 
-    clock = parse_clock(args.clock)
     params = dict(parse_param(p) for p in args.param)
-    rules = load_rules(args.rules)
-    if args.rule not in rules:
+    rules = _load_any_rules(args.rules)
+    if args.rule not in rules.ids:
         raise UsageError(f"--rule {args.rule!r}: not in {args.rules} (rules: {', '.join(rules.ids)})")
+    prom = rules.kind == "prometheus"
+    if prom:
+        rule = rules.rule(args.rule)
+        if rule.kind != "alert":
+            raise UsageError(f"--rule {args.rule!r}: a recording rule fires no alert; sweep an alert rule")
+        wrong = [k for k in params if k not in ("threshold", "for", "keep_firing_for")]
+        if wrong:
+            raise UsageError(f"--param {wrong[0]}: a Prometheus alert rule has no {wrong[0]!r}; it takes threshold, "
+                             "for and keep_firing_for")
+        if args.clock != "sample":
+            raise UsageError("--clock does not apply to a Prometheus rule file: its groups' intervals are the clock")
+        clock = None
+    else:
+        rule = rules[args.rule]
+        clock = parse_clock(args.clock)
     incidents = read_incidents(args.incidents) if args.incidents else None
-    frame = _read_metrics(args.metrics, args)
+    frame = _read_metrics(args.metrics, args, source="" if prom else None)
     kwargs = {SWEEP_PARAMS[k] if k != "threshold" else k: v for k, v in params.items()}
-    table = sweep(frame, rules[args.rule], incidents=incidents, clock=clock, rules=rules, progress=_interactive(),
-                  **kwargs)
+    table = sweep(frame, rule, incidents=incidents, clock=clock, rules=rules, progress=_interactive(), **kwargs)
     front = frontier(table)
     print(f"{len(table)} combinations; {len(front)} on the frontier")
     shown = [c for c in (*params, "alerts_per_week", "pages_per_week", "recall", "precision",
@@ -335,10 +355,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             "sweep.png": lambda p: p.write_bytes(sweep_png(table)),
         }
         if rec is not None and rec.rule is not None:
-            from .rules.yaml_io import update_rules_file
+            from .rules.writeback import write_back
 
-            text = update_rules_file(Path(args.rules), rec.rule)
-            writers["tuned-rules.yaml"] = lambda p: atomic_write_text(p, text)
+            text = write_back(Path(args.rules), rec.rule)
+            name = "tuned-rules.yml" if prom else "tuned-rules.yaml"
+            writers[name] = lambda p: atomic_write_text(p, text)
         written = write_outputs(Path(args.out), writers)
         print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
@@ -347,13 +368,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _cmd_diff(args: argparse.Namespace) -> int:
     from .clock import parse_clock
     from .frames import read_incidents
-    from .rules import load_rules
     from .tuning import diff
 
-    clock = parse_clock(args.clock)
-    old, new = load_rules(args.old), load_rules(args.new)
+    old, new = _load_any_rules(args.old), _load_any_rules(args.new)
+    kinds = {old.kind, new.kind}
+    clock = parse_clock(args.clock) if "perfalert" in kinds else None
+    if kinds == {"prometheus"} and args.clock != "sample":
+        raise UsageError("--clock does not apply to Prometheus rule files: their groups' intervals are the clock")
     incidents = read_incidents(args.incidents) if args.incidents else None
-    frame = _read_metrics(args.metrics, args)
+    frame = _read_metrics(args.metrics, args, source="" if kinds == {"prometheus"} else None)
     result = diff(old, new, frame, incidents=incidents, clock=clock)
     print(result.summary())
     if args.out:
@@ -416,8 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="statistics of one rule for every combination of parameters")
     p.add_argument("metrics", nargs="+", metavar="METRICS", help="CSV or Parquet files, or folders of them")
-    p.add_argument("--rules", required=True, help="rules YAML file")
-    p.add_argument("--rule", required=True, help="id of the rule to sweep")
+    p.add_argument("--rules", required=True, help="rules YAML file, or a Prometheus rule file (groups:)")
+    p.add_argument("--rule", required=True, help="id of the rule to sweep (a Prometheus rule file: the alert name)")
     p.add_argument("--param", action="append", required=True, metavar="NAME=SPEC",
                    help="threshold=70:95:0.5 (inclusive range) or for=0m,5m (list); repeat for a grid")
     p.add_argument("--incidents", help="labelled incidents to score recall and detection delay")

@@ -591,10 +591,42 @@ def _build_frame(ts: np.ndarray, source: np.ndarray | pd.Categorical, metric: np
     return pd.DataFrame(data)
 
 
-def _series_codes(source: np.ndarray, metric: np.ndarray) -> np.ndarray:
-    s_codes, s_uniques = pd.factorize(source)
-    m_codes, _ = pd.factorize(metric)
-    return s_codes.astype(np.int64) * (int(m_codes.max()) + 1 if len(m_codes) else 1) + m_codes
+def _series_codes(*columns: np.ndarray) -> np.ndarray:
+    """One code per distinct row of the given string columns (source, metric, labels): a series is
+    its whole label set (SPEC 1), so two series that differ only by a label stay two."""
+    return combine_codes([pd.factorize(c, sort=True) for c in columns])[0]
+
+
+def combine_codes(factorized: Sequence[tuple[np.ndarray, Any]]) -> tuple[np.ndarray, int]:
+    """Codes of the distinct combinations of several factorised columns, numbered in the
+    lexicographic order of the columns' (sorted) uniques, and how many there are. O(n) per column
+    while the combinations fit in memory as a table, else one sort."""
+    codes: np.ndarray | None = None
+    n = 1
+    for c, uniq in factorized:
+        if len(c) == 0:  # no rows, no series
+            return np.zeros(0, dtype=np.int64), 0
+        k = max(len(uniq), 1)
+        c = np.asarray(c, dtype=np.int64)
+        if codes is None:
+            codes, n = c, k
+            continue
+        if k == 1:  # one value (one metric, a constant label): nothing to tell apart
+            continue
+        combined = codes * k + c
+        if n * k <= 50_000_000:
+            seen = np.bincount(combined, minlength=n * k) > 0
+            if seen.all():
+                codes, n = combined, n * k
+            else:
+                renumber = np.cumsum(seen) - 1
+                codes, n = renumber[combined], int(seen.sum())
+        else:
+            uniq_c, codes = np.unique(combined, return_inverse=True)
+            n = len(uniq_c)
+    if codes is None:
+        return np.zeros(0, dtype=np.int64), 0
+    return codes, n
 
 
 def _sort_and_dedupe(ts: np.ndarray, series: np.ndarray, duplicates: Duplicates, *, time_major: bool,
@@ -685,18 +717,19 @@ def normalize_frame(frame: pd.DataFrame, *, duplicates: Duplicates = "last", nam
     metric = frame["metric"].astype("str").to_numpy(dtype=object)
     source = frame["source"].astype("str").to_numpy(dtype=object) if "source" in frame.columns else metric.copy()
     label_cols = [c for c in frame.columns if c not in METRIC_COLUMNS]
-    labels = {str(c): frame[c].astype("str").to_numpy(dtype=object) for c in label_cols}
+    labels = {str(c): frame[c].astype("str").fillna("").to_numpy(dtype=object) for c in label_cols}
     present = ~np.isnan(values)
     missing_n = int((~present).sum())
     if missing_n:
         ts, values, metric, source = ts[present], values[present], metric[present], source[present]
         labels = {k: v[present] for k, v in labels.items()}
-    series = _series_codes(source, metric)
+    series = _series_codes(source, metric, *labels.values())
     (order, merged), out_of_order, dup = _sort_and_dedupe(ts, series, duplicates, time_major=True, values=values)
     if dup is not None:
         i, j = dup
-        raise DataError(f"{name}: duplicate timestamp {_iso(ts[j])} for source {source[j]!r} metric {metric[j]!r}; "
-                        "use duplicates='last', 'first' or 'mean'")
+        extra = "".join(f" {k}={v[j]!r}" for k, v in labels.items() if v[j])
+        raise DataError(f"{name}: duplicate timestamp {_iso(ts[j])} for source {source[j]!r} metric {metric[j]!r}"
+                        f"{extra}; use duplicates='last', 'first' or 'mean'")
     out = _build_frame(ts[order], source[order], metric[order], values[order] if merged is None else merged,
                        {k: v[order] for k, v in labels.items()})
     out.attrs["perfalert"] = {"rows": int(len(out)), "missing_dropped": missing_n,
@@ -780,11 +813,18 @@ class SeriesSet:
 
     @functools.cached_property
     def hashes(self) -> np.ndarray:
-        """A stable 64-bit hash of each series' ``(source, metric)``: the series part of alert ids."""
+        """A stable 64-bit hash of each series' label set: the series part of alert ids. A series
+        with no label beyond ``source`` and ``metric`` hashes ``(source, metric)`` alone, so its ids
+        do not change when another column of the input carries labels."""
         from ._hashing import stable_hash
 
-        return np.array([stable_hash(f"{s}\x00{m}") for s, m in
-                         zip(self.keys["source"].tolist(), self.keys["metric"].tolist(), strict=True)], dtype=np.uint64)
+        names = [str(c) for c in self.keys.columns[2:]]
+        cols = [self.keys[c].astype("str").tolist() for c in self.keys.columns]
+        out = []
+        for row in zip(*cols, strict=True):
+            extra = "".join(f"\x00{k}={v}" for k, v in zip(names, row[2:], strict=True) if v)
+            out.append(stable_hash(f"{row[0]}\x00{row[1]}{extra}"))
+        return np.array(out, dtype=np.uint64)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, *, duplicates: Duplicates = "last") -> SeriesSet:
@@ -792,32 +832,18 @@ class SeriesSet:
         if not _is_normalized(frame):
             frame = normalize_frame(frame, duplicates=duplicates)
         ts = col_ns(frame["timestamp"])
-        runs_s, runs_m = _runs(frame["source"]), _runs(frame["metric"])  # where the strings change, if rarely
-        fast = _grouped_series(ts, runs_s, runs_m)
+        # a series is its label set: source, metric and every label column (SPEC 1)
+        id_cols = ["source", "metric", *(col for col in frame.columns if col not in METRIC_COLUMNS)]
+        runs = [_runs(frame[col]) for col in id_cols]  # where the strings change, if rarely
+        fast = _grouped_series(ts, runs)
         if fast is not None:  # rows come one series after another, each in time order: no sort, no codes
             offsets = fast
-            label_cols = [col for col in frame.columns if col not in METRIC_COLUMNS]
-            keys = frame.iloc[offsets[1:] - 1][["source", "metric", *label_cols]].reset_index(drop=True)
+            keys = _keys(frame, id_cols, offsets[1:] - 1)
             return cls(times=ts, values=frame["value"].to_numpy(dtype=np.float64).copy(), offsets=offsets,
                        keys=keys, start_ns=int(ts.min()) if len(ts) else 0, end_ns=int(ts.max()) if len(ts) else 0)
-        # series are numbered in (source, metric) order, so every table lists them alike
-        s_codes, s_uniq = _factorize(frame["source"], runs_s)
-        m_codes, m_uniq = _factorize(frame["metric"], runs_m)
-        if len(m_uniq) == 1:  # one metric (common): the source is the series
-            combined = s_codes.astype(np.int64, copy=False)
-        else:
-            combined = s_codes.astype(np.int64) * max(len(m_uniq), 1) + m_codes
-        n_pairs = max(len(s_uniq), 1) * max(len(m_uniq), 1)
-        if n_pairs <= 50_000_000:  # number the (source, metric) pairs that occur, in order: O(n)
-            seen = np.bincount(combined, minlength=n_pairs) > 0
-            if seen.all():
-                codes, uniq = combined, np.arange(n_pairs)
-            else:
-                renumber = np.cumsum(seen) - 1
-                codes = renumber[combined]
-                uniq = np.flatnonzero(seen)
-        else:
-            codes, uniq = pd.factorize(combined, sort=True)
+        # series are numbered in (source, metric, labels) order, so every table lists them alike
+        codes, n_uniq = combine_codes([_factorize(_no_missing(frame[col]) if i > 1 else frame[col], run)
+                                       for i, (col, run) in enumerate(zip(id_cols, runs, strict=True))])
         identity = False
         if len(ts) < 2:
             identity = True
@@ -833,7 +859,7 @@ class SeriesSet:
         else:
             if (np.diff(ts) >= 0).all():
                 # time-sorted: a stable sort by series keeps time order (radix sort on small codes)
-                small = codes.astype(np.int16) if len(uniq) < 2**15 else codes
+                small = codes.astype(np.int16) if n_uniq < 2**15 else codes
                 order = np.argsort(small, kind="stable")
             else:
                 order = np.lexsort((ts, codes))
@@ -847,11 +873,10 @@ class SeriesSet:
             keep[:-1] = ~dup
             assert order is not None
             order, t, c = order[keep], t[keep], c[keep]
-        counts = np.bincount(c, minlength=len(uniq))
+        counts = np.bincount(c, minlength=n_uniq)
         offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
         last_rows = offsets[1:] - 1 if order is None else order[offsets[1:] - 1]
-        label_cols = [col for col in frame.columns if col not in METRIC_COLUMNS]
-        keys = frame.iloc[last_rows][["source", "metric", *label_cols]].reset_index(drop=True)
+        keys = _keys(frame, id_cols, last_rows)
         vals = frame["value"].to_numpy(dtype=np.float64)
         vals = vals.copy() if order is None else vals[order]  # the series own their values
         return cls(
@@ -879,23 +904,37 @@ def _factorize(col: pd.Series, runs: tuple[np.ndarray, Any] | None = None) -> tu
     return pd.factorize(col, sort=True)
 
 
-def _grouped_series(ts: np.ndarray, runs_s: tuple[np.ndarray, Any] | None, runs_m: tuple[np.ndarray, Any] | None
-                    ) -> np.ndarray | None:
+def _no_missing(col: pd.Series) -> pd.Series:
+    """A label column with an empty label for a missing one (Prometheus: an empty label is no label)."""
+    return col.astype("str").fillna("") if col.isna().any() else col
+
+
+def _keys(frame: pd.DataFrame, id_cols: list[str], rows: np.ndarray) -> pd.DataFrame:
+    """One row per series: its ``source``, ``metric`` and label columns (an empty label is ``""``)."""
+    keys = frame.iloc[rows][id_cols].reset_index(drop=True)
+    for col in id_cols[2:]:
+        if keys[col].isna().any():
+            keys[col] = keys[col].astype("str").fillna("")
+    return keys
+
+
+def _grouped_series(ts: np.ndarray, runs: list[tuple[np.ndarray, Any] | None]) -> np.ndarray | None:
     """The series' offsets when the frame's rows come one series after another, series in
-    (source, metric) order, each in strictly increasing time (what a frame sorted by series and
-    time, or written one series at a time, looks like); ``None`` otherwise. Reads only where the
+    (source, metric, labels) order, each in strictly increasing time (what a frame sorted by series
+    and time, or written one series at a time, looks like); ``None`` otherwise. Reads only where the
     strings change (:func:`_runs`) and one difference of the timestamps."""
     n = len(ts)
-    if runs_s is None or runs_m is None:
+    if any(r is None for r in runs):
         return None
-    starts = np.union1d(runs_s[0], runs_m[0])
-    s_val = np.asarray(runs_s[1], dtype=object)[np.searchsorted(runs_s[0], starts, side="right") - 1]
-    m_val = np.asarray(runs_m[1], dtype=object)[np.searchsorted(runs_m[0], starts, side="right") - 1]
-    s_code, _ = pd.factorize(s_val, sort=True)
-    m_code, m_uniq = pd.factorize(m_val, sort=True)
-    key = s_code.astype(np.int64) * max(len(m_uniq), 1) + m_code
+    starts = functools.reduce(np.union1d, [r[0] for r in runs if r is not None])
+    parts = []
+    for r in runs:
+        assert r is not None
+        vals = np.asarray(r[1], dtype=object)[np.searchsorted(r[0], starts, side="right") - 1]
+        parts.append(pd.factorize(vals, sort=True))
+    key, _ = combine_codes(parts)
     if len(key) > 1 and not (np.diff(key) > 0).all():
-        return None  # a series comes back later, or the series are not in (source, metric) order
+        return None  # a series comes back later, or the series are not in (source, metric, labels) order
     dt = np.diff(ts)
     dt[starts[1:] - 1] = 1  # a new series may start at any time
     if not (dt > 0).all():

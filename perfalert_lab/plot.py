@@ -205,13 +205,20 @@ class TimelineDisplay(_Picture):
     artists: dict[str, list[Any]] = field(default_factory=dict)
     figure_: Any = None
     ax_: Any = None
+    extra: dict[str, str] = field(default_factory=dict)  # the series' labels beyond source and metric
 
     @classmethod
     def from_result(cls, result: BacktestResult, source: str | None = None, metric: str | None = None,
                     rule_id: str | None = None, bins: int = 1200,
-                    points: tuple[np.ndarray, np.ndarray] | None = None) -> TimelineDisplay:
+                    points: tuple[np.ndarray, np.ndarray] | None = None,
+                    labels: dict[str, str] | None = None) -> TimelineDisplay:
         """Collect what to draw for one series (default: the one with most alerts).
 
+        A series is its label set: ``source``, ``metric`` and ``labels`` (the other label
+        columns; for a Prometheus rule file ``{"labels": '{k="v", ...}'}``, the alert's label
+        text) narrow the choice; the series with most alerts among those is drawn. For a
+        Prometheus rule file ``metric`` is the alert rule's name: what is drawn is the value the
+        rule compares with its threshold, else the value of its expression.
         ``points`` are the series' (already decimated) times and values, when the caller
         kept them from an earlier display of the same series (the tuner does).
         """
@@ -220,61 +227,87 @@ class TimelineDisplay(_Picture):
             raise UsageError("timeline: the result holds no series")
         alerts = result.alerts if rule_id is None else result.alerts[result.alerts["rule_id"] == rule_id]
         keys = series.keys
-        # a Prometheus rule file's result keeps each alert expression's value as a series named by the rule
-        by = "rule_id" if hasattr(result.rules, "groups") else "metric"
-        if source is None:
-            pool = alerts[alerts["status"] != "suppressed"]
-            if metric is not None:
-                pool = pool[pool[by] == metric]
-            if len(pool):
-                top: Any = pool.groupby(["source", by]).size().idxmax()
-                source, metric = str(top[0]), str(top[1])
-            else:
-                first = keys[keys["metric"] == metric].iloc[0] if metric is not None else keys.iloc[0]
-                source, metric = str(first["source"]), str(first["metric"])
-        mask = keys["source"] == source
-        if metric is not None:
-            mask &= keys["metric"] == metric
-        hits = np.flatnonzero(mask.to_numpy(dtype=bool))
-        if len(hits) == 0:
-            raise UsageError(
-                f"timeline: no series with source {source!r}" + (f" and metric {metric!r}" if metric else "")
-            )
-        s = int(hits[0])
-        metric = str(keys["metric"].iloc[s])
-        a, b = series.offsets[s], series.offsets[s + 1]
-        t, v = points if points is not None else decimate(series.times[a:b], series.values[a:b], bins)
-        if by == "rule_id":
-            from .query.backtest import threshold_of
-
-            prom: Any = result.rules
-            rules = [{"id": r.name, "severity": r.labels.get("severity", ""), "clear": None, **threshold_of(r.expr)}
-                     for r in prom.alert_rules if r.name == metric]
+        prom = result.rules.kind == "prometheus"
+        # the alert columns that name an alert's series, beside the series' own key columns
+        by = "rule_id" if prom else "metric"
+        key_cols = [str(c) for c in keys.columns]
+        alert_cols = ["source", by, *(c for c in key_cols[2:] if c in alerts.columns)]
+        wanted = {"source": source, "metric": metric, **(labels or {})}
+        wanted = {k: v for k, v in wanted.items() if v is not None}
+        pool = alerts[alerts["status"] != "suppressed"]
+        for k, want in wanted.items():
+            col = by if k == "metric" else k
+            if col in pool.columns:
+                pool = pool[pool[col] == want]
+        chosen: dict[str, str]
+        if len(pool):
+            top: Any = pool.groupby(alert_cols, sort=False).size().idxmax()
+            top = top if isinstance(top, tuple) else (top,)
+            chosen = {("metric" if c == by else c): str(x) for c, x in zip(alert_cols, top, strict=True)}
+        else:
+            mask = np.ones(len(keys), dtype=bool)
+            for k, want in wanted.items():
+                if k in keys.columns:
+                    mask &= (keys[k] == want).to_numpy(dtype=bool)
+            hit = np.flatnonzero(mask)
+            if len(hit) == 0:
+                said = ", ".join(f"{k} {v!r}" for k, v in wanted.items())
+                raise UsageError(f"timeline: no series with {said}")
+            row = keys.iloc[int(hit[0])]
+            chosen = {c: str(row[c]) for c in key_cols}
+        mask = np.ones(len(keys), dtype=bool)
+        for k, want in chosen.items():
+            mask &= (keys[k].astype("str").fillna("") == want).to_numpy(dtype=bool)
+        hits = np.flatnonzero(mask)
+        if len(hits):  # the series' values; an alert whose expression has no value to draw shows its spans alone
+            s = int(hits[0])
+            a, b = series.offsets[s], series.offsets[s + 1]
+            t, v = points if points is not None else decimate(series.times[a:b], series.values[a:b], bins)
+        else:
+            t, v = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        source, metric = chosen.get("source", ""), chosen.get("metric", "")
+        if prom:
+            rule_file: Any = result.rules
+            rules = [{"id": r.name, "severity": r.labels.get("severity", ""), "clear": None, **r.comparison}
+                     for r in rule_file.alert_rules if r.name == metric]
         else:
             rules = [{"id": r.id, "op": r.op, "threshold": r.threshold, "clear": r.clear, "severity": r.severity}
                      for r in result.rules if r.metric == metric and (rule_id is None or r.id == rule_id)]
-        sel = (alerts["source"] == source) & (alerts[by] == metric)
+        sel = np.ones(len(alerts), dtype=bool)
+        for c in alert_cols:
+            sel &= (alerts[c].astype("str").fillna("") == chosen["metric" if c == by else c]).to_numpy(dtype=bool)
         mine = alerts[sel]
         n = result.notifications
-        ids = {r["id"] for r in rules}
+        mine_ids = set(mine["alert_id"])
         if "receiver" in n.columns:  # Alertmanager's notifications: those carrying this series' alerts
             carried: Any = result.notification_alerts
-            mine_ids = set(alerts.loc[sel, "alert_id"])
             nid = set(carried.loc[carried["alert_id"].isin(mine_ids), "notification_id"])
             notes = n[n["notification_id"].isin(nid)]
             notes = notes.assign(kind=np.where(notes["repeat"], "repeat",
                                                np.where(notes["firing"] > 0, "firing", "resolved")))
         else:
-            notes = n[(n["source"] == source) & n["rule_id"].isin(ids)] if len(n) else n
+            notes = n[n["alert_id"].isin(mine_ids)] if len(n) else n
         inc = None
         if result.incidents is not None:
             src = result.incidents["source"]
             inc = result.incidents[src.isna() | (src == source)]
-        return cls(source, metric, t, v, rules, mine.reset_index(drop=True), notes.reset_index(drop=True), inc)
+        extra = {k: v for k, v in chosen.items() if k not in ("source", "metric") and v}
+        return cls(source, metric, t, v, rules, mine.reset_index(drop=True), notes.reset_index(drop=True), inc,
+                   extra=extra)
+
+    @property
+    def name(self) -> str:
+        """The series as a person reads it: ``source / metric``, its other labels after."""
+        if not self.source:
+            name = self.metric
+        else:
+            name = self.source if self.source == self.metric else f"{self.source} / {self.metric}"
+        for k, v in self.extra.items():
+            name += f" {v}" if k == "labels" else f" {k}={v}"
+        return name
 
     def _summary(self) -> str:
-        name = self.source if self.source == self.metric else f"{self.source} / {self.metric}"
-        return f"{name}: {len(self.times)} points, {len(self.alerts)} alerts"
+        return f"{self.name}: {len(self.times)} points, {len(self.alerts)} alerts"
 
     def plot(self, ax: Axes | None = None, *, title: str | None = None) -> TimelineDisplay:
         fig, ax = _new_axes(ax, TIMELINE_SIZE, TIMELINE_MARGINS)
@@ -340,6 +373,8 @@ class TimelineDisplay(_Picture):
         if value_line:
             art["value"] += ax.plot(x, self.values, color="#34495e", lw=0.8, label=f"{self.metric}")
         for line in self.rules:
+            if line.get("threshold") is None:  # a rule without a number at the top draws no line
+                continue
             color = severity_color(line["severity"])
             art["lines"].append(ax.axhline(line["threshold"], color=color, lw=1.2, ls="--",
                                            label=f"{line['id']} {line['op']} {line['threshold']:g}"))
@@ -347,7 +382,7 @@ class TimelineDisplay(_Picture):
                 art["lines"].append(ax.axhline(line["clear"], color=color, lw=0.9, ls=":",
                                                label=f"clear {line['clear']:g}"))
         if len(self.notifications):
-            ymax = float(np.nanmax(self.values)) if len(self.values) else 1.0
+            ymax = float(np.nanmax(self.values)) if np.isfinite(self.values).any() else 1.0
             for kind, (marker, color) in KIND_MARKERS.items():
                 at = self.notifications.loc[self.notifications["kind"] == kind, "at"]
                 if len(at):
@@ -362,10 +397,11 @@ class TimelineDisplay(_Picture):
                     conditions: bool = False) -> list[Any]:
         """The title (the series, with ``conditions`` its rules' conditions, and the alert count) and the
         legend; returns the artists."""
-        name = self.source if self.source == self.metric else f"{self.source} / {self.metric}"
+        name = self.name
         if conditions:
             name += " " + "; ".join(f"{r['op']} {r['threshold']:g}" + (
-                f" (clear {r['clear']:g})" if r["clear"] is not None else "") for r in self.rules)
+                f" (clear {r['clear']:g})" if r["clear"] is not None else "") for r in self.rules
+                if r.get("threshold") is not None)
         fired = int((self.alerts["status"] != "suppressed").sum())
         made: list[Any] = [ax.set_title(title or f"{name}: {fired} alert{'s' if fired != 1 else ''}", loc="left",
                                         fontsize=10)]
@@ -388,8 +424,11 @@ class TimelineDisplay(_Picture):
         labels.append("pending")
         for sev in dict.fromkeys(r["severity"] for r in self.rules):
             color = severity_color(sev)
-            handles += [Patch(facecolor=color, alpha=0.35, lw=0), Line2D([], [], color=color, lw=1.2, ls="--")]
-            labels += [f"firing {sev}", "threshold"]
+            handles.append(Patch(facecolor=color, alpha=0.35, lw=0))
+            labels.append(f"firing {sev}")
+            if any(r.get("threshold") is not None for r in self.rules if r["severity"] == sev):
+                handles.append(Line2D([], [], color=color, lw=1.2, ls="--"))
+                labels.append("threshold")
         for kind in ("firing", "resolved"):
             marker, color = KIND_MARKERS[kind]
             handles.append(Line2D([], [], ls="", marker=marker, color=color, ms=4))
@@ -528,14 +567,15 @@ class StackedTimelines(_Picture):
     @classmethod
     def from_result(cls, result: BacktestResult, series: list[tuple[str, str]] | None = None,
                     limit: int = 6, bins: int = 1500) -> StackedTimelines:
-        """The given ``(source, metric)`` pairs, or the ``limit`` series with most alerts."""
-        if series is None:
-            fired = result.alerts[result.alerts["status"] != "suppressed"]
-            counts = fired.groupby(["source", "metric"]).size().sort_values(ascending=False)
-            series = [(str(s), str(m)) for s, m in counts.index[:limit]]
-            if not series and result.series is not None:
-                series = [(str(r.source), str(r.metric)) for r in result.series.keys.head(limit).itertuples()]
-        return cls([TimelineDisplay.from_result(result, source=s, metric=m, bins=bins) for s, m in series])
+        """The given ``(source, metric)`` pairs, or the ``limit`` series (label sets) with most alerts."""
+        if series is not None:
+            return cls([TimelineDisplay.from_result(result, source=s, metric=m, bins=bins) for s, m in series])
+        displays = []
+        for chosen in busiest_series(result, limit):
+            source, metric = chosen.pop("source", None), chosen.pop("metric", None)
+            displays.append(TimelineDisplay.from_result(result, source=source, metric=metric, labels=chosen,
+                                                        bins=bins))
+        return cls(displays)
 
     def _summary(self) -> str:
         return f"{len(self.displays)} series"
@@ -654,18 +694,13 @@ class LoadDisplay(_Picture):
 
     @classmethod
     def from_result(cls, result: BacktestResult, pages_only: bool = False) -> LoadDisplay:
-        n = result.notifications
-        if "receiver" in n.columns:  # Alertmanager's: every row was received
-            if pages_only:
-                n = n[n["integration"].str.split("[").str[0].isin(_paging_kinds())]
-            pages_only = False
-        else:
-            n = n[n["delivered"]]
-        if pages_only:
-            from .stats import is_page
+        from .stats import notification_pages
 
-            crit = set(result.alerts.loc[result.alerts["severity"] == "critical", "alert_id"])
-            n = n[is_page(n["channel"].to_numpy(dtype=object), n["alert_id"].isin(crit).to_numpy(dtype=bool))]
+        n = result.notifications
+        if pages_only:  # SPEC 5's pages
+            n = n[notification_pages(n, result.alerts)]
+        elif "delivered" in n.columns:  # Alertmanager's have no such column: every row was received
+            n = n[n["delivered"]]
         counts = np.zeros((7, 24), dtype=np.int64)
         if len(n):
             np.add.at(counts, (n["at"].dt.day_of_week.to_numpy(), n["at"].dt.hour.to_numpy()), 1)
@@ -792,22 +827,33 @@ class ReceiverTimeline(_Picture):
         return self
 
 
-def _paging_kinds() -> set[str]:
-    from .alertmanager.config import PAGING
-
-    return set(PAGING)
+def busiest_series(result: BacktestResult, limit: int) -> list[dict[str, str]]:
+    """The label sets (as :meth:`TimelineDisplay.from_result` takes them) of the ``limit`` series
+    with most alerts, busiest first; the first series of the input when none fired."""
+    fired = result.alerts[result.alerts["status"] != "suppressed"]
+    by = "rule_id" if result.rules.kind == "prometheus" else "metric"
+    extra = [str(c) for c in (result.series.keys.columns[2:] if result.series is not None else [])
+             if str(c) in fired.columns]
+    cols = ["source", by, *extra]
+    if len(fired):
+        counts = fired.groupby(cols, sort=False).size().sort_values(ascending=False, kind="stable")
+        return [{("metric" if c == by else c): str(v) for c, v in zip(cols, key if isinstance(key, tuple) else (key,),
+                                                                        strict=True)}
+                for key in list(counts.index)[:limit]]
+    if result.series is None:
+        return []
+    keys = result.series.keys.head(limit)
+    return [{str(c): str(row[c]) for c in keys.columns} for _, row in keys.iterrows()]
 
 
 def report_figures(result: BacktestResult, max_series: int = 6) -> list[tuple[str, bytes]]:
     """PNG pictures for the HTML report: timelines of the busiest series, and the load."""
     out = []
     fired = result.alerts[result.alerts["status"] != "suppressed"]
-    by = "rule_id" if hasattr(result.rules, "groups") else "metric"  # a Prometheus rule file: per rule
-    busiest = fired.groupby(["source", by]).size().sort_values(ascending=False) if len(fired) else pd.Series()
-    keys: list[Any] = list(busiest.index)[:max_series]
-    for source, metric in keys:
-        d = TimelineDisplay.from_result(result, source=str(source), metric=str(metric)).plot()
-        out.append((str(source) if source == metric else f"{source} / {metric}", _png(d.figure_, REPORT_DPI)))
+    for chosen in busiest_series(result, max_series) if len(fired) else []:
+        source, metric = chosen.pop("source", None), chosen.pop("metric", None)
+        d = TimelineDisplay.from_result(result, source=source, metric=metric, labels=chosen).plot()
+        out.append((d.name, _png(d.figure_, REPORT_DPI)))
     if result.receivers is not None:
         d3 = ReceiverTimeline.from_result(result).plot()
         out.append(("Notifications per receiver", _png(d3.figure_, REPORT_DPI)))

@@ -25,7 +25,8 @@ import pandas as pd
 from ._jit import kernel
 from ._time import NAT_NS, col_ns
 
-__all__ = ["SCORE_COLUMNS", "STATS_COLUMNS", "compute_stats", "oncall_load", "rule_stats", "score_arrays"]
+__all__ = ["PAGING_CHANNELS", "PAGING_INTEGRATIONS", "PAGING_SEVERITIES", "SCORE_COLUMNS", "STATS_COLUMNS",
+           "compute_stats", "notification_pages", "oncall_load", "page_rows", "rule_stats", "score_arrays"]
 
 STATS_COLUMNS = ["rule_id", "evaluations", "alerts", "suppressed", "alerts_per_day", "notifications",
                  "undelivered", "escalations", "acknowledged", "firing_fraction", "mean_duration_s",
@@ -202,32 +203,59 @@ def compute_stats(alerts: pd.DataFrame, notifications: pd.DataFrame, evaluations
     return pd.DataFrame(rows, columns=STATS_COLUMNS + (SCORE_COLUMNS if incidents is not None else []))
 
 
-PAGING_CHANNELS = ("sms",)  # always wake someone
-CRITICAL_PAGING_CHANNELS = ("sms", "webhook", "slack")  # wake someone when the alert is critical
+# What "a page" means (SPEC 5), one meaning for every kind of rule and every path:
+PAGING_SEVERITIES = ("critical", "page")  # the rule's severity, or a Prometheus alert's severity label
+PAGING_CHANNELS = ("sms", "pagerduty")  # a notification to one of these wakes someone, whatever the severity
+PAGING_INTEGRATIONS = ("pagerduty", "opsgenie", "victorops")  # Alertmanager integrations that page
 
 
-def is_page(channel: np.ndarray, critical: np.ndarray | bool) -> np.ndarray:
-    """Which notifications are pages: an ``sms``, or a ``webhook``/``slack`` message of a critical alert.
+def page_rows(alert: np.ndarray, level: np.ndarray, paging: np.ndarray) -> np.ndarray:
+    """Which notifications count as pages: the first of each paging moment.
 
-    Log, console, desktop and e-mail notifications inform; they do not wake anyone.
+    Without Alertmanager an alert pages once when it fires (level 0) and once per escalation
+    (level n), when that moment pages (``paging``: a delivered firing or escalation
+    notification of an alert whose severity pages, or one sent to a paging channel). ``alert``
+    holds any per-alert codes; the result marks one row per (alert, level) among ``paging``.
     """
-    channel = np.asarray(channel, dtype=object)
-    return np.isin(channel, PAGING_CHANNELS) | (np.asarray(critical) & np.isin(channel, CRITICAL_PAGING_CHANNELS))
+    paging = np.asarray(paging, dtype=bool)
+    out = np.zeros(len(paging), dtype=bool)
+    rows = np.flatnonzero(paging)
+    if len(rows):
+        key = np.asarray(alert, dtype=np.int64)[rows] * (int(np.max(level)) + 1) + np.asarray(level, np.int64)[rows]
+        _, first = np.unique(key, return_index=True)
+        out[rows[first]] = True
+    return out
+
+
+def notification_pages(notifications: pd.DataFrame, alerts: pd.DataFrame) -> np.ndarray:
+    """Which rows of a notifications table are pages (SPEC 5), for either schema: with Alertmanager
+    each notification carrying firing alerts to a paging integration; without, :func:`page_rows`."""
+    n = notifications
+    if not len(n):
+        return np.zeros(0, dtype=bool)
+    if "receiver" in n.columns:  # what an integration received (SPEC 12)
+        kind = n["integration"].astype("str").str.split("[").str[0]
+        return (kind.isin(PAGING_INTEGRATIONS) & (n["firing"] > 0)).to_numpy(dtype=bool)
+    severity = alerts.set_index("alert_id")["severity"] if len(alerts) else pd.Series(dtype="str")
+    sev_pages = n["alert_id"].map(severity).isin(PAGING_SEVERITIES).to_numpy(dtype=bool)
+    moment = n["kind"].isin(("firing", "escalation")).to_numpy(dtype=bool) & n["delivered"].to_numpy(dtype=bool)
+    paging = moment & (sev_pages | n["channel"].isin(PAGING_CHANNELS).to_numpy(dtype=bool))
+    codes, _ = pd.factorize(n["alert_id"])
+    return page_rows(codes, n["level"].to_numpy(dtype=np.int64), paging)
 
 
 def oncall_load(alerts: pd.DataFrame, notifications: pd.DataFrame, span_ns: tuple[int, int]) -> pd.DataFrame:
     """What an on-call lead asks next, per rule and TOTAL.
 
-    ``pages``: delivered notifications that wake someone (see :func:`is_page`);
+    ``pages``: what wakes someone (SPEC 5, :func:`notification_pages`);
     ``pages_per_week``; ``busiest_hour``: the
     UTC hour of day with most delivered notifications; ``flapping``: alerts that
     fired again within one hour of the previous alert of the same series resolving.
     """
     weeks = (span_ns[1] - span_ns[0]) / NS / 604800
-    sev = alerts.set_index("alert_id")["severity"] if len(alerts) else pd.Series(dtype="str")
-    delivered = notifications[notifications["delivered"].astype(bool)]
-    crit = (delivered["alert_id"].map(sev).fillna("") == "critical").to_numpy(dtype=bool)
-    pages = delivered[is_page(delivered["channel"].to_numpy(dtype=object), crit)]
+    delivered = notifications[notifications["delivered"].astype(bool)] if "delivered" in notifications.columns \
+        else notifications
+    pages = notifications[notification_pages(notifications, alerts)]
     rows = []
     for rid in [*dict.fromkeys(alerts["rule_id"].tolist()), "TOTAL"]:
         p = pages if rid == "TOTAL" else pages[pages["rule_id"] == rid]

@@ -25,16 +25,24 @@ import numpy as np
 import pandas as pd
 
 from ._time import NAT_NS, format_duration, parse_duration, to_ns
-from .backtesting import backtest_series
+from .backtesting import backtest, backtest_series
 from .clock import Clock, SampleClock
 from .engine.conditions import compare, evaluate_values, match_series
 from .engine.episodes import run_episodes, run_samples
-from .engine.lifecycle import AlertColumns, deliver, part_lifecycle
+from .engine.lifecycle import ALERT_COLUMNS, KIND_ORDER, AlertColumns, deliver, part_lifecycle
 from .engine.pipeline import resolution
 from .errors import RulesError, UsageError
 from .frames import SeriesSet, as_incidents
 from .rules.model import CHANNELS, Rule, RuleSet
-from .stats import SCORE_COLUMNS, STATS_COLUMNS, is_page, relevant_incidents, rule_stats
+from .stats import (
+    PAGING_CHANNELS,
+    PAGING_SEVERITIES,
+    SCORE_COLUMNS,
+    STATS_COLUMNS,
+    page_rows,
+    relevant_incidents,
+    rule_stats,
+)
 
 __all__ = ["Recommendation", "RuleSetDiff", "SWEEP_PARAMS", "diff", "frontier", "recommend", "sweep"]
 
@@ -174,7 +182,12 @@ def sweep(frame: Any, rule: Rule, *, threshold: Iterable[float] | None = None, f
                          source=sources[eps.series], fired=eps.fired_at, resolved=resolved,
                          acked=life.ack != NAT_NS, level=life.level, live=live,
                          notifications=len(delivered), undelivered=int((~delivered).sum()), incidents=inc)
-        pages = delivered & is_page(np.asarray(CHANNELS, dtype=object)[notes["channel"]], r.severity == "critical")
+        # a page (SPEC 5): the firing and each escalation of an alert whose severity pages, or sent to a paging
+        # channel
+        paging = delivered & np.isin(notes["kind"], (KIND_ORDER["firing"], KIND_ORDER["escalation"])) & (
+            (r.severity in PAGING_SEVERITIES) | np.isin(np.asarray(CHANNELS, dtype=object)[notes["channel"]],
+                                                        PAGING_CHANNELS))
+        pages = page_rows(notes["row"], notes["level"], paging)
         row["alerts_per_week"] = row["alerts"] / weeks if weeks > 0 else np.nan  # type: ignore[operator]
         row["pages"] = int(pages.sum())
         row["pages_per_week"] = int(pages.sum()) / weeks if weeks > 0 else np.nan
@@ -415,21 +428,35 @@ class RuleSetDiff:
         return "\n".join(lines)
 
 
-def diff(old: RuleSet | Rule, new: RuleSet | Rule, frame: Any, *, incidents: pd.DataFrame | None = None,
-         clock: Clock | None = None) -> RuleSetDiff:
-    """Compare two rule sets on the same history (see :class:`RuleSetDiff`)."""
-    series = _as_series(frame)
-    clock = clock if clock is not None else SampleClock()
+def diff(old: Any, new: Any, frame: Any, *, incidents: pd.DataFrame | None = None,
+         clock: Clock | None = None, prometheus: dict[str, Any] | None = None) -> RuleSetDiff:
+    """Compare two rule sets on the same history (see :class:`RuleSetDiff`).
+
+    Either side may be our rules or a Prometheus rule file (:func:`load_prometheus_rules`); an
+    alert is matched by its rule, its series (``source``, ``metric`` and its labels) and when it
+    fired. ``clock`` applies to our rules, ``prometheus`` (its backtest options) to rule files.
+    """
     incidents = as_incidents(incidents)
-    a = backtest_series(series, RuleSet.of(old), clock, incidents)
-    b = backtest_series(series, RuleSet.of(new), clock, incidents)
-    key = ["rule_id", "source", "metric", "fired_at"]
+
+    def run(rules: Any) -> Any:
+        if getattr(rules, "kind", None) == "prometheus":
+            return backtest(frame, rules, incidents=incidents, prometheus=prometheus)
+        assert series is not None
+        return backtest_series(series, RuleSet.of(rules), clock or SampleClock(), incidents)
+
+    needs_series = any(getattr(r, "kind", None) != "prometheus" for r in (old, new))
+    series = _as_series(frame) if needs_series else None
+    a, b = run(old), run(new)
+    # an alert's series is its label set: the label columns of the input, a rule file's labels text
+    extra = [c for c in dict.fromkeys([*a.alerts.columns[len(ALERT_COLUMNS):], *b.alerts.columns[len(ALERT_COLUMNS):]])
+             if c not in ("annotations",) and c in a.alerts.columns and c in b.alerts.columns]
+    key = ["rule_id", "source", "metric", *extra, "fired_at"]
     fa = a.alerts[a.alerts["status"] != "suppressed"]
     fb = b.alerts[b.alerts["status"] != "suppressed"]
     merged = fa[key].merge(fb[key], on=key, how="outer", indicator=True)
     gained = fb.merge(merged[merged["_merge"] == "right_only"][key], on=key)
     lost = fa.merge(merged[merged["_merge"] == "left_only"][key], on=key)
-    moved, gained, lost = _pair_moved(lost, gained)
+    moved, gained, lost = _pair_moved(lost, gained, key[:-1])
     inc_table = None
     if incidents is not None:
         inc = a.incidents if a.incidents is not None else incidents
@@ -454,10 +481,10 @@ MOVED_COLUMNS = ["rule_id", "source", "metric", "alert_id_old", "alert_id_new", 
                  "shift"]
 
 
-def _pair_moved(lost: pd.DataFrame, gained: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Pair lost and gained alerts of one rule and series whose episodes overlap (each used once, in
-    firing order): those moved in time; the rest stay lost and gained."""
-    series = ["rule_id", "source", "metric"]
+def _pair_moved(lost: pd.DataFrame, gained: pd.DataFrame, series: list[str]
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Pair lost and gained alerts of one rule and series (the ``series`` columns) whose episodes
+    overlap (each used once, in firing order): those moved in time; the rest stay lost and gained."""
     if lost.empty or gained.empty:
         return pd.DataFrame(columns=MOVED_COLUMNS), gained, lost
     far = pd.Timestamp.max.tz_localize("UTC")

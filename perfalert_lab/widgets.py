@@ -462,7 +462,7 @@ def _build_tuner_class() -> type:
         @property
         def yaml(self) -> str:
             """The user's rule file with the tuned values (nothing else changed)."""
-            from .query.tuning import updated_prometheus_text
+            from .rules.writeback import updated_prometheus_text
 
             return updated_prometheus_text(self.prom_rules.path, self.replay.name, **self._written())
 
@@ -480,7 +480,7 @@ def _build_tuner_class() -> type:
 
         def save(self, path: str | Path | None = None) -> Path:
             """Write the tuned values into the rule file (``path``, default the box's) and return it."""
-            from .query.tuning import update_prometheus_rule
+            from .rules.writeback import update_prometheus_rule
 
             if self.prom_rules.path is None:
                 raise UsageError("tune: this rule file was not read from a file; write it with "

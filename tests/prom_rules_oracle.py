@@ -21,13 +21,28 @@ from promql_oracle import INTERVAL_S, _selector, _values_text, _vector, random_s
 from promtool_oracle import need_promtool
 
 
+def _compared(rng: random.Random) -> str:
+    inner = _vector(rng, rng.randint(0, 2))
+    return f"({inner}) {rng.choice(['>', '<', '>=', '<='])} {rng.choice(['0', '1', '5', '10', '20', '40', '0.5'])}"
+
+
 def _alert_expr(rng: random.Random) -> str:
+    """The shapes real alert rules have (SPEC 11's subset): ``(expr) > N`` mostly, and aggregations
+    without ``instance``, ``and``/``unless``/``or`` of comparisons, ``absent()``, bare selectors."""
     import promql_parser
 
     while True:  # an expression Prometheus would refuse stops promtool loading the whole file
-        inner = _vector(rng, rng.randint(0, 2))
-        op = rng.choice([">", "<", ">=", "<="])
-        expr = f"({inner}) {op} {rng.choice(['0', '1', '5', '10', '20', '40', '0.5'])}"
+        r = rng.random()
+        if r < 0.5:
+            expr = _compared(rng)
+        elif r < 0.6:
+            expr = f"sum by (a) ({_vector(rng, rng.randint(0, 1))}) > {rng.choice(['0', '10', '50'])}"
+        elif r < 0.8:
+            expr = f"({_compared(rng)}) {rng.choice(['and', 'unless', 'or'])} ({_compared(rng)})"
+        elif r < 0.9:
+            expr = f'absent({_selector(rng, "g")})' if rng.random() < 0.5 else 'absent(g{a="w"})'
+        else:
+            expr = _selector(rng, "g") if rng.random() < 0.5 else f"({_vector(rng, 1)})"
         if "count_values" in expr and "^" in expr:
             # a value written into a label: Go's math.Pow and C's pow may differ in the last bit,
             # which changes the label (the value comparison elsewhere allows for that; labels cannot)

@@ -27,7 +27,7 @@ def grouped(frame: pd.DataFrame):
     from perfalert_lab._time import col_ns
     from perfalert_lab.frames import _grouped_series, _runs
 
-    return _grouped_series(col_ns(frame["timestamp"]), _runs(frame["source"]), _runs(frame["metric"]))
+    return _grouped_series(col_ns(frame["timestamp"]), [_runs(frame["source"]), _runs(frame["metric"])])
 
 
 def same(a, b) -> None:

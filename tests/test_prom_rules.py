@@ -22,6 +22,7 @@ from prom_rules_oracle import promtool_alerts, random_case
 from promql_oracle import Case
 from promtool_oracle import need_promtool
 
+import perfalert_lab as pal
 from perfalert_lab.errors import RulesError
 from perfalert_lab.query import store_from_frame
 from perfalert_lab.query.alerting import alert_states, evaluate_rule_file
@@ -58,6 +59,41 @@ def test_random_rule_files_alert_as_promtool(tmp_path):
             for state, _ in by.values():
                 seen[state] += 1
     assert seen["pending"] > 50 and seen["firing"] > 500, seen  # the cases reach both states often
+
+
+def test_every_random_rule_file_writes_every_output(tmp_path):
+    """What a user sees of each shape the oracle draws (aggregations without instance, and/unless/or,
+    absent(), bare selectors): ``backtest --out`` writes every file and the report draws a picture of
+    every alert, without a crash. Before, an alert without a source or a top-level number crashed."""
+    from perfalert_lab.cli import main
+    from perfalert_lab.plot import TimelineDisplay
+
+    rng = random.Random(11)
+    shapes = {"and": 0, "unless": 0, "or": 0, "absent": 0, "sum by": 0, "bare": 0}
+    fired = 0
+    for n in range(max(CASES // 5, 20)):
+        doc, series, minutes = random_case(rng, n)
+        for e in [r["expr"] for g in doc["groups"] for r in g["rules"] if "alert" in r]:
+            for shape, needle in (("and", " and "), ("unless", " unless "), ("or", " or "), ("absent", "absent("),
+                                  ("sum by", "sum by (a) (")):
+                shapes[shape] += needle in e
+            shapes["bare"] += not any(c in e for c in "<>") and "absent(" not in e
+        rules_path = tmp_path / f"rules{n}.yml"
+        rules_path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        frame = Case("", series, []).frame()
+        metrics = tmp_path / f"m{n}.csv"
+        frame.to_csv(metrics, index=False)
+        out = tmp_path / f"out{n}"
+        assert main(["backtest", str(metrics), "--rules", str(rules_path), "--out", str(out)]) == 0, doc
+        for name in ("alerts.csv", "notifications.csv", "stats.csv", "report.html"):
+            assert (out / name).stat().st_size > 0
+        result = pal.backtest(frame, load_prometheus_rules(rules_path))
+        for row in result.alerts.drop_duplicates(["rule_id", "labels"]).itertuples():
+            d = TimelineDisplay.from_result(result, metric=row.rule_id, labels={"labels": row.labels}).plot()
+            assert len(d.alerts) >= 1 and d.figure_ is not None
+            fired += 1
+    assert fired > 50, fired
+    assert all(v > 0 for v in shapes.values()), shapes  # every shape was drawn at least once
 
 
 @pytest.mark.parametrize("path", sorted(CORPUS.glob("*.yml")), ids=lambda p: p.name)

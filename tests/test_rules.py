@@ -193,7 +193,7 @@ def test_rule_set_access() -> None:
 
 
 def test_updating_a_users_file_keeps_comments_and_order(tmp_path: Path) -> None:
-    from perfalert_lab.rules.yaml_io import update_rules_file
+    from perfalert_lab.rules.writeback import update_rules_file
 
     src = tmp_path / "rules.yaml"
     src.write_text(SPEC_EXAMPLE.read_text())

@@ -72,7 +72,7 @@ def test_templates_render_labels_and_annotations_per_alert():
                                  "summary": '{{ printf "%.0f" $value }} on {{ $labels.source }}'})
     result = pal.backtest(frame, rule)  # labels and annotations set: texts by default
     alerts = result.alerts
-    assert list(alerts.columns) == [*ALERT_COLUMNS, "labels", "annotations"]
+    assert list(alerts.columns) == [*ALERT_COLUMNS, "labels", "annotations", "region"]  # the series label follows
     assert alerts["labels"].tolist() == [
         '{alertname="hot", metric="m", region="eu", severity="page", source="web-1", team="infra", where="eu-WEB-1"}',
         '{alertname="hot", metric="m", region="us", severity="page", source="web-2", team="infra", where="us-WEB-2"}']

@@ -177,13 +177,26 @@ def test_pages_in_a_sweep_equal_the_backtests_on_call_load() -> None:
         result = pal.backtest(frame, rules.with_rule(rules["r"].replace(threshold=row.threshold)))
         load = result.oncall().set_index("rule_id").loc["r"]
         assert row.pages == load["pages"] > 0
-    # log and e-mail inform, they do not page; sms always pages; webhook and slack only for critical alerts
-    from perfalert_lab.stats import is_page
+    # SPEC 5: an alert pages once when it fires and once per escalation, when its severity is critical
+    # or page, or when that moment notifies an sms or pagerduty channel; repeats and resolutions never page
+    from perfalert_lab.stats import notification_pages
 
-    assert is_page(np.array(["log", "email", "sms", "webhook", "slack"], dtype=object), False).tolist() == [
-        False, False, True, False, False]
-    assert is_page(np.array(["log", "email", "sms", "webhook", "slack"], dtype=object), True).tolist() == [
-        False, False, True, True, True]
+    alerts = pd.DataFrame({"alert_id": ["crit", "low"], "severity": ["critical", "low"]})
+    notes = pd.DataFrame({
+        "alert_id": ["crit", "crit", "crit", "crit", "crit", "low", "low", "low", "low"],
+        "channel": ["log", "email", "slack", "log", "log", "log", "sms", "sms", "email"],
+        "kind": ["firing", "firing", "escalation", "repeat", "resolved", "firing", "firing", "escalation",
+                 "escalation"],
+        "level": [0, 0, 1, 0, 0, 0, 0, 2, 1],
+        "delivered": [True, True, True, True, True, True, False, True, True],
+    })
+    assert notification_pages(notes, alerts).tolist() == [
+        True, False,  # the critical alert's firing: one page, however many channels
+        True,  # its escalation: a page
+        False, False,  # a repeat and a resolution wake nobody
+        False, False,  # the low alert's firing: log, and an sms that was not delivered
+        True,  # its level-2 escalation by sms pages
+        False]  # e-mail informs
 
 
 def test_recommend_says_when_the_budget_buys_nothing_and_when_the_choice_is_at_the_edge() -> None:

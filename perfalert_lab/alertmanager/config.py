@@ -18,6 +18,7 @@ from typing import Any
 from .._time import parse_duration, to_ns
 from ..errors import InputFileNotFound, RulesError
 from ..rules.yaml_io import MAX_BYTES, compose_located
+from ..stats import PAGING_INTEGRATIONS
 
 __all__ = ["AlertmanagerConfig", "InhibitRule", "Matcher", "Receiver", "Route", "load_alertmanager",
            "parse_alertmanager", "parse_matchers"]
@@ -32,7 +33,7 @@ INTEGRATIONS: dict[str, tuple[bool, tuple[str, ...]]] = {
     "victorops": (True, ("routing_key",)), "sns": (True, ()), "telegram": (True, ("chat_id",)),
     "webex": (True, ()), "discord": (True, ("webhook_url",)), "msteams": (True, ("webhook_url",)),
 }
-PAGING = {"pagerduty", "opsgenie", "victorops", "pushover", "sns", "telegram"}
+PAGING = set(PAGING_INTEGRATIONS)  # integrations whose notifications are pages (SPEC 5, in ``stats``)
 _SECRET_KEYS = re.compile(r"(key|token|password|secret|api_url|url|webhook)", re.I)
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|(.*?))\s*$')

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .._time import col_ns
+from ..stats import notification_pages
 from .config import AlertmanagerConfig, Matcher
 from .fast import simulate_fast
 from .simulate import Alert, Silence, simulate
@@ -83,7 +84,8 @@ def apply_alertmanager(result: Any, config: AlertmanagerConfig) -> Any:
     for c in ("firing", "resolved"):
         table[c] = table[c].astype(np.int64)
     table["repeat"] = table["repeat"].astype(bool)
-    paging = table.pop("paging").astype(bool)
+    table.pop("paging")
+    paging = pd.Series(notification_pages(table, result.alerts), index=table.index)  # SPEC 5's one meaning
     per_alert = pd.DataFrame(carried, columns=["notification_id", "alert_id", "state"])
     new_alerts = alerts.copy()
     counts = per_alert.groupby("alert_id")["notification_id"].nunique() if len(per_alert) else pd.Series(dtype="int64")

@@ -342,6 +342,11 @@ class Lifecycle:
             "alert_id", "rule", "source", "metric", "pending_since", "fired_at", "resolved_at", "acknowledged_at",
             "status", "suppressed_by", "escalation_level", "peak_value", "notifications", "labels", "annotations",
             "summary")}
+        # the series' label columns follow the contract's columns (SPEC 1: labels are carried into the
+        # outputs), so alerts of two series that differ only by a label can be told apart
+        label_names = [str(c) for c in dict.fromkeys(c for p in self.parts for c in p.series_keys.columns[2:])
+                       if str(c) not in ALERT_COLUMNS + ALERT_TEXT_COLUMNS]
+        label_cols: dict[str, list[Any]] = {name: [] for name in label_names}
         for rule_index, (part, life) in enumerate(zip(self.parts, self.lives, strict=True)):
             n = len(part)
             cols["alert_id"].append(alert_ids(part.rule.id, part.series_hash, part.pending_since))
@@ -357,12 +362,15 @@ class Lifecycle:
             cols["escalation_level"].append(life.level)
             cols["peak_value"].append(part.peak_value)
             cols["notifications"].append(life.counts)
+            for name, col in label_cols.items():
+                col.append(part.series_keys[name].astype("str").fillna("").to_numpy(dtype=object)
+                           if name in part.series_keys.columns else np.full(n, "", dtype=object))
             if texts:
                 said = alert_texts(part.rule, part.series_keys, part.series_hash, part.fired_value)
                 cols["labels"].append(said.labels)
                 cols["annotations"].append(said.annotations)
                 cols["summary"].append(said.summary)
-        alerts, order = _alerts_frame(cols, [p.rule for p in self.parts], texts)
+        alerts, order = _alerts_frame(cols, [p.rule for p in self.parts], texts, label_cols)
         summary = pd.array(_cat(cols["summary"], object)[order], dtype="str") if texts else None
         notifications = _notifications_frame(self.notes, self.delivered, self.reason, alerts, order, summary)
         return alerts, notifications
@@ -424,8 +432,8 @@ def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
-def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule], texts: bool
-                  ) -> tuple[pd.DataFrame, np.ndarray]:
+def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule], texts: bool,
+                  label_cols: dict[str, list[Any]] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """The alerts table, ordered by firing time, then rule file order, then series; and that order."""
     fired = _cat(cols["fired_at"], np.int64)
     # rows are concatenated in rule order, each rule's in series then time order: a stable sort by
@@ -452,8 +460,10 @@ def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule], texts: b
     if texts:
         for name in ALERT_TEXT_COLUMNS:
             data[name] = pd.array(_cat(cols[name], object)[order], dtype="str")
-    # the contract's columns in the contract's order (SPEC 5), then what the pages say
-    df = pd.DataFrame(data, columns=ALERT_COLUMNS + (ALERT_TEXT_COLUMNS if texts else []))
+    for name, parts in (label_cols or {}).items():
+        data[name] = pd.array(_cat(parts, object)[order], dtype="str")
+    # the contract's columns in the contract's order (SPEC 5), then what the pages say, then labels
+    df = pd.DataFrame(data, columns=ALERT_COLUMNS + (ALERT_TEXT_COLUMNS if texts else []) + list(label_cols or {}))
     return df, order
 
 

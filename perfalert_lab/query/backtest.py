@@ -12,7 +12,6 @@ and when it resolves. Statistics and incident scoring are section 5's.
 from __future__ import annotations
 
 import hashlib
-import warnings
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,7 @@ from ..backtesting import BacktestResult
 from ..clock import IntervalClock
 from ..engine.lifecycle import ALERT_COLUMNS, ALERT_TEXT_COLUMNS, NOTIFICATION_COLUMNS, NOTIFICATION_TEXT_COLUMNS
 from ..frames import as_incidents
-from ..rules.promfile import PromRuleFile
+from ..rules.promfile import PromRuleFile, comparison_of
 from ..stats import compute_stats
 from ..templates import format_labels
 from .alerting import AlertTimeline, evaluate_rule_file
@@ -38,21 +37,7 @@ def _top_comparison(expr: str) -> str:
     return str(threshold_of(expr).get("op", ""))
 
 
-def threshold_of(expr: str) -> dict[str, Any]:
-    """``{"op": ">", "threshold": 0.05}`` when the expression is ``<something> <op> <number>``, else ``{}``."""
-    import promql_parser as pp
-
-    node = pp.parse(expr)
-    while isinstance(node, pp.ParenExpr):
-        node = node.expr
-    if not isinstance(node, pp.BinaryExpr) or str(node.op) not in (">", "<", ">=", "<=", "==", "!="):
-        return {}
-    rhs = node.rhs
-    while isinstance(rhs, pp.ParenExpr):
-        rhs = rhs.expr
-    if isinstance(rhs, pp.NumberLiteral):
-        return {"op": str(node.op), "threshold": float(rhs.val)}
-    return {"op": str(node.op)}
+threshold_of = comparison_of  # the name the rule-file tuning and older callers use
 
 
 def _episodes(tl: AlertTimeline) -> list[tuple[int, int, int, int | None]]:
@@ -179,10 +164,12 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
 
 def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, lookback_ms: int
                        ) -> tuple[Any, dict[str, int]]:
-    """What the timelines and the report draw for each alert rule (``metric`` = the rule's name), per
-    source: the value its threshold is compared with (the left side of ``<expr> > 0.05``, at every tick,
-    so the approach to the threshold shows), else the alert expression's own value; the largest where
-    several series share a source. Also how many series each rule compares."""
+    """What the timelines and the report draw for each alert rule: one series per alert instance,
+    named as its alert is (``source``, ``metric`` = the rule's name, ``labels`` = the alert's label
+    text), holding the value its threshold is compared with (the left side of ``<expr> > 0.05``, at
+    every tick, so the approach to the threshold shows), else the alert expression's own value (for
+    ``x and y``, ``absent(x)`` or a bare selector: its value while active). Also how many series
+    each rule compares."""
     import promql_parser as pp
 
     from ..frames import SeriesSet
@@ -192,11 +179,11 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
     parts = []
     compared: dict[str, int] = {}
     for tl in timelines:
-        node: Any = pp.parse(tl.rule.expr)
-        while isinstance(node, pp.ParenExpr):
-            node = node.expr
         labels, values_all = tl.labels, tl.value
-        if threshold_of(tl.rule.expr).get("threshold") is not None:
+        if tl.rule.comparison.get("threshold") is not None:
+            node: Any = pp.parse(tl.rule.expr)
+            while isinstance(node, pp.ParenExpr):
+                node = node.expr
             ev = Evaluator(store, tl.ticks - tl.group.query_offset_ms, lookback_ms=lookback_ms, compat=compat,
                            subquery_step_ms=tl.group.interval_ms, text=tl.rule.expr)
             lhs = ev.eval(node.lhs)
@@ -204,19 +191,13 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
                 labels, _, present, values_all = _alert_instances(tl.rule, lhs, "timeline")
                 values_all = np.where(present, values_all, np.nan)
         compared[tl.rule.name] = compared.get(tl.rule.name, 0) + len(labels)
-        by_source: dict[str, list[int]] = {}
         for i, lb in enumerate(labels):
-            by_source.setdefault(_source(dict(lb)), []).append(i)
-        for source, rows in by_source.items():
-            block = np.where(np.isfinite(values_all[rows]), values_all[rows], np.nan)
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN ticks stay NaN
-                values = np.nanmax(block, axis=0)
+            values = np.where(np.isfinite(values_all[i]), values_all[i], np.nan)
             ok = ~np.isnan(values)
             if ok.any():
                 parts.append(pd.DataFrame({"timestamp": ns_to_timestamps(tl.ticks[ok] * _NS_PER_MS),
-                                           "source": source or tl.rule.name, "metric": tl.rule.name,
-                                           "value": values[ok]}))
+                                           "source": _source(dict(lb)), "metric": tl.rule.name,
+                                           "value": values[ok], "labels": format_labels(lb)}))
     if not parts:
         return None, compared
     return SeriesSet.from_frame(pd.concat(parts, ignore_index=True)), compared

@@ -11,18 +11,18 @@ values (comments, key order and the rest of the expression kept).
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .._time import format_duration, parse_duration, to_ns
-from ..errors import RulesError, UsageError
+from ..errors import UsageError
 from ..frames import as_incidents
 from ..rules.promfile import PromRule, PromRuleFile
+from ..rules.promfile import with_threshold as _with_threshold
+from ..stats import notification_pages
 from .alerting import AlertTimeline, _alert_instances, alert_states, evaluate_rule_file, rule_ticks, watched_sources
 from .backtest import _source, tables_from_timelines, threshold_of
 from .evaluate import Evaluator, Vector
@@ -30,10 +30,12 @@ from .store import store_from_frame
 
 __all__ = ["PromRuleReplay", "sweep_prometheus", "update_prometheus_rule", "updated_prometheus_text"]
 
+# write-back of both file formats lives with the formats (``rules.writeback``); the names stay here too
+from ..rules.writeback import update_prometheus_rule, updated_prometheus_text  # noqa: E402
+
 _NS_PER_MS = 1_000_000
 _COMPARE = {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.less_equal, "==": np.equal,
             "!=": np.not_equal}
-_TAIL = re.compile(r"(?P<op>>=|<=|==|!=|>|<)(?P<space>\s*)(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 
 
 def _ms(value: Any) -> int:
@@ -163,16 +165,19 @@ class PromRuleReplay:
         for combo in itertools.product(*(grid[k] for k in names)):
             chosen = dict(zip(names, combo, strict=True))
             variant = self.variant(chosen.get("threshold"), chosen.get("for"), chosen.get("keep_firing_for"))
-            alerts, _, stats = self.tables(variant)
+            alerts, notes, stats = self.tables(variant)
             row: dict[Any, Any] = {k: (float(v) if k == "threshold" else format_duration(parse_duration(v)))
                                    for k, v in chosen.items()}
             row.update(stats.iloc[0].to_dict())
             row["alerts_per_week"] = float(row["alerts"]) / weeks
-            pages = int((alerts["severity"] == "page").sum()) if len(alerts) else 0
+            pages = int(notification_pages(notes, alerts).sum())  # SPEC 5's one meaning of a page
             row["pages"] = pages
             row["pages_per_week"] = pages / weeks
             rows.append(row)
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        # what recommend() needs to hand back the tuned rule (as for our rules' sweep)
+        table.attrs["perfalert_sweep"] = {"rule": self.rule, "params": names}
+        return table
 
 
 def sweep_prometheus(frame: Any, rule: PromRule | str, rules: PromRuleFile, *, threshold: Any = None,
@@ -184,73 +189,3 @@ def sweep_prometheus(frame: Any, rule: PromRule | str, rules: PromRuleFile, *, t
     replay = PromRuleReplay(frame, rule, rules, incidents=incidents, prometheus_compat=prometheus_compat,
                             lookback=lookback)
     return replay.sweep(threshold=threshold, for_=for_, keep_firing_for=keep_firing_for)
-
-
-def _with_threshold(expr: str, value: float) -> str:
-    m = _TAIL.search(expr)
-    if m is None:
-        raise UsageError(f"cannot find the threshold number at the end of {expr!r}")
-    text = repr(float(value))
-    text = text[:-2] if text.endswith(".0") else text
-    return expr[:m.start("num")] + text + expr[m.end("num"):]
-
-
-def update_prometheus_rule(path: str | Path, name: str, *, threshold: float | None = None, for_: Any = None,
-                           keep_firing_for: Any = None, out: str | Path | None = None) -> Path:
-    """Write new values of alert rule ``name`` into the rule file (comments and key order kept).
-
-    Only the changed values are touched: the number of the expression's top-level
-    comparison, ``for`` and ``keep_firing_for``. Written atomically to ``out``
-    (default: the file itself); the result loads as the same file with the new values.
-    """
-    from .._io import atomic_write_text
-
-    text = updated_prometheus_text(path, name, threshold=threshold, for_=for_, keep_firing_for=keep_firing_for,
-                                   name_as=str(out or path))
-    return atomic_write_text(Path(out or path), text)
-
-
-def updated_prometheus_text(path: str | Path, name: str, *, threshold: float | None = None, for_: Any = None,
-                            keep_firing_for: Any = None, name_as: str | None = None) -> str:
-    """The rule file's text with new values of alert rule ``name`` (see :func:`update_prometheus_rule`)."""
-    import io
-
-    from ruamel.yaml import YAML
-    from ruamel.yaml.util import load_yaml_guess_indent
-
-    from ..rules.promfile import parse_prometheus_rules
-
-    src = Path(path)
-    original = src.read_text(encoding="utf-8")
-    _, indent, block_indent = load_yaml_guess_indent(original)
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.indent(mapping=block_indent or 2, sequence=indent or 2, offset=block_indent or 0)
-    doc = yaml.load(original)
-    target = None
-    for group in (doc or {}).get("groups") or []:
-        for rule in group.get("rules") or []:
-            if rule.get("alert") == name:
-                target = rule
-    if target is None:
-        raise RulesError(f"{src}: no alert rule named {name!r}")
-    if threshold is not None:
-        style = type(target["expr"])  # a folded or quoted scalar stays folded or quoted
-        new = _with_threshold(str(target["expr"]), float(threshold))
-        target["expr"] = new if style is str else style(new)
-    for key, value in (("for", for_), ("keep_firing_for", keep_firing_for)):
-        if value is None:
-            continue
-        text = format_duration(parse_duration(value))
-        if key in target:
-            target[key] = text
-        else:  # after expr (for), after for or expr (keep_firing_for): where people write them
-            keys = list(target.keys())
-            after = "for" if key == "keep_firing_for" and "for" in keys else "expr"
-            target.insert(keys.index(after) + 1, key, text)
-    buf = io.StringIO()
-    yaml.dump(doc, buf)
-    text = buf.getvalue()
-    parse_prometheus_rules(text, name=name_as or str(src))  # never write a file that does not load
-    return text

@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from .._secrets import is_env_ref, redact_settings
 from .._time import format_duration, parse_duration, parse_instant
@@ -663,6 +663,7 @@ class RuleSet(_Value):
     silences: tuple[Silence, ...] = ()
     responders: Responders = field(default_factory=Responders)
     version: int = 1
+    kind: ClassVar[str] = "perfalert"  # which kind of rule source (``PromRuleFile.kind`` is "prometheus")
 
     def __post_init__(self) -> None:
         c = _Checker(self)

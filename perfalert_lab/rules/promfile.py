@@ -9,14 +9,16 @@ content, for the CLI's ``--rules`` and ``validate``.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .._time import parse_duration, to_ns
-from ..errors import InputFileNotFound, RulesError
+from ..errors import InputFileNotFound, RulesError, UsageError
 from .yaml_io import MAX_BYTES, _Doc, compose_located
 
 __all__ = ["PromGroup", "PromRule", "PromRuleFile", "is_prometheus_rules", "load_prometheus_rules",
@@ -45,6 +47,53 @@ class PromRule:
     def id(self) -> str:
         return self.name
 
+    def replace(self, *, threshold: float | None = None, for_: Any = None, keep_firing_for: Any = None
+                ) -> PromRule:
+        """The rule with a new threshold (the number of its top-level comparison), ``for`` or
+        ``keep_firing_for`` (``None`` keeps the rule's own): what a sweep and the tuner try."""
+        expr = with_threshold(self.expr, float(threshold)) if threshold is not None else self.expr
+        for_ms = to_ns(parse_duration(for_)) // 1_000_000 if for_ is not None else self.for_ms
+        keep_ms = to_ns(parse_duration(keep_firing_for)) // 1_000_000 if keep_firing_for is not None \
+            else self.keep_firing_for_ms
+        return dataclasses.replace(self, expr=expr, for_ms=for_ms, keep_firing_for_ms=keep_ms)
+
+    @functools.cached_property
+    def comparison(self) -> dict[str, Any]:
+        """``{"op": ">", "threshold": 0.05}`` when the expression is ``<something> <op> <number>``,
+        ``{"op": ">"}`` for a comparison of two expressions, else ``{}`` (``x and y``, ``absent(x)``,
+        a bare selector): what a sweep can tune and a timeline can draw as a line."""
+        return comparison_of(self.expr)
+
+
+_TAIL = re.compile(r"(?P<op>>=|<=|==|!=|>|<)(?P<space>\s*)(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
+
+
+def with_threshold(expr: str, value: float) -> str:
+    """``expr`` with the number at the end of its top-level comparison replaced by ``value``."""
+    m = _TAIL.search(expr)
+    if m is None:
+        raise UsageError(f"cannot find the threshold number at the end of {expr!r}")
+    text = repr(float(value))
+    text = text[:-2] if text.endswith(".0") else text
+    return expr[:m.start("num")] + text + expr[m.end("num"):]
+
+
+def comparison_of(expr: str) -> dict[str, Any]:
+    """The top-level comparison of a PromQL expression (see :attr:`PromRule.comparison`)."""
+    import promql_parser as pp  # parsing is the PromQL layer's; loading a rule file needs it anyway
+
+    node = pp.parse(expr)
+    while isinstance(node, pp.ParenExpr):
+        node = node.expr
+    if not isinstance(node, pp.BinaryExpr) or str(node.op) not in (">", "<", ">=", "<=", "==", "!="):
+        return {}
+    rhs = node.rhs
+    while isinstance(rhs, pp.ParenExpr):
+        rhs = rhs.expr
+    if isinstance(rhs, pp.NumberLiteral):
+        return {"op": str(node.op), "threshold": float(rhs.val)}
+    return {"op": str(node.op)}
+
 
 @dataclass(frozen=True)
 class PromGroup:
@@ -62,6 +111,7 @@ class PromRuleFile:
 
     groups: tuple[PromGroup, ...]
     path: str = "<rules>"
+    kind: ClassVar[str] = "prometheus"  # which kind of rule source (``RuleSet.kind`` is "perfalert")
 
     def __len__(self) -> int:
         return sum(len(g.rules) for g in self.groups)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import warnings
 from collections.abc import Mapping
 from datetime import timedelta
@@ -39,7 +38,7 @@ from .model import (
     Silence,
 )
 
-__all__ = ["load_rules", "parse_rules", "rules_to_yaml", "save_rules"]
+__all__ = ["load_rules", "num_text", "parse_rules", "rules_to_yaml", "save_rules"]
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_NODES = 200_000
@@ -328,7 +327,8 @@ def _duration(d: timedelta | None) -> str | None:
     return None if d is None else format_duration(d)
 
 
-def _num(x: float) -> int | float:
+def num_text(x: float) -> int | float:
+    """A number as YAML should show it: ``80`` rather than ``80.0``."""
     return int(x) if float(x).is_integer() and abs(x) < 2**53 else x
 
 
@@ -350,9 +350,9 @@ def rule_to_dict(rule: Rule) -> dict[str, Any]:
     if rule.match:
         d["match"] = dict(rule.match)
     d["op"] = rule.op
-    d["threshold"] = _num(rule.threshold)
+    d["threshold"] = num_text(rule.threshold)
     if rule.clear is not None:
-        d["clear"] = _num(rule.clear)
+        d["clear"] = num_text(rule.clear)
     if rule.window is not None:
         d["window"] = _duration(rule.window)
         d["aggregate"] = rule.aggregate
@@ -450,59 +450,3 @@ def save_rules(rules: RuleSet | Rule, path: str | os.PathLike[str]) -> Path:
 
 # --------------------------------------------------------------------------- comment-keeping update
 
-_TUNABLE = {"threshold": "threshold", "clear": "clear", "for": "for_", "cooldown": "cooldown",
-            "keep_firing_for": "keep_firing_for"}
-
-
-def update_rules_file(path: str | os.PathLike[str], *rules: Rule) -> str:
-    """The text of the user's rules file with the tunable keys of ``rules`` updated.
-
-    Comments, key order, quoting and every other rule stay as written (ruamel.yaml
-    round trip); only ``threshold``, ``clear``, ``for``, ``cooldown`` and
-    ``keep_firing_for`` of the rules with the same ids change. The file itself is
-    validated first (safely) and the result is validated again.
-    """
-    from ruamel.yaml import YAML
-
-    p = Path(path)
-    load_rules(p)  # reject invalid or unsafe files before the round-trip parser sees them
-    yaml_rt = YAML(typ="rt")
-    yaml_rt.preserve_quotes = True
-    yaml_rt.width = 4096
-    source = p.read_text(encoding="utf-8-sig")
-    # keep the file's list style: "  - id: x" (indented dash) or "- id: x"
-    dash = re.search(r"^rules:\s*\n(?:\s*#.*\n)*( *)- ", source, flags=re.M)
-    offset = len(dash.group(1)) if dash else 2
-    yaml_rt.indent(mapping=2, sequence=offset + 2, offset=offset)
-    doc = yaml_rt.load(source)
-    by_id = {r.id: r for r in rules}
-    found = set()
-    for entry in doc.get("rules") or []:
-        rule = by_id.get(entry.get("id"))
-        if rule is None:
-            continue
-        found.add(rule.id)
-        for key, attr in _TUNABLE.items():
-            value = getattr(rule, attr)
-            if isinstance(value, timedelta):
-                text: Any = format_duration(value)
-                default = key != "threshold" and not value
-            elif value is None:
-                if key in entry:
-                    del entry[key]
-                continue
-            else:
-                text = _num(value)
-                default = False
-            if key in entry or not default:
-                entry[key] = text
-    missing = set(by_id) - found
-    if missing:
-        raise RulesError(f"{p}: no rule with id {', '.join(sorted(missing))} to update")
-    import io
-
-    buf = io.StringIO()
-    yaml_rt.dump(doc, buf)
-    text_out = buf.getvalue()
-    parse_rules(text_out, name=str(p))  # what we write must load again
-    return text_out

@@ -1,0 +1,188 @@
+"""Both kinds of rule in one house (issue 20): one series model, every command for both kinds.
+
+Each test here failed before its fix: series that differ only by a label were merged; the
+report crashed on alerts without a source or a top-level number; ``sweep``, ``diff`` and
+``export`` refused a Prometheus rule file; ``--workers`` dropped the Prometheus options.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import perfalert_lab as pal
+from perfalert_lab.cli import main
+from perfalert_lab.frames import SeriesSet
+from perfalert_lab.plot import TimelineDisplay, report_figures
+
+T = pd.date_range("2026-01-01", periods=60, freq="1min", tz="UTC")
+
+
+def _codes_frame() -> pd.DataFrame:
+    """web-1's requests, once per status code: two series that differ only by the label ``code``."""
+    parts = [pd.DataFrame({"timestamp": T, "source": "web-1", "metric": "requests", "code": code,
+                           "value": base + np.arange(60) % 7}) for code, base in (("200", 10.0), ("500", 90.0))]
+    return pd.concat(parts, ignore_index=True).sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+OURS = """version: 1
+rules:
+  - {id: r200, metric: requests, match: {code: "200"}, threshold: 12, notify: [log]}
+  - {id: r500, metric: requests, match: {code: "500"}, threshold: 92, notify: [log]}
+"""
+
+PROM = """groups:
+  - name: g
+    rules:
+      - alert: Agg
+        expr: sum by (code) (requests) > 50
+        labels: {severity: page}
+      - alert: Both
+        expr: requests > 0 and requests < 95
+      - alert: Absent
+        expr: absent(nothing_here)
+      - alert: Bare
+        expr: requests
+"""
+
+
+@pytest.mark.parametrize("order", ["time", "series"])
+def test_series_that_differ_only_by_a_label_stay_two(order: str) -> None:
+    frame = _codes_frame()
+    if order == "series":
+        frame = frame.sort_values(["code", "timestamp"], kind="stable").reset_index(drop=True)
+    series = SeriesSet.from_frame(frame)
+    assert series.n_series == 2
+    assert series.keys["code"].tolist() == ["200", "500"]
+    assert np.diff(series.offsets).tolist() == [60, 60]
+    assert len(set(series.hashes.tolist())) == 2
+    assert pal.read_metrics  # the normaliser agrees: no duplicates between the two series
+    normal = pal.frames.normalize_frame(frame)
+    assert normal.attrs["perfalert"]["duplicates_dropped"] == 0
+
+
+def test_a_rule_matching_a_label_sees_its_series_and_the_alerts_carry_the_label() -> None:
+    result = pal.backtest(_codes_frame(), pal.rules.parse_rules(OURS))
+    stats = result.stats.set_index("rule_id")
+    assert stats.loc["r200", "evaluations"] == stats.loc["r500", "evaluations"] == 60
+    assert stats.loc["r200", "alerts"] > 0 and stats.loc["r500", "alerts"] > 0
+    assert list(result.alerts.columns[:15]) == pal.engine.lifecycle.ALERT_COLUMNS
+    assert result.alerts.columns[-1] == "code"
+    assert set(result.alerts.loc[result.alerts["rule_id"] == "r200", "code"]) == {"200"}
+    # a duplicate is the same label set at the same time, nothing else
+    twice = pd.concat([_codes_frame(), _codes_frame().iloc[:3]], ignore_index=True)
+    assert pal.frames.normalize_frame(twice).attrs["perfalert"]["duplicates_dropped"] == 3
+
+
+def test_a_timeline_draws_the_series_of_its_label_set() -> None:
+    result = pal.backtest(_codes_frame(), pal.rules.parse_rules(OURS))
+    d = TimelineDisplay.from_result(result, source="web-1", metric="requests", labels={"code": "500"})
+    assert d.values.min() >= 90 and d.name == "web-1 / requests code=500"
+    assert set(d.alerts["rule_id"]) == {"r500"}
+    assert set(d.notifications["alert_id"]) <= set(d.alerts["alert_id"])
+    names = [name for name, _ in report_figures(result)]
+    assert "web-1 / requests code=200" in names and "web-1 / requests code=500" in names
+
+
+def test_alerts_without_a_source_or_a_number_are_drawn(tmp_path: Path) -> None:
+    rules_path = tmp_path / "alerts.yml"
+    rules_path.write_text(PROM)
+    result = pal.backtest(_codes_frame(), pal.load_prometheus_rules(rules_path))
+    fired = set(result.alerts["rule_id"])
+    assert fired == {"Agg", "Both", "Absent", "Bare"}
+    assert (result.alerts.loc[result.alerts["rule_id"].isin(["Agg", "Absent"]), "source"] == "").all()
+    for rule_id in sorted(fired):
+        d = TimelineDisplay.from_result(result, metric=rule_id).plot()
+        assert len(d.alerts) >= 1 and len(d.times) >= 1
+        lines = [a.get_label() for a in d.artists["lines"]]
+        assert lines == (["Agg > 50"] if rule_id == "Agg" else []), lines  # no threshold line without a number
+    d = TimelineDisplay.from_result(result, metric="Agg", labels={"labels": '{alertname="Agg", code="500", '
+                                                                           'severity="page"}'})
+    assert d.values.min() == 90 and d.values.max() == 96  # the compared value: sum by (code) of the 500 series
+    assert len(report_figures(result)) >= 4
+
+
+def test_every_command_takes_a_prometheus_rule_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    metrics = tmp_path / "codes.csv"
+    _codes_frame().to_csv(metrics, index=False)
+    rules_path = tmp_path / "alerts.yml"
+    rules_path.write_text(PROM)
+    out = tmp_path / "bt"
+    assert main(["backtest", str(metrics), "--rules", str(rules_path), "--out", str(out)]) == 0
+    assert (out / "report.html").stat().st_size > 10_000
+
+    # sweep, with a recommendation written back into the user's file (only what changed)
+    sw = tmp_path / "sw"
+    assert main(["sweep", str(metrics), "--rules", str(rules_path), "--rule", "Agg", "--param",
+                 "threshold=40:100:10", "--param", "for=0m,5m", "--max-alerts-per-week", "100000",
+                 "--out", str(sw)]) == 0
+    table = pd.read_csv(sw / "sweep.csv")
+    assert len(table) == 14 and {"threshold", "for", "pages_per_week"} <= set(table.columns)
+    tuned = (sw / "tuned-rules.yml").read_text()
+    before, after = PROM.splitlines(), tuned.splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert changed == [("        expr: sum by (code) (requests) > 50", "        expr: sum by (code) (requests) > 90")]
+    pal.load_prometheus_rules(sw / "tuned-rules.yml")
+    # a page is SPEC 5's: Agg's alerts (severity page) page once each when they fire
+    row = table[(table["threshold"] == 50) & (table["for"] == "0s")].iloc[0]
+    assert row["pages"] == row["alerts"] > 0
+    assert main(["sweep", str(metrics), "--rules", str(rules_path), "--rule", "Agg", "--param", "cooldown=0m"]) == 2
+    assert "has no 'cooldown'" in capsys.readouterr().err
+
+    # diff: a tighter threshold loses the alert
+    tighter = tmp_path / "tighter.yml"
+    tighter.write_text(PROM.replace("> 50", "> 195"))
+    assert main(["diff", str(rules_path), str(rules_path), str(metrics)]) == 0
+    assert main(["diff", str(rules_path), str(tighter), str(metrics), "--out", str(tmp_path / "d")]) == 3
+    lost = pd.read_csv(tmp_path / "d" / "lost.csv")
+    assert lost["rule_id"].tolist() == ["Agg"]
+
+    # export: the file as it is, or a clear refusal to turn PromQL into our format
+    assert main(["export", str(rules_path), "--format", "prometheus", "-o", str(tmp_path / "x.yml")]) == 0
+    assert (tmp_path / "x.yml").read_text() == PROM
+    capsys.readouterr()
+    assert main(["export", str(rules_path), "--format", "yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot hold PromQL" in err and err.count("\n") == 1
+
+
+def test_pages_mean_one_thing_for_every_kind_of_rule(tmp_path: Path) -> None:
+    """A page (SPEC 5): an alert of a paging severity pages once when it fires, whichever kind of rule."""
+    frame = _codes_frame()
+    ours = pal.rules.parse_rules(OURS.replace("notify: [log]}", "notify: [log, email], severity: critical}"))
+    oncall = pal.backtest(frame, ours).oncall().set_index("rule_id")
+    fired = pal.backtest(frame, ours).stats.set_index("rule_id")["alerts"]
+    assert oncall.loc["TOTAL", "pages"] == fired["TOTAL"] > 0
+    table = pal.sweep(frame, ours["r500"], threshold=[92], rules=ours)
+    assert table["pages"].iloc[0] == oncall.loc["r500", "pages"]
+    rules_path = tmp_path / "alerts.yml"
+    rules_path.write_text(PROM)
+    prom = pal.load_prometheus_rules(rules_path)
+    result = pal.backtest(frame, prom)
+    load = result.oncall().set_index("rule_id")
+    assert load.loc["Agg", "pages"] == (result.alerts["rule_id"] == "Agg").sum() > 0
+    assert load.loc["TOTAL", "pages"] == load.loc["Agg", "pages"]  # no other rule has a paging severity
+    assert pal.sweep(frame, prom.rule("Agg"), threshold=[50], rules=prom)["pages"].iloc[0] == load.loc["Agg", "pages"]
+
+
+@pytest.mark.slow
+def test_workers_keep_the_prometheus_options(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    metrics = tmp_path / "codes.csv"
+    frame = _codes_frame()
+    frame["value"] = frame["value"] + np.where(np.arange(len(frame)) % 2, 0.0, 0.3)
+    frame.to_csv(metrics, index=False)
+    rules_path = tmp_path / "alerts.yml"
+    rules_path.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
+        {"alert": "R", "expr": "avg_over_time(requests[2m]) > 93"}]}]}))
+    outs = {}
+    for name, extra in (("plain", []), ("dask", ["--workers", "1"])):
+        out = tmp_path / name
+        assert main(["backtest", str(metrics), "--rules", str(rules_path), "--prometheus-compat", "2",
+                     "--group-offset", "30s", "--out", str(out), *extra]) == 0
+        outs[name] = pd.read_csv(out / "alerts.csv")
+    pd.testing.assert_frame_equal(outs["plain"], outs["dask"])
