@@ -76,7 +76,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             problems += exc.problems
             continue
         kind = " (Prometheus rule file)" if rules.kind == "prometheus" else ""
-        print(f"{f}: ok{kind}, {len(rules)} rule(s): {', '.join(rules.ids)}")
+        print(f"{f}: ok{kind}, {len(rules)} rule(s)" + (f": {', '.join(rules.ids)}" if len(rules) else ""))
         if rules.kind == "prometheus":
             import warnings
 

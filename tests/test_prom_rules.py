@@ -96,6 +96,7 @@ def test_every_random_rule_file_writes_every_output(tmp_path):
     assert all(v > 0 for v in shapes.values()), shapes  # every shape was drawn at least once
 
 
+@pytest.mark.filterwarnings("ignore:.*YAML document:perfalert_lab.errors.PerfAlertWarning")  # ok_multidoc.yml
 @pytest.mark.parametrize("path", sorted(CORPUS.glob("*.yml")), ids=lambda p: p.name)
 def test_the_same_files_as_promtool_check_rules(path):
     promtool = need_promtool()

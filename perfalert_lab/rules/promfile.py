@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from .._time import parse_duration, to_ns
 from ..errors import InputFileNotFound, RulesError, UsageError
-from .yaml_io import MAX_BYTES, _Doc, compose_located
+from .yaml_io import MAX_BYTES, _Doc, compose_documents
 
 __all__ = ["PromGroup", "PromRule", "PromRuleFile", "is_prometheus_rules", "load_prometheus_rules",
            "parse_prometheus_rules"]
@@ -134,12 +134,15 @@ class PromRuleFile:
 
 
 def is_prometheus_rules(path: str | os.PathLike[str]) -> bool:
-    """A YAML file whose top level has ``groups`` (and not our ``rules``/``version``)."""
+    """Whether a YAML file is read as a Prometheus rule file: every file but ours, which has
+    ``version:``, ``rules:``, ``channels:``, ``silences:`` or ``responders:`` at its top level.
+    The choice never depends on the file having rules: an empty file is an empty rule file, as
+    promtool reads it; a ``PrometheusRule`` manifest is a rule file too."""
     try:
         text = Path(path).read_text(encoding="utf-8-sig", errors="replace")[:MAX_BYTES]
     except OSError:
         return False
-    return bool(re.search(r"^groups\s*:", text, re.M)) and not re.search(r"^(rules|version)\s*:", text, re.M)
+    return not re.search(r"^(rules|version|channels|silences|responders)\s*:", text, re.M)
 
 
 def load_prometheus_rules(path: str | os.PathLike[str], *, default_interval: str = "1m") -> PromRuleFile:
@@ -173,29 +176,86 @@ def load_prometheus_rules(path: str | os.PathLike[str], *, default_interval: str
 
 
 def parse_prometheus_rules(text: str, *, name: str = "<rules>", default_interval: str = "1m") -> PromRuleFile:
-    """Parse and validate rule-file text (see :func:`load_prometheus_rules`)."""
-    located = compose_located(text, name)
-    if located is None:
+    """Parse and validate rule-file text (see :func:`load_prometheus_rules`).
+
+    What Prometheus reads, it reads: an empty file (``null``, ``{}``, nothing) has no rules; of a
+    file of several YAML documents only the first counts, and a :class:`PerfAlertWarning` says
+    how many rules the others hold. Rules kept as Kubernetes ``PrometheusRule`` manifests (what
+    kube-prometheus and the Prometheus operator use: ``kind: PrometheusRule``, ``spec.groups``)
+    are read directly, every manifest of the file.
+    """
+    docs = compose_documents(text, name)
+    if not docs:
         return PromRuleFile((), name)  # promtool accepts an empty file
-    data, doc = located
-    problems: list[tuple[int | None, str]] = list(doc.problems)
+    problems: list[tuple[int | None, str]] = []
+    groups: list[PromGroup] = []
+    seen_groups: set[str] = set()
+    manifests = [(d, doc) for d, doc in docs if _is_manifest(d)]
+    if manifests:
+        for d, doc in manifests:
+            problems += doc.problems
+            spec = d.get("spec")
+            if not isinstance(spec, dict):
+                problems.append((doc.line(("kind",)), "a PrometheusRule manifest needs 'spec: {groups: [...]}'"))
+                continue
+            groups += _groups(spec.get("groups") or [], ("spec", "groups"), doc, problems, seen_groups,
+                              default_interval)
+        others = len(docs) - len(manifests)
+        if others:
+            _warn(f"{name}: {others} YAML document(s) that are not PrometheusRule manifests ignored")
+    else:
+        data, doc = docs[0]
+        problems += doc.problems
+        if data is None or data == {}:  # 'null' or '{}': promtool reads no rules
+            return PromRuleFile((), name)
+        if not isinstance(data, dict):
+            raise RulesError(f"{name}:1: expected a mapping with 'groups:', got {type(data).__name__}")
+        for key in data:
+            if key != "groups":
+                problems.append((doc.line((key,)),
+                                 f"field {key} not found in type rulefmt.RuleGroups (a rule file has only 'groups:')"))
+        groups = _groups(data.get("groups") or [], ("groups",), doc, problems, seen_groups, default_interval)
+        ignored = sum(_count_rules(d) for d, _ in docs[1:])
+        if len(docs) > 1:  # Prometheus reads the first document only, silently: we say so
+            _warn(f"{name}: {len(docs) - 1} more YAML document(s) after the first ignored, as Prometheus ignores "
+                  f"them ({ignored} rule(s) in them); put every group under one 'groups:'")
+    if problems:
+        raise RulesError([f"{name}:{line}: {msg}" if line else f"{name}: {msg}" for line, msg in problems])
+    return PromRuleFile(tuple(groups), name)
+
+
+def _is_manifest(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("kind") == "PrometheusRule"
+
+
+def _count_rules(data: Any) -> int:
+    if not isinstance(data, dict):
+        return 0
+    groups = data.get("groups") if not _is_manifest(data) else (data.get("spec") or {}).get("groups")
+    return sum(len(g.get("rules") or []) for g in groups or [] if isinstance(g, dict))
+
+
+def _warn(message: str) -> None:
+    import warnings
+
+    from ..errors import PerfAlertWarning
+
+    warnings.warn(message, PerfAlertWarning, stacklevel=3)
+
+
+def _groups(raw_groups: Any, prefix: tuple[Any, ...], doc: _Doc, problems: list[tuple[int | None, str]],
+            seen_groups: set[str], default_interval: str) -> list[PromGroup]:
+    """The groups of one ``groups:`` list (at ``prefix`` in ``doc``), every problem added to ``problems``."""
 
     def add(path: tuple[Any, ...], msg: str) -> None:
         problems.append((doc.line(path), msg))
 
-    if not isinstance(data, dict):
-        raise RulesError(f"{name}:1: expected a mapping with 'groups:', got {type(data).__name__}")
-    for key in data:
-        if key != "groups":
-            add((key,), f"field {key} not found in type rulefmt.RuleGroups (a rule file has only 'groups:')")
-    raw_groups = data.get("groups") or []
     if not isinstance(raw_groups, list):
-        add(("groups",), "'groups' must be a list of groups")
+        add(prefix, "'groups' must be a list of groups")
         raw_groups = []
     groups: list[PromGroup] = []
-    seen_groups: set[str] = set()
     for gi, g in enumerate(raw_groups):
-        gp: tuple[Any, ...] = ("groups", gi)
+        gp: tuple[Any, ...] = (*prefix, gi)
         if not isinstance(g, dict):
             add(gp, "a group must be a mapping with 'name' and 'rules'")
             continue
@@ -229,9 +289,7 @@ def parse_prometheus_rules(text: str, *, name: str = "<rules>", default_interval
                 rules.append(rule)
         groups.append(PromGroup(str(gname or ""), interval or 60_000, tuple(rules), offset or 0, limit,
                                 doc.line(gp)))
-    if problems:
-        raise RulesError([f"{name}:{line}: {msg}" if line else f"{name}: {msg}" for line, msg in problems])
-    return PromRuleFile(tuple(groups), name)
+    return groups
 
 
 def _duration(value: Any, path: tuple[Any, ...], where: str, key: str, add: Any) -> int | None:

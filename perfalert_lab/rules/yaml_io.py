@@ -149,6 +149,31 @@ def compose_located(text: str, name: str) -> tuple[Any, _Doc] | None:
         raise RulesError(f"{name}: YAML nested too deeply") from None
 
 
+def compose_documents(text: str, name: str) -> list[tuple[Any, _Doc]]:
+    """Every document of a YAML text, read safely as :func:`compose_located` reads one (empty
+    documents left out): for formats that allow several documents in a file."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise RulesError(f"{name}:{mark.line + 1 if mark else 1}: YAML syntax error: "
+                         f"{exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{name}: YAML error: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise RulesError(f"{name}: YAML nested too deeply") from None
+    out = []
+    for node in nodes:
+        if node is None:
+            continue
+        doc = _Doc(name)
+        try:
+            out.append((doc.convert(node), doc))
+        except RecursionError:
+            raise RulesError(f"{name}: YAML nested too deeply") from None
+    return out
+
+
 def load_rules(path: str | os.PathLike[str]) -> RuleSet:
     """Load and validate a rules file; raises :class:`RulesError` listing every problem.
 
