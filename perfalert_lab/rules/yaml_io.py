@@ -13,10 +13,11 @@ here, so that:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -130,21 +131,25 @@ def compose_located(text: str, name: str) -> tuple[Any, _Doc] | None:
     A syntax error is a :class:`RulesError` naming ``name`` and the line. Shared by our
     rules, Prometheus rule files and Alertmanager configurations.
     """
-    try:
+    with _yaml_errors(name):
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            return None
+        doc = _Doc(name)
+        return doc.convert(node), doc
+
+
+@contextlib.contextmanager
+def _yaml_errors(name: str) -> Iterator[None]:
+    """YAML's errors as one located :class:`RulesError` line."""
+    try:
+        yield
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise RulesError(f"{name}:{mark.line + 1 if mark else 1}: YAML syntax error: "
                          f"{exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise RulesError(f"{name}: YAML error: {str(exc).splitlines()[0]}") from None
-    except RecursionError:
-        raise RulesError(f"{name}: YAML nested too deeply") from None
-    if node is None:
-        return None
-    doc = _Doc(name)
-    try:
-        return doc.convert(node), doc
     except RecursionError:
         raise RulesError(f"{name}: YAML nested too deeply") from None
 
@@ -152,25 +157,12 @@ def compose_located(text: str, name: str) -> tuple[Any, _Doc] | None:
 def compose_documents(text: str, name: str) -> list[tuple[Any, _Doc]]:
     """Every document of a YAML text, read safely as :func:`compose_located` reads one (empty
     documents left out): for formats that allow several documents in a file."""
-    try:
-        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise RulesError(f"{name}:{mark.line + 1 if mark else 1}: YAML syntax error: "
-                         f"{exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{name}: YAML error: {str(exc).splitlines()[0]}") from None
-    except RecursionError:
-        raise RulesError(f"{name}: YAML nested too deeply") from None
     out = []
-    for node in nodes:
-        if node is None:
-            continue
-        doc = _Doc(name)
-        try:
-            out.append((doc.convert(node), doc))
-        except RecursionError:
-            raise RulesError(f"{name}: YAML nested too deeply") from None
+    with _yaml_errors(name):
+        for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
+            if node is not None:
+                doc = _Doc(name)
+                out.append((doc.convert(node), doc))
     return out
 
 
