@@ -1,14 +1,17 @@
 """The Go templates of alert labels and annotations, as Prometheus renders them.
 
-Supported: text with ``{{ ... }}`` actions (``{{-``/``-}}`` trim), pipelines
-(``{{ $value | humanize }}``), the variables ``$value``, ``$labels``
-(``$labels.instance``), ``$externalLabels``, ``$externalURL`` and their dot forms
-(``.Value``, ``.Labels.x``), string and number literals, and the functions
-``humanize``, ``humanize1024``, ``humanizeDuration``, ``humanizePercentage``,
-``humanizeTimestamp``, ``printf``, ``title``, ``toUpper``, ``toLower``, ``index``,
-``reReplaceAll``, ``match``, ``stripPort``, ``first``/``value``/``label`` are not (they
-need a live query). Control actions (``if``, ``range``, ``with``) are refused at load
-time with :class:`TemplateError`, naming them.
+Templates are Go ``text/template`` (:mod:`perfalert_lab.gotemplate`: ``if``/``else``,
+``with``, ``range``, variables, pipelines, Go's built-ins ``and or not len index slice printf
+eq ne lt le gt ge`` ...), executed as Prometheus executes them: ``$labels``, ``$value``,
+``$externalLabels`` and ``$externalURL`` declared first, ``.`` the alert's data (``.Labels``,
+``.Value``, ...), and Prometheus's functions: ``query`` (a PromQL instant query at the
+alert's evaluation time, over the history, where the caller gives one), ``first``, ``label``,
+``value``, ``strvalue``, ``sortByLabel``, ``args``, ``reReplaceAll``, ``match``, ``title``,
+``toUpper``, ``toLower``, ``stripPort``, ``stripDomain``, ``parseDuration``, ``safeHtml``,
+``externalURL``, ``pathPrefix``, ``humanize*``, ``toTime``, ``tableLink``, ``graphLink``.
+A template Go would not parse (or an unknown function) is refused at load time with
+:class:`TemplateError`; an error while rendering is written into the text as Prometheus
+writes it (``<error expanding template: ...>``), and the alert is kept.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from ._time import format_duration
+from .gotemplate import ExecError, GoTemplateError, Struct, Template, go_float, parse
 
 __all__ = ["TemplateError", "check_template", "format_labels", "go_float", "metric_unit", "render",
            "summary_template"]
@@ -78,36 +81,8 @@ def summary_template(rule: Any, metric: str | None = None) -> str:
     return f"{head} (current: {current}, severity: {rule.severity})"
 
 
-class TemplateError(ValueError):
-    """A template outside the supported subset, or malformed."""
-
-
-_ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
-_TOKEN = re.compile(r'\s*("(?:[^"\\]|\\.)*"|`[^`]*`|\||\(|\)|[^\s|()]+)')
-_CONTROL = {"if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"}
-
-
-def go_float(v: float) -> str:
-    """Go's ``%v`` of a float64 (``strconv.FormatFloat(v, 'g', -1, 64)``): 1e+06, 0.1, 100000."""
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    if v == 0:
-        return "-0" if math.copysign(1, v) < 0 else "0"
-    d = Decimal(repr(v))
-    sign, digits, exponent = d.as_tuple()
-    text = "".join(map(str, digits)).rstrip("0") or "0"
-    exp = len(digits) + int(exponent) - 1  # decimal exponent of the first digit
-    neg = "-" if sign else ""
-    if exp < -4 or exp >= 6:  # as Go prints a float64 with %v: 1e+06, 123456, 0.0001, 1e-05
-        mant = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{neg}{mant}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
-    if exp >= len(text) - 1:
-        return neg + text + "0" * (exp - len(text) + 1)
-    if exp >= 0:
-        return neg + text[:exp + 1] + "." + text[exp + 1:]
-    return neg + "0." + "0" * (-exp - 1) + text
+class TemplateError(GoTemplateError):
+    """A template Prometheus would not load (Go's parser refuses it, or it calls an unknown function)."""
 
 
 def _g4(v: float) -> str:
@@ -225,122 +200,118 @@ def _title(s: str) -> str:
     return re.sub(r"(^|[^\w])(\w)", lambda m: m.group(1) + m.group(2).upper(), str(s))
 
 
+def _go_replacement(repl: str) -> str:
+    """Go's regexp replacement (``$1``, ``${1}``, ``$name``, ``$$``) in Python's syntax."""
+    out = re.sub(r"\$(\$)|\$\{(\w+)\}|\$(\w+)",
+                 lambda m: "$" if m.group(1) else f"\\g<{m.group(2) or m.group(3)}>", repl.replace("\\", "\\\\"))
+    return out
+
+
+def _re_replace_all(pattern: str, repl: str, text: str) -> str:
+    rx = re.compile(pattern)
+    try:
+        return rx.sub(_go_replacement(repl), str(text))
+    except (re.error, IndexError):  # Go: a group that does not exist is replaced by nothing
+        return rx.sub(lambda m: re.sub(r"\\g<(\w+)>", lambda g: (m.groupdict().get(g.group(1)) or (
+            m.group(int(g.group(1))) if g.group(1).isdigit() and int(g.group(1)) <= rx.groups else "") or ""),
+            _go_replacement(repl)), str(text))
+
+
+def _strip_port(host_port: str) -> str:
+    """Go's net.SplitHostPort host, or the input when it has no port."""
+    m = re.fullmatch(r"\[([^\]]*)\]:(\d*)|([^:\[\]]*):(\d*)", str(host_port))
+    if m is None:
+        return str(host_port)
+    return m.group(1) if m.group(1) is not None else m.group(3)
+
+
+def _strip_domain(host_port: str) -> str:
+    """The host name without its domain (``foo.example.com:9090`` -> ``foo:9090``); IPs unchanged."""
+    text = str(host_port)
+    m = re.fullmatch(r"\[([^\]]*)\]:(\d*)|([^:\[\]]*):(\d*)", text)
+    host, port = (text, None) if m is None else ((m.group(1) or m.group(3) or ""), m.group(2) or m.group(4))
+    if re.fullmatch(r"[\d.]+|[0-9a-fA-F:]*:[0-9a-fA-F:.]*", host):
+        return text
+    short = host.split(".", 1)[0]
+    return f"{short}:{port}" if port is not None else short
+
+
+def _parse_duration(text: str) -> float:
+    from ._time import parse_duration
+
+    return parse_duration(str(text)).total_seconds()
+
+
+def _first(v: Any) -> Any:
+    if not isinstance(v, list) or not v:
+        raise ValueError("first() called on vector with no elements")
+    return v[0]
+
+
+def _link(expr: str, tab: int) -> str:
+    import urllib.parse
+
+    return f"/graph?g0.expr={urllib.parse.quote_plus(str(expr))}&g0.tab={tab}"
+
+
+def _to_time(v: Any) -> str:
+    return humanize_timestamp(v)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "humanize": humanize, "humanize1024": humanize1024, "humanizeDuration": humanize_duration,
     "humanizePercentage": humanize_percentage, "humanizeTimestamp": humanize_timestamp,
     "printf": _printf, "title": _title, "toUpper": lambda s: str(s).upper(), "toLower": lambda s: str(s).lower(),
-    "index": lambda m, k: (m or {}).get(k, ""), "reReplaceAll": lambda p, r, s: re.sub(p, r.replace("$", "\\"), s),
-    "match": lambda p, s: re.search(p, s) is not None, "stripPort": lambda s: re.sub(r":\d+$", "", str(s)),
+    "reReplaceAll": _re_replace_all, "match": lambda p, s: re.search(p, str(s)) is not None,
+    "stripPort": _strip_port, "stripDomain": _strip_domain, "parseDuration": _parse_duration,
+    "safeHtml": lambda s: str(s), "first": _first,
+    "label": lambda name, sample: (sample or {}).get("Labels", {}).get(name, ""),
+    "value": lambda sample: (sample or {}).get("Value"),
+    "strvalue": lambda sample: (sample or {}).get("Labels", {}).get("__value__", ""),
+    "sortByLabel": lambda name, v: sorted(v or [], key=lambda smp: smp["Labels"].get(name, "")),
+    "args": lambda *a: {f"arg{i}": x for i, x in enumerate(a)},
+    "tableLink": lambda e: _link(e, 1), "graphLink": lambda e: _link(e, 0),
+    "toTime": _to_time, "externalURL": lambda: "", "pathPrefix": lambda: "",
 }
+# rendered per call: query needs the history and the alert's evaluation time
+_CONTEXT_FUNCTIONS = ("query",)
+_DEFS = ("$labels", "$externalLabels", "$externalURL", "$value")
 
 
-def _parse(text: str) -> list[tuple[str, Any]]:
-    """Pieces: ("text", str) or ("action", tokens)."""
-    pieces: list[tuple[str, Any]] = []
-    pos = 0
-    for m in _ACTION.finditer(text):
-        chunk = text[pos:m.start()]
-        if m.group(1):
-            chunk = chunk.rstrip()
-        pieces.append(("text", chunk))
-        body = m.group(2).strip()
-        if body.startswith("/*"):
-            pos = m.end()
-            continue
-        tokens = _TOKEN.findall(body)
-        if not tokens:
-            raise TemplateError("empty action {{ }}")
-        if tokens[0] in _CONTROL:
-            raise TemplateError(f"template action '{tokens[0]}' is not supported (perfalert_lab renders "
-                                "variables and functions: $value, $labels.x, humanize, printf, ...)")
-        if len(tokens) >= 2 and tokens[0].startswith("$") and tokens[1] in (":=", "="):
-            raise TemplateError("assigning template variables is not supported")
-        for t in tokens:
-            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", t) and t not in FUNCTIONS and t not in ("true", "false"):
-                raise TemplateError(f"function {t!r} is not supported in templates here")
-        pieces.append(("action", tokens))
-        pos = m.end()
-        if m.group(3):
-            rest = text[pos:]
-            pos += len(rest) - len(rest.lstrip())
-    tail = text[pos:]
-    if "{{" in tail:
-        raise TemplateError("unclosed action '{{'")
-    pieces.append(("text", tail))
-    return pieces
-
-
-_cache: dict[str, list[tuple[str, Any]]] = {}
+_cache: dict[str, Template] = {}
 
 
 def check_template(text: str) -> None:
-    """Raise :class:`TemplateError` if ``text`` cannot be rendered here."""
+    """Raise :class:`TemplateError` if ``text`` is not a template Prometheus would load."""
     if text not in _cache:
-        _cache[text] = _parse(text)
+        try:
+            _cache[text] = parse(text, frozenset(FUNCTIONS) | frozenset(_CONTEXT_FUNCTIONS), _DEFS)
+        except GoTemplateError as exc:
+            raise TemplateError(str(exc)) from None
 
 
-def _operand(tok: str, labels: dict[str, str], value: float) -> Any:
-    if tok.startswith('"'):
-        return bytes(tok[1:-1], "utf-8").decode("unicode_escape")
-    if tok.startswith("`"):
-        return tok[1:-1]
-    if tok in ("$value", ".Value"):
-        return value
-    if tok in ("$labels", ".Labels"):
-        return labels
-    for prefix in ("$labels.", ".Labels."):
-        if tok.startswith(prefix):
-            return labels.get(tok[len(prefix):], "")
-    if tok.startswith(("$externalLabels", ".ExternalLabels")):
-        return "" if "." in tok.lstrip(".$")[1:] else {}
-    if tok in ("$externalURL", ".ExternalURL"):
-        return ""
-    if tok in ("true", "false"):
-        return tok == "true"
-    try:
-        return int(tok) if re.fullmatch(r"-?\d+", tok) else float(tok)
-    except ValueError:
-        raise TemplateError(f"cannot read {tok!r} in a template") from None
-
-
-def _show(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return go_float(v)
-    if isinstance(v, dict):
-        return "map[" + " ".join(f"{k}:{v[k]}" for k in sorted(v)) + "]"
-    return str(v)
-
-
-def render(text: str, labels: dict[str, str], value: float) -> str:
-    """Render ``text`` with ``$labels`` and ``$value`` as Prometheus does for one alert."""
+def render(text: str, labels: dict[str, str], value: float, *,
+           query: Callable[[str], list[Any]] | None = None, external_url: str = "") -> str:
+    """Render ``text`` for one alert as Prometheus does: ``$labels``, ``$value``; ``query`` runs a
+    PromQL instant query at the alert's evaluation time (where the caller has the history)."""
     if "{{" not in text:
         return text
     check_template(text)
-    out = []
-    for kind, body in _cache[text]:
-        if kind == "text":
-            out.append(body)
-            continue
-        result: Any = None
-        for cmd in _split_pipe(body):
-            if cmd[0] in FUNCTIONS:
-                args = [_operand(t, labels, value) for t in cmd[1:]]
-                if result is not None:
-                    args.append(result)
-                result = FUNCTIONS[cmd[0]](*args)
-            else:
-                result = _operand(cmd[0], labels, value)
-        out.append(_show(result))
-    return "".join(out)
+    data = Struct(Labels=labels, ExternalLabels={}, ExternalURL=external_url, Value=value)
+    variables = {"$labels": labels, "$externalLabels": {}, "$externalURL": external_url, "$value": value}
+
+    def no_query(q: str) -> list[Any]:
+        raise ValueError("query is not available here (templates of our own rules have no PromQL history)")
+
+    functions: dict[str, Callable[..., Any]] = {**FUNCTIONS, "query": query or no_query,
+                 "externalURL": lambda: external_url, "pathPrefix": lambda: _path_prefix(external_url)}
+    try:
+        return _cache[text].execute(data, functions, variables)
+    except ExecError as exc:  # Prometheus keeps the alert and writes the error into the text
+        return f"<error expanding template: error executing template: {exc}>"
 
 
-def _split_pipe(tokens: list[str]) -> list[list[str]]:
-    cmds: list[list[str]] = [[]]
-    for t in tokens:
-        if t == "|":
-            cmds.append([])
-        elif t not in ("(", ")"):
-            cmds[-1].append(t)
-    return [c for c in cmds if c]
+def _path_prefix(url: str) -> str:
+    import urllib.parse
+
+    return urllib.parse.urlparse(url).path

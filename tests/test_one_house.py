@@ -194,10 +194,7 @@ def test_workers_keep_the_prometheus_options(tmp_path: Path) -> None:
 SHARED_RULES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real-rules"
 # files whose verdict still differs from promtool's, and why (a strict xfail: mending one fails the test
 # until it is taken off this list)
-KNOWN_GAPS = {
-    "kp__kubernetesControlPlane-prometheusRule.yml": "Go template action {{ with }} in an annotation",
-    "kp__prometheus-prometheusRule.yml": "Go template function query in an annotation",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _real_rule_files() -> list[object]:

@@ -97,13 +97,13 @@ def test_contract_columns_stay_exact_unless_texts_are_asked_for():
 def test_bad_templates_and_label_names_are_named_with_their_line(tmp_path, capsys):
     path = tmp_path / "rules.yaml"
     path.write_text("version: 1\nrules:\n  - id: cpu\n    metric: cpu\n    threshold: 80\n"
-                    "    labels: {team-name: x}\n    annotations:\n      summary: '{{ if $value }}x{{ end }}'\n"
+                    "    labels: {team-name: x}\n    annotations:\n      summary: '{{ if $value }}x'\n"
                     "      runbook: '{{ $value | nosuch }}'\n")
     with pytest.raises(RulesError) as err:
         pal.load_rules(path)
     text = str(err.value)
     assert "rules.yaml:6" in text and "labels.team-name" in text and "valid label name" in text
-    assert "rules.yaml:8" in text and "'if'" in text
+    assert "rules.yaml:8" in text and "{{if}} has no {{end}}" in text
     assert "rules.yaml:9" in text and "'nosuch'" in text
     from perfalert_lab.cli import main
 

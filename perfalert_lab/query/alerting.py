@@ -14,6 +14,7 @@ the rule dropped at a tick where more than ``limit`` are active.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ from .evaluate import Evaluator, PromQLError, Scalar, Vector
 from .kernels import STALE_NAN_BITS
 from .store import Labels, SeriesStore
 
-__all__ = ["AlertTimeline", "alert_states", "evaluate_rule_file", "rule_ticks"]
+__all__ = ["AlertTimeline", "alert_states", "evaluate_rule_file", "instant_query", "rule_ticks"]
 
 INACTIVE, PENDING, FIRING = int(AlertState.INACTIVE), int(AlertState.PENDING), int(AlertState.FIRING)
 _STALE = np.array([STALE_NAN_BITS], dtype=np.int64).view(np.float64)[0]
@@ -47,11 +48,34 @@ class AlertTimeline:
     active_at: np.ndarray  # int64 [instance, tick] ms, where state > 0
     value: np.ndarray  # float64 [instance, tick], the expression's value where present
     watched: frozenset[str] = frozenset()  # sources of the series its selectors read (incidents it answers for)
+    query: Callable[[str, int], list[Any]] | None = None  # a template's PromQL query at a time (ms)
 
     def annotations_at(self, i: int, j: int) -> dict[str, str]:
-        """The rule's annotations rendered for instance ``i`` at tick ``j``."""
-        return {k: render(v, dict(self.series_labels[i]), float(self.value[i, j]))
+        """The rule's annotations rendered for instance ``i`` at tick ``j`` (a template's ``query``
+        runs at that tick, over the history)."""
+        at = int(self.ticks[j])
+        query = (lambda q: self.query(q, at)) if self.query is not None else None  # type: ignore[misc]
+        return {k: render(v, dict(self.series_labels[i]), float(self.value[i, j]), query=query)
                 for k, v in self.rule.annotations.items()}
+
+
+def instant_query(store: SeriesStore, expr: str, at_ms: int, *, lookback_ms: int, compat: str) -> list[Any]:
+    """A template's ``query``: the samples of a PromQL instant query at ``at_ms``, as Prometheus's
+    template functions see them (``.Labels`` with ``__name__``, ``.Value``); a scalar is one sample
+    without labels."""
+    from ..gotemplate import Struct
+    from . import parse
+    from .evaluate import Evaluator, Scalar, Vector
+
+    ev = Evaluator(store, np.array([at_ms], dtype=np.int64), lookback_ms=lookback_ms, compat=compat,
+                   subquery_step_ms=60_000, text=expr)
+    out = ev.eval(parse(expr))
+    if isinstance(out, Scalar):
+        return [Struct(Labels={}, Value=float(out.values[0]))]
+    if not isinstance(out, Vector):
+        raise ValueError("query result is not a vector or scalar")
+    return [Struct(Labels=dict(lb), Value=float(out.values[k, 0]))
+            for k, lb in enumerate(out.labels) if out.present[k, 0]]
 
 
 def selectors(expr: str) -> list[Any]:
@@ -295,4 +319,11 @@ def evaluate_rule_file(store: SeriesStore, rules: PromRuleFile, start_ms: int, e
             state, active_at = alert_states(present, ticks, rule.for_ms, rule.keep_firing_for_ms, group.limit)
             timelines.append(AlertTimeline(rule, group, ticks, labels, series, state, active_at, value,
                                            watched_sources(store, rule.expr)))
+    final = store  # a template's query sees every series, recorded ones included, as they were at its tick
+
+    def query(expr: str, at_ms: int) -> list[Any]:
+        return instant_query(final, expr, at_ms, lookback_ms=lookback_ms, compat=compat)
+
+    for tl in timelines:
+        tl.query = query
     return timelines, store
