@@ -59,12 +59,13 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
                    help="several samples of a series at one timestamp: keep last (default), first, mean, or fail")
 
 
-def _load_any_rules(path: str) -> Any:
-    """Our rules YAML or a Prometheus rule file, told apart by content (SPEC 11)."""
+def _load_any_rules(path: str, strict: bool = False) -> Any:
+    """Our rules YAML or a Prometheus rule file, told apart by content (SPEC 11); ``strict`` refuses a
+    rule file with a rule perfalert_lab cannot render (else that rule is left out with a warning)."""
     from .rules import load_rules
     from .rules.promfile import is_prometheus_rules, load_prometheus_rules
 
-    return load_prometheus_rules(path) if is_prometheus_rules(path) else load_rules(path)
+    return load_prometheus_rules(path, strict=strict) if is_prometheus_rules(path) else load_rules(path)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -122,7 +123,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     from .clock import parse_clock
     from .frames import read_incidents
 
-    rules = _load_any_rules(args.rules)  # validate the cheap inputs before reading data
+    rules = _load_any_rules(args.rules, strict=args.strict)  # validate the cheap inputs before reading data
     if rules.kind == "prometheus":  # a Prometheus rule file runs on its groups' own intervals
         if args.clock != "sample":
             raise UsageError("--clock does not apply to a Prometheus rule file: its groups' intervals are the "
@@ -420,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="folder for alerts.csv, notifications.csv, stats.csv, report.html")
     p.add_argument("--strict", action="store_true",
-                   help="a rule that matches no series is an error (exit 2) instead of a warning")
+                   help="a rule that matches no series, or a rule-file rule whose template cannot be rendered here, is "
+                        "an error (exit 2) instead of a warning")
     p.add_argument("--prometheus-compat", choices=("2", "3"), default="3",
                    help="for a Prometheus rule file: the Prometheus version whose windows to use (default 3)")
     p.add_argument("--group-offset", default="0s", metavar="DURATION",

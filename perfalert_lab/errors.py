@@ -8,8 +8,13 @@ also from the built-in exception a caller would otherwise catch, so both
     ├── InputError (ValueError)            bad input of any kind: exit code 2 in the CLI
     │   ├── DataError                      a metrics or incidents file / frame is unusable
     │   ├── RulesError                     a rules file or Rule is invalid (all problems listed)
-    │   └── UsageError                     a wrong argument to a command or function
+    │   ├── UsageError                     a wrong argument to a command or function
+    │   ├── TemplateError                  a Go template Prometheus would not load
+    │   │   └── UnsupportedTemplate        a valid template using what is not rendered here
+    │   ├── PromQLError                    an expression Prometheus would refuse to evaluate
+    │   └── UnsupportedPromQL              a PromQL construct outside the supported subset
     ├── InputFileNotFound (InputError, FileNotFoundError)
+    ├── TemplateExecError (RuntimeError)   a template failed while rendering (written into the text)
     └── MissingDependency (PerfAlertError, ImportError)   an optional extra is not installed
 
     PerfAlertWarning (UserWarning)
@@ -31,7 +36,12 @@ __all__ = [
     "NoSeriesWarning",
     "PerfAlertError",
     "PerfAlertWarning",
+    "PromQLError",
     "RulesError",
+    "TemplateError",
+    "TemplateExecError",
+    "UnsupportedPromQL",
+    "UnsupportedTemplate",
     "UsageError",
 ]
 
@@ -63,6 +73,28 @@ class RulesError(InputError):
 
 class UsageError(InputError):
     """A command or function was called with wrong arguments."""
+
+
+class TemplateError(InputError):
+    """A Go template of a label or annotation that Prometheus would not load, with the construct named."""
+
+
+class UnsupportedTemplate(TemplateError):
+    """A valid Go template using what perfalert_lab does not render (named templates, ``call``):
+    the rule is left out with a warning (an error with ``strict``)."""
+
+
+class PromQLError(InputError):
+    """The expression is valid but Prometheus would refuse to evaluate it on this data."""
+
+
+class UnsupportedPromQL(InputError):
+    """The expression uses a PromQL construct outside the supported subset (SPEC 11)."""
+
+
+class TemplateExecError(PerfAlertError, RuntimeError):
+    """A template failed while rendering (Go: ``error executing template``); Prometheus writes the
+    error into the text and keeps the alert, and so does perfalert_lab."""
 
 
 class InputFileNotFound(InputError, FileNotFoundError):

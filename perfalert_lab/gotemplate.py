@@ -34,17 +34,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .errors import PerfAlertError
+from .errors import TemplateError as GoTemplateError
+from .errors import TemplateExecError as ExecError
+from .errors import UnsupportedTemplate
 
 __all__ = ["ExecError", "GoTemplateError", "Struct", "Template", "go_float", "go_print", "parse", "truth"]
-
-
-class GoTemplateError(PerfAlertError, ValueError):
-    """A template Go's parser would refuse (or a construct not supported here), named."""
-
-
-class ExecError(PerfAlertError, RuntimeError):
-    """An error while executing a template (Go: ``error executing template``)."""
 
 
 class Struct(dict):  # type: ignore[type-arg]
@@ -204,8 +198,8 @@ class _Parser:
                     raise GoTemplateError(f"unexpected {toks[1].text!r} in {head.text}")
                 nodes.append(_Node(head.text))
             elif head.kind == "keyword" and head.text in ("define", "template", "block"):
-                raise GoTemplateError(f"template action '{head.text}' is not supported (alert templates have no "
-                                      "named templates to call)")
+                raise UnsupportedTemplate(f"template action '{head.text}' is not supported (alert templates "
+                                          "have no named templates to call)")
             else:
                 nodes.append(_Node("action", pipe=self._pipeline(toks, declare_ok=True)))
         return nodes, None
@@ -746,7 +740,8 @@ def _check_functions(nodes: list[_Node], known: Callable[[str], bool]) -> None:
         if a.kind == "ident" and not known(a.value):
             raise GoTemplateError(f"function {a.value!r} not defined")
         if a.kind == "ident" and a.value == "call":
-            raise GoTemplateError("function 'call' is not supported (alert templates have no functions as values)")
+            raise UnsupportedTemplate("function 'call' is not supported (alert templates have no functions as "
+                                      "values)")
 
 
 def _check_loops(nodes: list[_Node], in_range: bool) -> None:

@@ -23,10 +23,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._time import format_duration
-from .gotemplate import ExecError, GoTemplateError, Struct, Template, go_float, parse
+from .errors import TemplateError, TemplateExecError, UnsupportedTemplate
+from .gotemplate import Struct, Template, go_float, parse
 
-__all__ = ["TemplateError", "check_template", "format_labels", "go_float", "metric_unit", "render",
-           "summary_template"]
+__all__ = ["TemplateError", "UnsupportedTemplate", "check_template", "format_labels", "go_float", "metric_unit",
+           "render", "summary_template"]
 
 
 def format_labels(labels: tuple[tuple[str, str], ...]) -> str:
@@ -79,10 +80,6 @@ def summary_template(rule: Any, metric: str | None = None) -> str:
     if "{{" in head:  # literal text that looks like an action is printed as a string
         head = "{{ " + '"' + head.replace("\\", "\\\\").replace('"', '\\"') + '"' + " }}"
     return f"{head} (current: {current}, severity: {rule.severity})"
-
-
-class TemplateError(GoTemplateError):
-    """A template Prometheus would not load (Go's parser refuses it, or it calls an unknown function)."""
 
 
 def _g4(v: float) -> str:
@@ -284,10 +281,7 @@ _cache: dict[str, Template] = {}
 def check_template(text: str) -> None:
     """Raise :class:`TemplateError` if ``text`` is not a template Prometheus would load."""
     if text not in _cache:
-        try:
-            _cache[text] = parse(text, frozenset(FUNCTIONS) | frozenset(_CONTEXT_FUNCTIONS), _DEFS)
-        except GoTemplateError as exc:
-            raise TemplateError(str(exc)) from None
+        _cache[text] = parse(text, frozenset(FUNCTIONS) | frozenset(_CONTEXT_FUNCTIONS), _DEFS)
 
 
 def render(text: str, labels: dict[str, str], value: float, *,
@@ -307,7 +301,7 @@ def render(text: str, labels: dict[str, str], value: float, *,
                  "externalURL": lambda: external_url, "pathPrefix": lambda: _path_prefix(external_url)}
     try:
         return _cache[text].execute(data, functions, variables)
-    except ExecError as exc:  # Prometheus keeps the alert and writes the error into the text
+    except TemplateExecError as exc:  # Prometheus keeps the alert and writes the error into the text
         return f"<error expanding template: error executing template: {exc}>"
 
 

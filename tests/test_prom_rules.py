@@ -282,6 +282,20 @@ def test_control_structures_and_query_render_as_promtool(tmp_path):
     assert errors > 0  # the int-against-float comparison and first() of nothing are among them
 
 
+def test_a_template_prometheus_loads_but_we_do_not_render_leaves_out_that_rule_only(tmp_path):
+    promtool = need_promtool()
+    p = tmp_path / "alerts.yml"
+    p.write_text("groups:\n- name: g\n  rules:\n  - alert: Named\n    expr: up == 0\n"
+                 "    annotations: {summary: '{{ template \"x\" }}'}\n  - alert: Plain\n    expr: up == 0\n")
+    assert subprocess.run([promtool, "check", "rules", str(p)], capture_output=True).returncode == 0
+    with pytest.warns(pal.PerfAlertWarning, match=rf"{re.escape(str(p))}:6: group 'g': rule 'Named': annotation "
+                                                  r"'summary': template action 'template' is not supported"):
+        rules = load_prometheus_rules(p)
+    assert rules.ids == ["Plain"]
+    with pytest.raises(RulesError, match="left out"):
+        load_prometheus_rules(p, strict=True)
+
+
 def test_templates_prometheus_would_refuse_say_so():
     for bad, word in (("{{ if $value }}x", "has no {{end}}"), ("{{ nope }}", "'nope' not defined"),
                       ("{{ $value", "unclosed"), ('{{ template "x" }}', "'template' is not supported"),

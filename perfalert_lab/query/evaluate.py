@@ -24,20 +24,12 @@ from typing import Any, NoReturn
 import numpy as np
 import promql_parser as pp
 
-from ..errors import InputError
+from ..errors import PromQLError, UnsupportedPromQL
 from ..templates import format_labels
 from . import kernels as K
 from .store import Labels, SeriesStore
 
 __all__ = ["PromQLError", "Scalar", "UnsupportedPromQL", "Vector", "Evaluator"]
-
-
-class UnsupportedPromQL(InputError):
-    """The expression uses a PromQL construct outside the supported subset (SPEC 11)."""
-
-
-class PromQLError(InputError):
-    """The expression is valid but Prometheus would refuse to evaluate it on this data."""
 
 
 @dataclass

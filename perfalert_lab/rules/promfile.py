@@ -145,7 +145,8 @@ def is_prometheus_rules(path: str | os.PathLike[str]) -> bool:
     return not re.search(r"^(rules|version|channels|silences|responders)\s*:", text, re.M)
 
 
-def load_prometheus_rules(path: str | os.PathLike[str], *, default_interval: str = "1m") -> PromRuleFile:
+def load_prometheus_rules(path: str | os.PathLike[str], *, default_interval: str = "1m",
+                          strict: bool = False) -> PromRuleFile:
     """Load and validate a Prometheus rule file; raises :class:`RulesError` listing every problem.
 
     >>> import perfalert_lab as pal, tempfile, pathlib
@@ -172,22 +173,26 @@ def load_prometheus_rules(path: str | os.PathLike[str], *, default_interval: str
         text = p.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise RulesError(f"{p}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
-    return parse_prometheus_rules(text, name=str(p), default_interval=default_interval)
+    return parse_prometheus_rules(text, name=str(p), default_interval=default_interval, strict=strict)
 
 
-def parse_prometheus_rules(text: str, *, name: str = "<rules>", default_interval: str = "1m") -> PromRuleFile:
+def parse_prometheus_rules(text: str, *, name: str = "<rules>", default_interval: str = "1m",
+                           strict: bool = False) -> PromRuleFile:
     """Parse and validate rule-file text (see :func:`load_prometheus_rules`).
 
     What Prometheus reads, it reads: an empty file (``null``, ``{}``, nothing) has no rules; of a
     file of several YAML documents only the first counts, and a :class:`PerfAlertWarning` says
     how many rules the others hold. Rules kept as Kubernetes ``PrometheusRule`` manifests (what
     kube-prometheus and the Prometheus operator use: ``kind: PrometheusRule``, ``spec.groups``)
-    are read directly, every manifest of the file.
+    are read directly, every manifest of the file. A rule whose template Prometheus loads but
+    perfalert_lab does not render (``define``/``template``/``block``, ``call``) is left out with a
+    warning; ``strict`` refuses the file instead.
     """
     docs = compose_documents(text, name)
     if not docs:
         return PromRuleFile((), name)  # promtool accepts an empty file
     problems: list[tuple[int | None, str]] = []
+    skipped: list[tuple[int | None, str]] = []  # rules whose templates use what is not rendered here
     groups: list[PromGroup] = []
     seen_groups: set[str] = set()
     manifests = [(d, doc) for d, doc in docs if _is_manifest(d)]
@@ -199,7 +204,7 @@ def parse_prometheus_rules(text: str, *, name: str = "<rules>", default_interval
                 problems.append((doc.line(("kind",)), "a PrometheusRule manifest needs 'spec: {groups: [...]}'"))
                 continue
             groups += _groups(spec.get("groups") or [], ("spec", "groups"), doc, problems, seen_groups,
-                              default_interval)
+                              default_interval, skipped)
         others = len(docs) - len(manifests)
         if others:
             _warn(f"{name}: {others} YAML document(s) that are not PrometheusRule manifests ignored")
@@ -214,13 +219,18 @@ def parse_prometheus_rules(text: str, *, name: str = "<rules>", default_interval
             if key != "groups":
                 problems.append((doc.line((key,)),
                                  f"field {key} not found in type rulefmt.RuleGroups (a rule file has only 'groups:')"))
-        groups = _groups(data.get("groups") or [], ("groups",), doc, problems, seen_groups, default_interval)
+        groups = _groups(data.get("groups") or [], ("groups",), doc, problems, seen_groups, default_interval,
+                         skipped)
         ignored = sum(_count_rules(d) for d, _ in docs[1:])
         if len(docs) > 1:  # Prometheus reads the first document only, silently: we say so
             _warn(f"{name}: {len(docs) - 1} more YAML document(s) after the first ignored, as Prometheus ignores "
                   f"them ({ignored} rule(s) in them); put every group under one 'groups:'")
+    if strict:
+        problems += skipped
     if problems:
         raise RulesError([f"{name}:{line}: {msg}" if line else f"{name}: {msg}" for line, msg in problems])
+    for line, msg in skipped:
+        _warn(f"{name}:{line}: {msg}" if line else f"{name}: {msg}")
     return PromRuleFile(tuple(groups), name)
 
 
@@ -244,7 +254,8 @@ def _warn(message: str) -> None:
 
 
 def _groups(raw_groups: Any, prefix: tuple[Any, ...], doc: _Doc, problems: list[tuple[int | None, str]],
-            seen_groups: set[str], default_interval: str) -> list[PromGroup]:
+            seen_groups: set[str], default_interval: str, skipped: list[tuple[int | None, str]]
+            ) -> list[PromGroup]:
     """The groups of one ``groups:`` list (at ``prefix`` in ``doc``), every problem added to ``problems``."""
 
     def add(path: tuple[Any, ...], msg: str) -> None:
@@ -284,7 +295,7 @@ def _groups(raw_groups: Any, prefix: tuple[Any, ...], doc: _Doc, problems: list[
             raw_rules = []
         rules = []
         for ri, r in enumerate(raw_rules):
-            rule = _rule(r, (*gp, "rules", ri), where, ri, add, doc)
+            rule = _rule(r, (*gp, "rules", ri), where, ri, add, doc, skipped)
             if rule is not None:
                 rules.append(rule)
         groups.append(PromGroup(str(gname or ""), interval or 60_000, tuple(rules), offset or 0, limit,
@@ -301,7 +312,8 @@ def _duration(value: Any, path: tuple[Any, ...], where: str, key: str, add: Any)
         return None
 
 
-def _rule(r: Any, path: tuple[Any, ...], where: str, index: int, add: Any, doc: _Doc) -> PromRule | None:
+def _rule(r: Any, path: tuple[Any, ...], where: str, index: int, add: Any, doc: _Doc,
+          skipped: list[tuple[int | None, str]]) -> PromRule | None:
     from ..query import PromQLError, UnsupportedPromQL, parse
     from ..query.evaluate import check_supported
 
@@ -367,12 +379,16 @@ def _rule(r: Any, path: tuple[Any, ...], where: str, index: int, add: Any, doc: 
                 clean[k] = "" if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
         maps[key] = clean
     if ok:
-        from ..templates import TemplateError, check_template
+        from ..templates import TemplateError, UnsupportedTemplate, check_template
 
         for key in ("labels", "annotations"):
             for k, v in maps.get(key, {}).items():
                 try:
                     check_template(v)
+                except UnsupportedTemplate as exc:  # valid for Prometheus: this rule alone is left out
+                    skipped.append((doc.line((*path, key, k)), f"{who}: {key[:-1]} {k!r}: {exc}; the rule is left "
+                                                               "out (--strict refuses the file)"))
+                    ok = False
                 except TemplateError as exc:
                     add((*path, key, k), f"{who}: {key[:-1]} {k!r}: {exc}")
                     ok = False
