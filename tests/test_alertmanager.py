@@ -323,3 +323,75 @@ def test_the_report_draws_notifications_per_receiver(tmp_path):
     with pytest.raises(pal.UsageError, match="no Alertmanager"):
         ReceiverTimeline.from_result(pal.backtest(frame, pal.load_prometheus_rules(
             ROOT / "data" / "prometheus" / "alerts.rules.yml")))
+
+
+# --------------------------------------------------------------------------- as the 0.25 binary behaves (issue 21)
+
+SECONDS = """
+route:
+  receiver: team
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 5s
+  repeat_interval: 1h
+  routes:
+    - matchers: ['team="db"']
+      group_by: []
+receivers:
+  - name: team
+    webhook_configs: [{url: "http://127.0.0.1:9/hook", send_resolved: true}]
+inhibit_rules:
+  - source_matchers: ['alertname="Source"']
+    target_matchers: ['alertname="Target"']
+"""
+
+
+def _both(alerts: list[Alert], config, end_ms: int, group: str = "", **kw) -> list[tuple[int, int, int]]:
+    """The notifications (of groups whose key holds ``group``) of the reference and of the fast path,
+    asserted equal."""
+    from perfalert_lab.alertmanager.fast import simulate_fast
+
+    ours = _times(n for n in simulate(alerts, config, end_ms=end_ms, **kw) if group in n.group_key)
+    assert _times(n for n in simulate_fast(alerts, config, end_ms=end_ms, **kw) if group in n.group_key) == ours
+    return ours
+
+
+def test_an_empty_group_by_list_inherits_the_parents_grouping():
+    """Alertmanager reads `group_by: []` as no list: the child route groups by its parent's labels."""
+    am = parse_alertmanager(SECONDS)
+    child = am.route.routes[0]
+    assert child.group_by == ("alertname",)
+    notes = simulate([_alert("A", 0, team="db"), _alert("B", 0, team="db")], am, end_ms=10 * S)
+    assert sorted(n.group_key for n in notes) == ['{}/{team="db"}:{alertname="A"}', '{}/{team="db"}:{alertname="B"}']
+
+
+def test_a_group_muted_whole_leaves_the_notification_log_alone():
+    """Inhibition mutes every alert of the group at a flush: the pipeline stops before the log, so the
+    next flush compares with what was really sent (before: the log said 'nothing firing')."""
+    am = parse_alertmanager(SECONDS)
+    target = _alert("Target", 0, 20 * S)
+    source = _alert("Source", 3 * S, 8 * S)
+    # 1 s: Target fires (sent). 6 s: inhibited by Source, nothing sent and nothing logged. 11 s: Target fires
+    # again uninhibited, as the log has it: no new notification. 21 s: its resolution is sent.
+    assert _both([target, source], am, end_ms=60 * S, group="Target") == [(1, 1, 0), (21, 0, 1)]
+    # resolved while the log still says it fires: the resolution is sent once the inhibition lifts
+    assert _both([_alert("Target", 0, 9 * S), source], am, end_ms=60 * S, group="Target") == [(1, 1, 0),
+                                                                                               (11, 0, 1)]
+
+
+def test_an_empty_group_lives_until_the_dispatchers_maintenance():
+    """A group emptied at a flush is removed at the next 30 s maintenance: an alert that joins before it is
+    flushed at the group's next tick (not group_wait after it arrives), and a short episode between two
+    ticks notifies nobody; after the maintenance a new group waits group_wait again."""
+    am = parse_alertmanager(SECONDS)
+    first = _alert("A", 0, 2 * S, instance="a")  # 1 s: firing; 6 s: resolved, the group is empty
+    assert _both([first, _alert("A", 8 * S, instance="b")], am, end_ms=60 * S) == [(1, 1, 0), (6, 0, 1),
+                                                                                    (11, 1, 0)]
+    assert _both([first, _alert("A", 7 * S, 9 * S, instance="b")], am, end_ms=60 * S) == [(1, 1, 0), (6, 0, 1)]
+    assert _both([first, _alert("A", 31 * S, instance="b")], am, end_ms=60 * S) == [(1, 1, 0), (6, 0, 1),
+                                                                                     (32, 1, 0)]
+    # the maintenance's phase is the dispatcher's start: by default at 30 s, so an alert at 12.5 s joins the
+    # empty group (its tick at 16 s); started at -20 s, it runs at 10 s: the alert makes a new group (13.5 s)
+    late = _alert("A", 12_500, instance="b")
+    assert _both([first, late], am, end_ms=60 * S) == [(1, 1, 0), (6, 0, 1), (16, 1, 0)]
+    assert _both([first, late], am, end_ms=60 * S, dispatcher_start=-20 * S) == [(1, 1, 0), (6, 0, 1), (13, 1, 0)]

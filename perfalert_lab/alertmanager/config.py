@@ -332,7 +332,7 @@ def _route(r: dict[str, Any], path: tuple[Any, ...], parent: Route | None, recei
     if receiver and receiver not in receivers:
         add((*path, "receiver"), f"undefined receiver {receiver!r} used in route")
     group_by = r.get("group_by")
-    if group_by is not None:
+    if group_by:  # an empty list is no list in Alertmanager: the route inherits its parent's grouping
         group_by = tuple(str(x) for x in group_by)
         for g in group_by:
             if g != "..." and not _LABEL.match(g):

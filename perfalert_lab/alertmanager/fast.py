@@ -3,7 +3,7 @@
 Aggregation groups never wait on one another: a group's flushes depend only on its own
 alerts, and inhibition and silences only on the alert timeline. So instead of one
 event queue for everything, each (route, group labels) is replayed alone: its
-lifetimes (from the first arrival to the flush that leaves it empty), the flush
+lifetimes (from the first arrival to the maintenance that finds it empty), the flush
 ticks of each lifetime (``group_wait``, then every ``group_interval``), and at each
 tick the firing and resolved sets from the alerts' start and end arrays; which alerts
 inhibit which is computed once per inhibition rule as intervals. The per-flush rules
@@ -20,7 +20,17 @@ from collections import defaultdict
 import numpy as np
 
 from .config import AlertmanagerConfig, Route
-from .simulate import Alert, Notification, Silence, _fingerprint, _quote, needs_update, route_muted
+from .simulate import (
+    MAINTENANCE_MS,
+    Alert,
+    Notification,
+    Silence,
+    _fingerprint,
+    _quote,
+    maintenance_ticks,
+    needs_update,
+    route_muted,
+)
 
 __all__ = ["simulate_fast"]
 
@@ -52,7 +62,7 @@ def _muted_at(spans: list[tuple[int, int]], t: int) -> bool:
 
 
 def simulate_fast(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: int,
-                  silences: tuple[Silence, ...] = ()) -> list[Notification]:
+                  silences: tuple[Silence, ...] = (), dispatcher_start: int = 0) -> list[Notification]:
     inhibit = _inhibited_intervals(alerts, config) if config.inhibit_rules else {}
     groups: dict[tuple[str, str], tuple[Route, tuple[tuple[str, str], ...], list[Alert]]] = {}
     for a in alerts:
@@ -84,12 +94,17 @@ def simulate_fast(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: in
                     k += 1
                 if t > end_ms:
                     break
-                _flush(t, route, gkey, glabels, members, in_group, starts, ends, integrations, log, out,
-                       inhibit, silences, config)
-                for fp in [fp for fp, i in in_group.items() if not (starts[i] <= t < ends[i])]:
-                    del in_group[fp]  # resolved alerts leave after the flush
-                if not in_group:
-                    break  # the group is deleted; a later arrival starts a new lifetime
+                if in_group:  # an empty group's flush does nothing; its timer goes on
+                    _flush(t, route, gkey, glabels, members, in_group, starts, ends, integrations, log, out,
+                           inhibit, silences, config)
+                    for fp in [fp for fp, i in in_group.items() if not (starts[i] <= t < ends[i])]:
+                        del in_group[fp]  # resolved alerts leave after the flush
+                    if not in_group:
+                        # the next maintenance deletes it, unless an alert arrives first (then it lives on,
+                        # ticking, and the alert waits for its next tick rather than group_wait)
+                        m = next(iter(maintenance_ticks(t - 1, t + MAINTENANCE_MS, dispatcher_start)))
+                        if k >= len(members) or starts[k] > m:
+                            break  # deleted; a later arrival starts a new lifetime
                 t += route.group_interval_ms
             if t > end_ms:
                 break
@@ -116,6 +131,8 @@ def _flush(t: int, route: Route, gkey: str, glabels: tuple[tuple[str, str], ...]
         else:
             resolved.add(fp)
             resolved_ids.append(a.alert_id)
+    if not firing and not resolved:  # every alert muted: the pipeline stops before the notification log
+        return
     f, r = frozenset(firing), frozenset(resolved)
     for integration in integrations:
         lk = (gkey, route.receiver, integration.name)

@@ -17,9 +17,15 @@ notification log says so (``DedupStage.needsUpdate``):
 * an alert resolved that the last one did not report, with ``send_resolved``;
 * otherwise when ``repeat_interval`` has passed since the last notification.
 
-Resolved alerts leave the group after the flush that carried them; an empty group is
-deleted (Alertmanager deletes it at its next 30-second maintenance; here at once).
-Events at the same instant: arrivals first, then flushes. Pure: no wall clock.
+Inhibited, silenced and muted alerts are taken out before the notification log is read:
+when none is left, the pipeline stops there and the log is left as it was (so the
+resolution sent after an inhibition lifts is still sent), though resolved alerts still
+leave the group. Resolved alerts leave the group after the flush that carried them; an
+empty group lives on, its timer ticking every ``group_interval``, until the dispatcher's
+maintenance (every 30 seconds from ``dispatcher_start``) removes it: an alert that joins it
+meanwhile is flushed at the group's next tick, not ``group_wait`` after it arrives.
+Events at the same instant: arrivals first, then flushes, then maintenance. Pure: no wall
+clock.
 """
 
 from __future__ import annotations
@@ -142,15 +148,28 @@ def needs_update(entry: tuple[frozenset[str], frozenset[str], int] | None, firin
     return due, due
 
 
+MAINTENANCE_MS = 30_000  # Alertmanager's dispatcher removes empty aggregation groups this often
+
+
+def maintenance_ticks(start: int, end: int, dispatcher_start: int) -> range:
+    """The dispatcher's maintenance times in ``(start, end]``: every 30 s after ``dispatcher_start``."""
+    first = dispatcher_start + ((start - dispatcher_start) // MAINTENANCE_MS + 1) * MAINTENANCE_MS
+    return range(first, end + 1, MAINTENANCE_MS)
+
+
 def simulate(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: int,
-             silences: tuple[Silence, ...] = ()) -> list[Notification]:
-    """Every notification the configuration's integrations would have received up to ``end_ms``."""
+             silences: tuple[Silence, ...] = (), dispatcher_start: int = 0) -> list[Notification]:
+    """Every notification the configuration's integrations would have received up to ``end_ms``.
+
+    ``dispatcher_start`` (ms) sets the phase of the 30-second maintenance that removes empty
+    groups (Alertmanager's start or last configuration reload; by default the Unix epoch)."""
     counter = itertools.count()
     events: list[tuple[int, int, int, str, Any]] = []  # (time, order, seq, kind, payload)
     for a in alerts:
         heapq.heappush(events, (a.starts_at, 0, next(counter), "arrive", a))
         if a.ends_at is not None:
             heapq.heappush(events, (a.ends_at, 0, next(counter), "resolve", a))
+    maintenance_due: set[int] = set()  # maintenance runs that may find an empty group
     groups: dict[str, _Group] = {}
     log: dict[tuple[str, str, str], tuple[frozenset[str], frozenset[str], int]] = {}  # nflog
     out: list[Notification] = []
@@ -192,6 +211,8 @@ def simulate(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: int,
             if _inhibited(labels, config.inhibit_rules, firing_sources):
                 continue
             shown.append(a)
+        if not shown:  # every alert muted: the pipeline stops before the notification log
+            return
         firing_alerts = [a for a in shown if a.firing_at(t)]
         resolved_alerts = [a for a in shown if not a.firing_at(t)]
         firing = frozenset(_fingerprint(a) for a in firing_alerts)
@@ -220,16 +241,23 @@ def simulate(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: int,
             insert(payload, t)
         elif kind == "resolve":
             pass  # the alert's ends_at is known; groups see it resolved from now on
+        elif kind == "maintenance":
+            maintenance_due.discard(t)
+            for key in [k for k, g in groups.items() if not g.alerts]:
+                del groups[key]  # an empty group is stopped and forgotten
         else:
             key, generation = payload
             g = groups.get(key)
             if g is None or generation != g.generation or g.next_flush != t:
                 continue
             g.has_flushed = True
-            flush(g, t)
-            if not g.alerts:
-                del groups[key]
-                continue
+            if g.alerts:  # an empty group's flush does nothing; its timer goes on
+                flush(g, t)
+                if not g.alerts:  # emptied: the next maintenance removes it, unless an alert comes first
+                    tick = next(iter(maintenance_ticks(t - 1, t + MAINTENANCE_MS, dispatcher_start)))
+                    if tick not in maintenance_due:
+                        maintenance_due.add(tick)
+                        heapq.heappush(events, (tick, 2, next(counter), "maintenance", None))
             g.next_flush = t + g.route.group_interval_ms
             heapq.heappush(events, (g.next_flush, 1, next(counter), "flush", (key, g.generation)))
     return out
