@@ -26,7 +26,7 @@ from .simulate import (
     Notification,
     Silence,
     _fingerprint,
-    _quote,
+    group_key,
     maintenance_ticks,
     needs_update,
     route_muted,
@@ -69,7 +69,7 @@ def simulate_fast(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: in
         labels = dict(a.labels)
         for route in config.routes_for(labels):
             glabels = route.group_labels(labels)
-            key = (route.path, f"{route.key}:{{{','.join(f'{k}={_quote(v)}' for k, v in glabels)}}}")
+            key = (route.path, group_key(route, glabels))
             groups.setdefault(key, (route, glabels, []))[2].append(a)
     out: list[Notification] = []
     log: dict[tuple[str, str, str], tuple[frozenset[str], frozenset[str], int]] = {}

@@ -38,7 +38,7 @@ from typing import Any
 
 from .config import AlertmanagerConfig, InhibitRule, Matcher, Route, TimeInterval
 
-__all__ = ["Alert", "Notification", "simulate"]
+__all__ = ["Alert", "Notification", "group_key", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def simulate(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: int,
         labels = dict(a.labels)
         for route in config.routes_for(labels):
             glabels = route.group_labels(labels)
-            key = f"{route.path}|{route.key}:{{{','.join(f'{k}={_quote(v)}' for k, v in glabels)}}}"
+            key = f"{route.path}|{group_key(route, glabels)}"
             g = groups.get(key)
             if g is None:
                 g = _Group(route, glabels, key, next_flush=t + route.group_wait_ms)
@@ -261,6 +261,12 @@ def simulate(alerts: list[Alert], config: AlertmanagerConfig, *, end_ms: int,
             g.next_flush = t + g.route.group_interval_ms
             heapq.heappush(events, (g.next_flush, 1, next(counter), "flush", (key, g.generation)))
     return out
+
+
+def group_key(route: Route, group_labels: tuple[tuple[str, str], ...]) -> str:
+    """Alertmanager's group key: the route's key, then the group labels as a label set prints
+    (``{}/{team="db"}:{alertname="A", host="h1"}``)."""
+    return f"{route.key}:{{{', '.join(f'{k}={_quote(v)}' for k, v in group_labels)}}}"
 
 
 def _quote(v: str) -> str:
