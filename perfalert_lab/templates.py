@@ -25,6 +25,7 @@ from typing import Any
 from ._time import format_duration
 from .errors import TemplateError, TemplateExecError, UnsupportedTemplate
 from .gotemplate import Struct, Template, go_float, parse
+from .re2 import to_python
 
 __all__ = ["TemplateError", "UnsupportedTemplate", "check_template", "format_labels", "go_float", "metric_unit",
            "render", "summary_template"]
@@ -205,7 +206,7 @@ def _go_replacement(repl: str) -> str:
 
 
 def _re_replace_all(pattern: str, repl: str, text: str) -> str:
-    rx = re.compile(pattern)
+    rx = re.compile(to_python(pattern))
     try:
         return rx.sub(_go_replacement(repl), str(text))
     except (re.error, IndexError):  # Go: a group that does not exist is replaced by nothing
@@ -259,7 +260,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "humanize": humanize, "humanize1024": humanize1024, "humanizeDuration": humanize_duration,
     "humanizePercentage": humanize_percentage, "humanizeTimestamp": humanize_timestamp,
     "printf": _printf, "title": _title, "toUpper": lambda s: str(s).upper(), "toLower": lambda s: str(s).lower(),
-    "reReplaceAll": _re_replace_all, "match": lambda p, s: re.search(p, str(s)) is not None,
+    "reReplaceAll": _re_replace_all, "match": lambda p, s: re.search(to_python(p), str(s)) is not None,
     "stripPort": _strip_port, "stripDomain": _strip_domain, "parseDuration": _parse_duration,
     "safeHtml": lambda s: str(s), "first": _first,
     "label": lambda name, sample: (sample or {}).get("Labels", {}).get(name, ""),

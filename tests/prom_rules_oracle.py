@@ -111,7 +111,10 @@ def promtool_alerts(tmp: Path, cases: list[tuple[dict, dict[str, list[float | No
                 "exp_samples": [{"labels": f'{{__case__="{n}", __time__="{t * INTERVAL_S}"}}', "value": 0}],
             } for t in range(minutes) for expr in ("ALERTS", "ALERTS_FOR_STATE")],
         }
-        doc = {"rule_files": [f"rules{n}.yml"], "evaluation_interval": f"{INTERVAL_S}s", "tests": [test]}
+        # promtool orders groups by group_eval_order and, without one, at random (Go's map order): file order
+        # is what we evaluate, and what makes a group reading another's recordings deterministic
+        doc = {"rule_files": [f"rules{n}.yml"], "evaluation_interval": f"{INTERVAL_S}s", "tests": [test],
+               "group_eval_order": [g["name"] for g in rule_doc.get("groups") or []]}
         (tmp / f"test{n}.yml").write_text(yaml.safe_dump(doc, sort_keys=False, width=10_000))
         proc = subprocess.run([promtool, "test", "rules", f"test{n}.yml"], cwd=tmp, capture_output=True,
                               text=True, timeout=300)

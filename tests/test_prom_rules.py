@@ -503,29 +503,66 @@ def test_tune_of_a_prometheus_rule_without_its_file_says_how():
         pal.tune(frame, "nope", rules=rules)
 
 
-def test_a_forward_reference_is_said_not_silently_wrong(tmp_path, capsys):
+def test_a_forward_reference_sees_the_previous_evaluation(tmp_path, capsys):
     """promtool: a rule reading a series recorded later sees the previous evaluation's (fires at 1m,
-    not 0m); the backtest evaluates the file in order and says so, in backtest and in validate."""
+    not 0m; kube-prometheus lists its alert groups before the recording groups they read). The
+    backtest models it; validate says it."""
     import warnings
 
     import perfalert_lab as pal
     from perfalert_lab.cli import main
-    from perfalert_lab.errors import PerfAlertWarning
 
     path = tmp_path / "fw.yml"
     path.write_text("groups:\n- name: g\n  rules:\n  - alert: A\n    expr: job:x:sum > 1\n"
                     "  - record: job:x:sum\n    expr: sum by (job) (x)\n")
-    frame = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=10, freq="1min", tz="UTC"),
-                          "metric": "x", "job": "a", "value": 5.0})
-    with pytest.warns(PerfAlertWarning, match="rule 'A' reads 'job:x:sum', recorded by a rule after it"):
-        pal.backtest(frame, pal.load_prometheus_rules(path))
+    t0 = pd.Timestamp("2026-01-01", tz="UTC")
+    frame = pd.DataFrame({"timestamp": pd.date_range(t0, periods=10, freq="1min"), "metric": "x", "job": "a",
+                          "value": 5.0})
+    ordered = tmp_path / "ok.yml"
+    ordered.write_text("groups:\n- name: g\n  rules:\n  - record: job:x:sum\n    expr: sum by (job) (x)\n"
+                       "  - alert: A\n    expr: job:x:sum > 1\n")
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # in order: no warning
-        ordered = tmp_path / "ok.yml"
-        ordered.write_text("groups:\n- name: g\n  rules:\n  - record: job:x:sum\n    expr: sum by (job) (x)\n"
-                           "  - alert: A\n    expr: job:x:sum > 1\n")
-        assert len(pal.backtest(frame, pal.load_prometheus_rules(ordered)).alerts) == 1
+        warnings.simplefilter("error")
+        late = pal.backtest(frame, pal.load_prometheus_rules(path)).alerts
+        in_order = pal.backtest(frame, pal.load_prometheus_rules(ordered)).alerts
+    assert late["fired_at"].tolist() == [t0 + pd.Timedelta("1m")]
+    assert in_order["fired_at"].tolist() == [t0]
     with warnings.catch_warnings():
         warnings.simplefilter("default")  # as on a command line: the CLI prints it as one line
         assert main(["validate", str(path)]) == 0
-    assert "perfalert: warning: " in capsys.readouterr().err
+    assert "rule 'A' reads 'job:x:sum', recorded by a rule after it" in capsys.readouterr().err
+
+
+def test_a_labelset_collision_fails_the_rules_evaluation_there_not_the_backtest(tmp_path):
+    """Prometheus (rules/alerting.go, recording.go): when two series give one label set after the rule's
+    labels apply, the rule's evaluation fails at that tick: an alert rule keeps its alerts as they were, a
+    recording rule writes nothing. promtool aborts its whole test there, so these are literal facts."""
+    import perfalert_lab as pal
+    from perfalert_lab.errors import PerfAlertWarning
+
+    t0 = pd.Timestamp("2026-01-01", tz="UTC")
+    rows = [{"timestamp": t0 + pd.Timedelta(minutes=m), "metric": "a", "job": "j", "value": 1.0} for m in range(10)]
+    rows += [{"timestamp": t0 + pd.Timedelta(minutes=m), "metric": "b", "job": "j", "value": 1.0} for m in (4, 5)]
+    frame = pd.DataFrame(rows)
+    path = tmp_path / "clash.yml"
+    path.write_text("groups:\n- name: g\n  rules:\n  - record: r\n    expr: '{__name__=~\"a|b\"}'\n"
+                    "  - alert: A\n    expr: '{__name__=~\"a|b\"} > 0'\n    for: 2m\n")
+    rules = pal.load_prometheus_rules(path)
+    ms = int(t0.value) // 1_000_000
+    with pytest.warns(PerfAlertWarning) as seen:  # b is seen from 4m to 9m (its last sample, 5m, for the lookback)
+        timelines, store = evaluate_rule_file(store_from_frame(frame), rules, ms, ms + 9 * 60_000, compat="2")
+    said = [str(w.message) for w in seen]
+    assert any("rule 'r': at 2026-01-01T00:04:00+00:00 and 5 more evaluations" in m and "writes nothing" in m
+               for m in said), said
+    assert any("rule 'A'" in m and "keeps its alerts as they were" in m for m in said), said
+    recorded = [i for i, lb in enumerate(store.labels) if dict(lb).get("__name__") == "r"]
+    assert len(recorded) == 1
+    r = recorded[0]
+    assert ((store.ts[store.offsets[r]:store.offsets[r + 1]] - ms) // 60_000).tolist() == [0, 1, 2, 3]
+    (tl,) = timelines
+    # pending at 0, firing at 2; from 4 the evaluation fails and the alert stays as it was
+    assert tl.state[0].tolist() == [1, 1, 2, 2, 2, 2, 2, 2, 2, 2]
+    assert set(tl.active_at[0].tolist()) == {ms}
+    with pytest.warns(PerfAlertWarning, match="same labelset"):
+        result = pal.backtest(frame, rules)  # the backtest goes on (it stopped with an error before)
+    assert len(result.alerts) == 1

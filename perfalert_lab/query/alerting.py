@@ -113,8 +113,8 @@ def watched_sources(store: SeriesStore, expr: str) -> frozenset[str]:
 
 def forward_references(rules: PromRuleFile) -> list[str]:
     """One line per rule that reads a series recorded by a rule evaluated after it (later in its
-    group, or in a later group): Prometheus gives it that rule's previous evaluation; this backtest
-    evaluates the file in order, so it sees no such series."""
+    group, or in a later group): it sees that rule's previous evaluation, one interval late (as
+    promtool evaluates; the backtest does the same)."""
     order = [(g, r) for g in rules.groups for r in g.rules]
     lines = []
     for i, (group, rule) in enumerate(order):
@@ -125,8 +125,8 @@ def forward_references(rules: PromRuleFile) -> list[str]:
             name = getattr(sel, "name", None)
             if name in later:
                 lines.append(f"{rules.path}: group {group.name!r}: rule {rule.name!r} reads {name!r}, recorded by a "
-                             f"rule after it (group {later[name].name!r}); Prometheus would give it the previous "
-                             "evaluation's series, this backtest gives it none: move the recording rule first")
+                             f"rule after it (group {later[name].name!r}): it sees the previous evaluation's value, "
+                             "one interval late; move the recording rule first to read the current one")
                 break
     return lines
 
@@ -139,13 +139,18 @@ def rule_ticks(group: PromGroup, start_ms: int, end_ms: int, group_offset_ms: in
 
 
 @numba.njit(cache=True, nogil=True)
-def _states(present, ticks, for_ms, keep_ms, limit, state, active_at):  # pragma: no cover - compiled
+def _states(present, ticks, failed, for_ms, keep_ms, limit, state, active_at):  # pragma: no cover - compiled
     n, S = present.shape
     cur = np.zeros(n, dtype=np.int8)
     since = np.zeros(n, dtype=np.int64)
     keep_since = np.full(n, -1, dtype=np.int64)
     for j in range(S):
         t = ticks[j]
+        if failed[j]:  # the rule's evaluation failed: Prometheus leaves its alerts as they were
+            for i in range(n):
+                state[i, j] = cur[i]
+                active_at[i, j] = since[i]
+            continue
         active = 0
         for i in range(n):
             if present[i, j]:
@@ -178,13 +183,15 @@ def _states(present, ticks, for_ms, keep_ms, limit, state, active_at):  # pragma
 
 
 def alert_states(present: np.ndarray, ticks: np.ndarray, for_ms: int, keep_firing_for_ms: int = 0,
-                 limit: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``(state, active_at)`` of every instance at every tick, from where its series is present."""
+                 limit: int = 0, failed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(state, active_at)`` of every instance at every tick, from where its series is present;
+    at ``failed`` ticks (the rule's evaluation failed) every instance keeps its state."""
     n, S = present.shape
     state = np.zeros((n, S), dtype=np.int8)
     active_at = np.zeros((n, S), dtype=np.int64)
+    failed = np.zeros(S, dtype=np.bool_) if failed is None else np.ascontiguousarray(failed, dtype=np.bool_)
     if n and S:
-        _states(np.ascontiguousarray(present), ticks, for_ms, keep_firing_for_ms, limit, state, active_at)
+        _states(np.ascontiguousarray(present), ticks, failed, for_ms, keep_firing_for_ms, limit, state, active_at)
     return state, active_at
 
 
@@ -233,8 +240,10 @@ def _evaluate(store: SeriesStore, rule: PromRule, group: PromGroup, ticks: np.nd
 
 
 def _alert_instances(rule: PromRule, out: Vector, where: str) -> tuple[list[Labels], list[Labels], np.ndarray,
-                                                                        np.ndarray]:
-    """Alert labels per instance, the series each came from, and ``present``/``value`` per instance."""
+                                                                        np.ndarray, np.ndarray]:
+    """Alert labels per instance, the series each came from, ``present``/``value`` per instance, and
+    the ticks where two series gave one instance (``vector contains metrics with the same labelset
+    after applying alert labels``: Prometheus fails the rule's evaluation there)."""
     index: dict[Labels, int] = {}
     labels: list[Labels] = []
     series: list[Labels] = []
@@ -258,26 +267,75 @@ def _alert_instances(rule: PromRule, out: Vector, where: str) -> tuple[list[Labe
     S = out.values.shape[1]
     present = np.zeros((len(labels), S), dtype=bool)
     value = np.full((len(labels), S), np.nan)
+    failed = np.zeros(S, dtype=bool)
     for i, rows in enumerate(rows_of):
-        if len(rows) > 1 and (out.present[rows].sum(axis=0) > 1).any():
-            raise RulesError(f"{where}: rule {rule.name!r}: vector contains metrics with the same labelset after "
-                             "applying alert labels")
+        if len(rows) > 1:
+            failed |= out.present[rows].sum(axis=0) > 1
         for r in rows:
             present[i] |= out.present[r]
             value[i] = np.where(out.present[r], out.values[r], value[i])
-    return labels, series, present, value
+    return labels, series, present, value, failed
+
+
+def _warn_failed(where: str, rule: PromRule, ticks: np.ndarray, failed: np.ndarray, applied: str = "alert labels",
+                 then: str = "keeps its alerts as they were") -> None:
+    import warnings
+
+    from .._time import ns_to_timestamps
+    from ..errors import PerfAlertWarning
+
+    first = ns_to_timestamps(np.array([int(ticks[np.argmax(failed)]) * 1_000_000]))[0]
+    warnings.warn(f"{where}: rule {rule.name!r}: at {first.isoformat()} and {int(failed.sum()) - 1} more evaluations "
+                  f"the vector contains metrics with the same labelset after applying {applied}; Prometheus fails "
+                  f"the rule's evaluation there and {then}", PerfAlertWarning, stacklevel=3)
 
 
 def evaluate_rule_file(store: SeriesStore, rules: PromRuleFile, start_ms: int, end_ms: int, *,
                        lookback_ms: int = 300_000, compat: str = "3", group_offset_ms: int = 0,
                        ) -> tuple[list[AlertTimeline], SeriesStore]:
-    """Every alert rule's timeline, and the store with the recording rules' series added."""
-    import warnings
+    """Every alert rule's timeline, and the store with the recording rules' series added.
 
-    from ..errors import PerfAlertWarning
+    Groups and their rules are evaluated in file order at each tick, as promtool does: a rule
+    that reads a series recorded by a rule after it sees that series one evaluation late. The
+    file is then evaluated in passes: each gives such readers the series the previous pass
+    recorded, written one millisecond after their tick (invisible at the tick, visible from the
+    next), until the recorded series no longer change."""
+    forward = forward_names(rules)
+    late: dict[Labels, tuple[np.ndarray, np.ndarray]] = {}
+    for _ in range(len(forward) + 2):
+        timelines, final, recorded = _one_pass(store, rules, start_ms, end_ms, lookback_ms=lookback_ms, compat=compat,
+                                               group_offset_ms=group_offset_ms, forward=forward, late=late)
+        if not forward or _same_series(recorded, late):
+            break
+        late = recorded
+    return timelines, final
 
-    for line in forward_references(rules):
-        warnings.warn(line, PerfAlertWarning, stacklevel=2)
+
+def forward_names(rules: PromRuleFile) -> set[str]:
+    """Names recorded by a rule that some earlier rule of the file reads."""
+    order = [r for g in rules.groups for r in g.rules]
+    names: set[str] = set()
+    for i, rule in enumerate(order):
+        later = {r.name for r in order[i + 1:] if r.kind == "record"}
+        names |= {str(getattr(sel, "name", "")) for sel in selectors(rule.expr)} & later
+    return names
+
+
+def _same_series(a: dict[Labels, tuple[np.ndarray, np.ndarray]], b: dict[Labels, tuple[np.ndarray, np.ndarray]]
+                 ) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k][0], b[k][0])
+                                        and np.array_equal(a[k][1].view(np.int64), b[k][1].view(np.int64))
+                                        for k in a)
+
+
+def _one_pass(store: SeriesStore, rules: PromRuleFile, start_ms: int, end_ms: int, *, lookback_ms: int, compat: str,
+              group_offset_ms: int, forward: set[str], late: dict[Labels, tuple[np.ndarray, np.ndarray]]
+              ) -> tuple[list[AlertTimeline], SeriesStore, dict[Labels, tuple[np.ndarray, np.ndarray]]]:
+    """One evaluation of the file; ``late`` are the forward-read series of the previous pass."""
+    if late:  # what the earlier readers see: the previous evaluation's samples, one tick late
+        labels = list(late)
+        store = _add_series(store, labels, [late[lb][0] + 1 for lb in labels], [late[lb][1] for lb in labels])
+    recorded: dict[Labels, tuple[np.ndarray, np.ndarray]] = {}
     timelines: list[AlertTimeline] = []
     for group in rules.groups:
         ticks = rule_ticks(group, start_ms, end_ms, group_offset_ms)
@@ -309,14 +367,27 @@ def evaluate_rule_file(store: SeriesStore, rules: PromRuleFile, start_ms: int, e
                     labels = list(merged)
                     ts = [np.concatenate(merged[lb][0]) for lb in labels]
                     vals = [np.concatenate(merged[lb][1]) for lb in labels]
-                    for t in ts:
-                        if len(np.unique(t)) != len(t):
-                            raise RulesError(f"{where}: rule {rule.name!r}: vector contains metrics with the same "
-                                             "labelset after applying rule labels")
+                    orders = [np.argsort(t, kind="stable") for t in ts]
+                    ts = [t[o] for t, o in zip(ts, orders, strict=True)]
+                    vals = [v[o] for v, o in zip(vals, orders, strict=True)]
+                    clash = np.unique(np.concatenate([t[1:][t[1:] == t[:-1]] for t in ts]))
+                    if len(clash):  # Prometheus fails the rule's evaluation at those ticks: it records nothing
+                        failed = np.isin(ticks, clash)
+                        _warn_failed(where, rule, ticks, failed, "rule labels", "writes nothing")
+                        keep = [~np.isin(t, clash) for t in ts]
+                        ts = [t[k] for t, k in zip(ts, keep, strict=True)]
+                        vals = [v[k] for v, k in zip(vals, keep, strict=True)]
+                if rule.name in forward:  # its late copy gives way to what it records now (rules after it see that)
+                    keep = [i for i, lb in enumerate(store.labels)
+                            if not (lb in late and dict(lb).get("__name__") == rule.name)]
+                    store = store.subset(np.array(keep, dtype=np.int64)) if len(keep) < store.n_series else store
+                    recorded.update({lb: (t, v) for lb, t, v in zip(labels, ts, vals, strict=True)})
                 store = _add_series(store, labels, ts, vals)
                 continue
-            labels, series, present, value = _alert_instances(rule, out, where)
-            state, active_at = alert_states(present, ticks, rule.for_ms, rule.keep_firing_for_ms, group.limit)
+            labels, series, present, value, failed = _alert_instances(rule, out, where)
+            if failed.any():
+                _warn_failed(where, rule, ticks, failed)
+            state, active_at = alert_states(present, ticks, rule.for_ms, rule.keep_firing_for_ms, group.limit, failed)
             timelines.append(AlertTimeline(rule, group, ticks, labels, series, state, active_at, value,
                                            watched_sources(store, rule.expr)))
     final = store  # a template's query sees every series, recorded ones included, as they were at its tick
@@ -326,4 +397,4 @@ def evaluate_rule_file(store: SeriesStore, rules: PromRuleFile, start_ms: int, e
 
     for tl in timelines:
         tl.query = query
-    return timelines, store
+    return timelines, store, recorded

@@ -188,7 +188,7 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
                            subquery_step_ms=tl.group.interval_ms, text=tl.rule.expr)
             lhs = ev.eval(node.lhs)
             if isinstance(lhs, Vector):
-                labels, _, present, values_all = _alert_instances(tl.rule, lhs, "timeline")
+                labels, _, present, values_all, _ = _alert_instances(tl.rule, lhs, "timeline")
                 values_all = np.where(present, values_all, np.nan)
         compared[tl.rule.name] = compared.get(tl.rule.name, 0) + len(labels)
         for i, lb in enumerate(labels):

@@ -25,6 +25,7 @@ import numpy as np
 import promql_parser as pp
 
 from ..errors import PromQLError, UnsupportedPromQL
+from ..re2 import compile_anchored
 from ..templates import format_labels
 from . import kernels as K
 from .store import Labels, SeriesStore
@@ -325,7 +326,7 @@ class Evaluator:
             v = self._vector_arg(args[0], name)
             dst, repl, src, regex = (self._string_arg(a, name) for a in args[1:5])
             try:
-                pattern = re.compile(f"^(?:{_go_regex(regex)})$", re.DOTALL)
+                pattern = compile_anchored(regex)
             except re.error as exc:
                 raise PromQLError(f"label_replace: invalid regular expression {regex!r}: {exc}") from None
             if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", dst):
@@ -736,24 +737,12 @@ def _drop_absent(v: Vector) -> Vector:
     return Vector([v.labels[i] for i in idx], v.values[idx], v.present[idx])
 
 
-_regex_cache: dict[str, re.Pattern[str]] = {}
-
-
-def _go_regex(pattern: str) -> str:
-    """An RE2 pattern for Python's ``re`` (the subset both share; ``\\z`` and named groups differ)."""
-    return pattern.replace("\\z", "\\Z")
-
-
 def _match(value: str, op: str, pattern: str) -> bool:
     if op == "Equal":
         return value == pattern
     if op == "NotEqual":
         return value != pattern
-    rx = _regex_cache.get(pattern)
-    if rx is None:
-        rx = re.compile(f"^(?:{_go_regex(pattern)})$", re.DOTALL)
-        _regex_cache[pattern] = rx
-    hit = rx.match(value) is not None
+    hit = compile_anchored(pattern).match(value) is not None
     return hit if op == "Re" else not hit
 
 

@@ -242,9 +242,23 @@ def over_range(fn, offsets, ts, vals, T, eval_T, rng, left_open, v3, arg, out, p
                     continue
                 slope, intercept = _regression(ts, vals, lo, hi, eval_T[j])
                 out[i, j] = slope * arg[j] + intercept
+            elif fn == AVG and not v3:
+                # Prometheus 2: an incremental mean (a constant's mean is that constant, exactly)
+                mean = 0.0
+                count = 0.0
+                for k in range(lo, hi):
+                    count += 1
+                    v = vals[k]
+                    if math.isinf(mean):
+                        if math.isinf(v) and (mean > 0) == (v > 0):
+                            continue  # the same infinity: the mean is already right
+                        if not math.isinf(v) and not math.isnan(v):
+                            continue  # a finite value does not move an infinite mean
+                    mean += v / count - mean / count
+                out[i, j] = mean
             elif fn == AVG:
-                # the compensated sum divided by the count; when that sum overflows, an
-                # incremental mean (which keeps large finite values finite)
+                # Prometheus 3: the compensated sum divided by the count; when that sum overflows,
+                # an incremental mean (which keeps large finite values finite)
                 total = 0.0
                 comp = 0.0
                 for k in range(lo, hi):

@@ -90,7 +90,7 @@ class PromRuleReplay:
         out = ev.eval(node.lhs if self.threshold is not None else node)
         if not isinstance(out, Vector):
             raise UsageError(f"{caller}: rule {name!r}: the left side of the comparison is not a vector")
-        self.labels, self.series, self.present, self.values = _alert_instances(rule, out, where)
+        self.labels, self.series, self.present, self.values, _ = _alert_instances(rule, out, where)
         self.incidents = as_incidents(incidents)
         self.sources = {_source(dict(lb)) for lb in full.labels}
         self.watched = watched_sources(full, rule.expr)
