@@ -22,6 +22,19 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 ROOT = Path(__file__).resolve().parent.parent
 NAB = ROOT / "data" / "nab"
 SHARED_NAB = ROOT.parent / "shared" / "data" / "nab"
+SHARED_RULES = ROOT.parent / "shared" / "data" / "real-rules"
+
+
+def need_shared(path: Path) -> Path:
+    """A folder of ``../shared`` (test data kept beside the checkout, not in it): CI lays it there, so
+    under CI a missing one fails instead of skipping (a wrong path must not pass silently)."""
+    import pytest
+
+    if path.is_dir():
+        return path
+    if os.environ.get("CI"):
+        pytest.fail(f"{path}: missing; CI lays shared/ beside the checkout")
+    pytest.skip(f"no {path} beside this checkout")
 
 
 def pytest_configure(config: Any) -> None:

@@ -19,9 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pytest
 import yaml
-from conftest import ROOT
+from conftest import SHARED_RULES, need_shared
 from prom_rules_oracle import promtool_alerts
 from real_rules_oracle import MINUTES, history_frame, promtool_annotations, synthetic_history
 
@@ -31,7 +30,7 @@ from perfalert_lab.query import store_from_frame
 from perfalert_lab.query.alerting import evaluate_rule_file
 from perfalert_lab.rules.promfile import load_prometheus_rules
 
-CORPUS = ROOT.parent / "shared" / "data" / "real-rules"
+CORPUS = SHARED_RULES
 AT = 60  # the minute whose firing alerts' annotations are compared (values high, most rules firing)
 
 
@@ -96,8 +95,8 @@ def _same_text(ours: str, theirs: str) -> bool:
                                                for u, v in zip(x, y, strict=True))
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"no corpus at {CORPUS}")
 def test_real_rule_files_alert_as_promtool(tmp_path: Path) -> None:
+    need_shared(CORPUS)
     cases = _cases()
     assert len(cases) > 120
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -143,11 +142,12 @@ def _write_outputs(job: tuple[str, str, str]) -> tuple[str, int, list[str]]:
     return Path(path).name, code, names
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"no corpus at {CORPUS}")
 def test_every_real_rule_file_writes_every_output(tmp_path: Path) -> None:
     """``perfalert backtest --out`` on each file with history made for it: all four files, the report
     drawing every alert's series (aggregations, and/unless, absent(), templates with if/with/range)."""
     import multiprocessing
+
+    need_shared(CORPUS)
     from concurrent.futures import ProcessPoolExecutor
 
     jobs = []
