@@ -33,6 +33,7 @@ from .engine.lifecycle import ALERT_COLUMNS, KIND_ORDER, AlertColumns, deliver, 
 from .engine.pipeline import resolution
 from .errors import RulesError, UsageError
 from .frames import SeriesSet, as_incidents
+from .recommendation import Recommendation
 from .rules.model import CHANNELS, Rule, RuleSet
 from .stats import (
     PAGING_CHANNELS,
@@ -268,18 +269,6 @@ def frontier(table: pd.DataFrame, objectives: dict[str, str] | Sequence[str] | N
 
 
 # --------------------------------------------------------------------------- recommend
-
-
-@dataclass(frozen=True)
-class Recommendation:
-    """The sweep row chosen for a budget, the tuned rule, and why."""
-
-    row: pd.Series
-    rule: Rule | None
-    explanation: str
-
-    def __str__(self) -> str:
-        return self.explanation
 
 
 def recommend(table: pd.DataFrame, *, max_alerts_per_day: float | None = None,

@@ -21,6 +21,7 @@ from perfalert_lab.alertmanager import parse_alertmanager
 from perfalert_lab.alertmanager.config import parse_matchers
 from perfalert_lab.alertmanager.simulate import Alert, Silence, simulate
 from perfalert_lab.errors import RulesError
+from perfalert_lab.recommendation import Recommendation
 
 CORPUS = Path(__file__).parent / "corpus" / "alertmanager"
 S, M, H = 1000, 60_000, 3_600_000
@@ -262,8 +263,16 @@ def test_sweeping_the_timers_and_recommending_within_a_page_budget():
     per_rule = table[table["group_by"] == "alertname"].set_index(["group_wait", "repeat_interval"])["notifications"]
     assert (per_alert >= per_rule).all()
     budget = float(table["pages_per_week"].median())
-    best = recommend_alertmanager(table, max_pages_per_week=budget)
-    assert best["pages_per_week"] <= budget
+    best = recommend_alertmanager(table, max_pages_per_week=budget, config=am)
+    assert isinstance(best, Recommendation)  # one Recommendation for every kind of sweep
+    assert best.row["pages_per_week"] <= budget and "tells people soonest" in best.explanation
+    # the tuned configuration gives what the chosen row says
+    from perfalert_lab.alertmanager.outputs import apply_alertmanager
+
+    again = sweep_alertmanager(result, best.alertmanager, group_wait=[best.row["group_wait"]])
+    assert again.iloc[0]["pages_per_week"] == best.row["pages_per_week"]
+    assert again.iloc[0]["notifications"] == best.row["notifications"]
+    assert apply_alertmanager(result, best.alertmanager).receivers["pages"].sum() == best.row["pages"]
     with pytest.raises(UsageError, match="no combination stays within 0 pages"):
         recommend_alertmanager(table, max_pages_per_week=0)
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .._time import format_duration, parse_duration, to_ns
 from ..errors import UsageError
+from ..recommendation import Recommendation
 from .config import AlertmanagerConfig, Route
 
 __all__ = ["recommend_alertmanager", "sweep_alertmanager"]
@@ -69,13 +70,27 @@ def sweep_alertmanager(result: Any, config: AlertmanagerConfig, *, group_wait: A
     return pd.DataFrame(rows)
 
 
-def recommend_alertmanager(table: pd.DataFrame, *, max_pages_per_week: float) -> pd.Series:
-    """The combination that tells people soonest (then with fewest notifications) within the page budget."""
+def recommend_alertmanager(table: pd.DataFrame, *, max_pages_per_week: float,
+                           config: AlertmanagerConfig | None = None) -> Recommendation:
+    """The combination that tells people soonest (then with fewest notifications) within the page
+    budget, as a :class:`Recommendation` (with ``config``, the tuned configuration too)."""
+    params = [k for k in ("group_wait", "group_interval", "repeat_interval", "group_by") if k in table.columns]
     ok = table[table["pages_per_week"] <= max_pages_per_week]
     if ok.empty:
         quietest = table.sort_values("pages_per_week").iloc[0]
-        params = {k: quietest[k] for k in ("group_wait", "group_interval", "repeat_interval", "group_by")
-                  if k in table.columns}
-        raise UsageError(f"no combination stays within {max_pages_per_week:g} pages a week; the quietest, {params}, "
+        said = {k: quietest[k] for k in params}
+        raise UsageError(f"no combination stays within {max_pages_per_week:g} pages a week; the quietest, {said}, "
                          f"pages {quietest['pages_per_week']:.3g} a week: widen the sweep or the budget")
-    return ok.sort_values(["mean_first_notice_s", "notifications"], kind="stable").iloc[0]
+    row = ok.sort_values(["mean_first_notice_s", "notifications"], kind="stable").iloc[0]
+    setting = ", ".join(f"{k}={row[k]}" for k in params)
+    text = (f"Chose {setting}: {row['pages_per_week']:.3g} pages/week, {row['notifications_per_week']:.3g} "
+            f"notifications/week, first notice after {row['mean_first_notice_s']:.3g} s on average. Of {len(table)} "
+            f"combinations {len(ok)} stay within {max_pages_per_week:g} pages/week; this one tells people soonest.")
+    tuned = None
+    if config is not None:
+        changes: dict[str, Any] = {f"{k}_ms": to_ns(parse_duration(row[k])) // 1_000_000
+                                   for k in params if k != "group_by"}
+        if "group_by" in params:
+            changes["group_by"] = tuple(str(row["group_by"]).split(",")) if row["group_by"] else ()
+        tuned = dataclasses.replace(config, route=_with(config.route, changes))
+    return Recommendation(row, None, text, alertmanager=tuned)
