@@ -434,7 +434,7 @@ def bench_interactive(repeats: int) -> None:
 
 def bench_promql(repeats: int, series: int = 1000) -> None:
     """SPEC 11 / issue 12: rate(x[5m]) over 1,000 series x 1 week @1m (10M samples), every minute."""
-    from perfalert_lab.query import evaluate, store_from_frame, to_frame
+    from perfalert_lab.promql_engine import evaluate, store_from_frame, to_frame
 
     steps = 7 * 24 * 60
     rng = np.random.default_rng(0)

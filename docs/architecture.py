@@ -21,10 +21,10 @@ LANES = [
         "Prometheus rule files",
         "#e4f2e0",
         [
-            "query.store\nSeriesStore (labels)",
-            "query.evaluate\nPromQL, all steps\n(numba kernels)",
-            "query.alerting\nrule manager:\nrecords, for, keep_firing",
-            "query.backtest\nalerts -> tables",
+            "promql_engine.store\nSeriesStore (labels)",
+            "promql_engine.evaluate\nPromQL, all steps\n(numba kernels)",
+            "prometheus.alerting\nrule manager:\nrecords, for, keep_firing",
+            "prometheus.backtest\nalerts -> tables",
             "stats\nSPEC 5 tables",
         ],
     ),
@@ -58,8 +58,9 @@ def main() -> None:
             if i < len(boxes) - 1:
                 ax.annotate("", xy=(x + 2.5, y + 0.12), xytext=(x + 2.1, y + 0.12),
                             arrowprops={"arrowstyle": "->", "color": "#333333"})
-    ax.text(0.1, 0.05, "Above these: backtesting (the front door, BacktestResult), tuning (sweep, frontier, recommend, "
-            "diff; query.tuning; alertmanager.tuning), widgets.tune, distributed / query.scaleout (Dask), report, cli.",
+    ax.text(0.1, 0.05, "Above these: backtesting (the front door; result.BacktestResult below every path), "
+            "tuning (sweep, frontier, recommend, diff; prometheus.tuning; alertmanager.tuning), widgets.tune,\n"
+            "distributed / promql_engine.scaleout (Dask), report, cli.",
             fontsize=8.5, color="#444444")
     out = Path(__file__).with_name("architecture.png")
     fig.savefig(out, dpi=110)

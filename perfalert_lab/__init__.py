@@ -47,11 +47,11 @@ _LAZY = {
     "diff": ".tuning",
     "to_prometheus": ".rules.prometheus",
     "tune": ".widgets",
-    "promql": ".query",
+    "promql": ".promql_engine",
     "load_prometheus_rules": ".rules.promfile",
     "load_alertmanager": ".alertmanager",
-    "UnsupportedPromQL": ".query",
-    "PromQLError": ".query",
+    "UnsupportedPromQL": ".errors",
+    "PromQLError": ".errors",
 }
 
 __all__ = [
@@ -97,8 +97,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .alertmanager import load_alertmanager
     from .backtesting import BacktestResult, backtest
     from .engine.reference import explain
+    from .errors import PromQLError, UnsupportedPromQL
     from .frames import normalize_frame, read_incidents, read_metrics
-    from .query import PromQLError, UnsupportedPromQL, promql
+    from .promql_engine import promql
     from .rules.prometheus import to_prometheus
     from .rules.promfile import load_prometheus_rules
     from .tuning import diff, frontier, recommend, sweep

@@ -2,14 +2,13 @@
 
 Above the engine: it tells the inputs apart and hands them to the path that runs them —
 our rules to the engine's stages (:mod:`perfalert_lab.engine.pipeline`), a Prometheus rule
-file to its rule manager (:mod:`perfalert_lab.query`), a Dask frame to
+file to its rule manager (:mod:`perfalert_lab.promql_engine`), a Dask frame to
 :mod:`perfalert_lab.distributed` — and, with an Alertmanager configuration, sends the alerts
 through :mod:`perfalert_lab.alertmanager`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -18,53 +17,10 @@ from .clock import Clock, SampleClock
 from .engine.pipeline import prepare, run
 from .errors import UsageError
 from .frames import SeriesSet, as_incidents
+from .result import BacktestResult
 from .rules.model import RuleSet
 
 __all__ = ["BacktestResult", "backtest", "backtest_series"]
-
-
-@dataclass
-class BacktestResult:
-    """What a rule set would have done: the three tables of SPEC section 5.
-
-    ``alerts``, ``notifications`` and ``stats`` are DataFrames; ``series`` holds the
-    samples the plots draw (they never recompute). Row order is fixed: alerts by firing
-    time, then rule file order, then series; notifications by time, then rule, series and
-    pending instant, then kind, level and channel position.
-    """
-
-    alerts: pd.DataFrame
-    notifications: pd.DataFrame
-    stats: pd.DataFrame
-    rules: RuleSet
-    clock: Clock
-    span: tuple[pd.Timestamp, pd.Timestamp]
-    incidents: pd.DataFrame | None = None
-    series: SeriesSet | None = field(default=None, repr=False)
-    # with an Alertmanager configuration (SPEC 12): the alerts each notification carried,
-    # statistics per receiver, and the configuration
-    notification_alerts: pd.DataFrame | None = field(default=None, repr=False)
-    receivers: pd.DataFrame | None = field(default=None, repr=False)
-    alertmanager: Any = field(default=None, repr=False)
-
-    def __repr__(self) -> str:
-        total = self.stats[self.stats["rule_id"] == "TOTAL"].iloc[0]
-        return (f"<BacktestResult {len(self.rules)} rules, {int(total['evaluations'])} evaluations, "
-                f"{int(total['alerts'])} alerts, {int(total['suppressed'])} suppressed, "
-                f"{int(total['notifications'])} notifications, clock={self.clock}>")
-
-    def oncall(self) -> pd.DataFrame:
-        """Pages per week, busiest hour and flapping alerts per rule (see :func:`stats.oncall_load`)."""
-        from .stats import oncall_load
-
-        if self.receivers is not None:  # through Alertmanager: the load is per receiver
-            return self.receivers
-        return oncall_load(self.alerts, self.notifications, (self.span[0].value, self.span[1].value))
-
-    def _repr_html_(self) -> str:
-        from .report import result_html
-
-        return result_html(self)
 
 
 def backtest(frame: Any, rules: Any, *, clock: Clock | None = None,
@@ -132,7 +88,7 @@ def _backtest(frame: Any, rules: Any, *, clock: Clock | None, incidents: pd.Data
         if clock is not None:
             raise UsageError("clock: a Prometheus rule file is evaluated on its groups' own intervals; "
                              "leave clock out")
-        from .query.backtest import backtest_prometheus
+        from .prometheus.backtest import backtest_prometheus
 
         if _is_dask(frame):
             frame = frame.compute()

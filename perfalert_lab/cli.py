@@ -82,7 +82,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             import warnings
 
             from .errors import PerfAlertWarning
-            from .query.alerting import forward_references
+            from .prometheus.alerting import forward_references
 
             for line in forward_references(rules):
                 warnings.warn(line, PerfAlertWarning, stacklevel=1)
@@ -191,7 +191,7 @@ def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incident
 
 
 def _cmd_promql(args: argparse.Namespace) -> int:
-    from .query import parse, promql
+    from .promql_engine import parse, promql
 
     parse(args.expr)  # a syntax error before reading any data
     # a file without a source column gives series without a source label (not the file's name)

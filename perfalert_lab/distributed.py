@@ -78,8 +78,8 @@ def backtest_dask(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Cloc
                   texts: bool | None = None) -> Any:
     """The dask path of :func:`perfalert_lab.backtest` (same tables as pandas)."""
     dask = require_module("dask", "dask", "Backtesting a dask DataFrame")
-    from .backtesting import BacktestResult
     from .engine.pipeline import lifecycle, statistics
+    from .result import BacktestResult
 
     rs = RuleSet.of(rules)
     clock = clock if clock is not None else SampleClock()

@@ -223,7 +223,7 @@ def _read_one(path: Path, *, source: str | None, metric: str | None, timezone: s
             raise InputFileNotFound(f"{path}: is a directory, expected a CSV or Parquet file (or a Parquet dataset)")
         table = _read_parquet_table(path)  # hive partitions (source=web-1/...) come back as columns
         return _table_to_raw(table, _FileContext(path, csv=False), source=source, metric=metric, timezone=timezone)
-    from .query.formats import is_prometheus_file
+    from .promql_engine.formats import is_prometheus_file
 
     if is_prometheus_file(path):
         return _prometheus_to_raw(path)
@@ -238,7 +238,7 @@ def _read_one(path: Path, *, source: str | None, metric: str | None, timezone: s
 
 def _prometheus_to_raw(path: Path) -> _Raw:
     """A query_range JSON, tsdb dump or exposition file (SPEC 11): ``source`` is the label of that name."""
-    from .query.formats import read_prometheus
+    from .promql_engine.formats import read_prometheus
 
     cols = read_prometheus(path)
     labels = {k: pd.Categorical(v) for k, v in cols["labels"].items() if k not in ("source", "metric")}
@@ -712,7 +712,7 @@ def normalize_frame(frame: pd.DataFrame, *, duplicates: Duplicates = "last", nam
             f"{name}: missing column(s) {', '.join(missing)}; expected timestamp, source, metric, value "
             f"(found {', '.join(map(str, list(frame.columns)[:8]))})"
         )
-    ts = _frame_timestamps(frame["timestamp"], name)
+    ts = frame_timestamps(frame["timestamp"], name)
     values = frame_values(frame, name)
     metric = frame["metric"].astype("str").to_numpy(dtype=object)
     source = frame["source"].astype("str").to_numpy(dtype=object) if "source" in frame.columns else metric.copy()
@@ -748,7 +748,7 @@ def frame_values(frame: pd.DataFrame, name: str) -> np.ndarray:
         raise DataError(f"{name}: row {i}: value {frame['value'].iloc[i]!r} is not a number") from None
 
 
-def _frame_timestamps(col: pd.Series, name: str) -> np.ndarray:
+def frame_timestamps(col: pd.Series, name: str) -> np.ndarray:
     if isinstance(col.dtype, pd.DatetimeTZDtype):
         ts = col.dt.tz_convert("UTC").dt.as_unit("ns")
     elif pd.api.types.is_datetime64_dtype(col.dtype):
@@ -764,7 +764,7 @@ def _frame_timestamps(col: pd.Series, name: str) -> np.ndarray:
             raise DataError(f"{name}: row {int(np.flatnonzero(col.isna().to_numpy())[0])}: empty timestamp")
         numbers = col.map(lambda x: isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool))
         if numbers.all():  # epoch numbers held in an object column
-            return _frame_timestamps(pd.to_numeric(col), name)
+            return frame_timestamps(pd.to_numeric(col), name)
         if numbers.any():
             i = int(np.flatnonzero(numbers.to_numpy())[0])
             raise DataError(f"{name}: row {i}: timestamp {col.iloc[i]!r} mixes epoch numbers and date strings")

@@ -32,7 +32,7 @@ from .errors import UsageError
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-    from .backtesting import BacktestResult
+    from .result import BacktestResult
 
 __all__ = [
     "FrontierDisplay",
@@ -271,8 +271,9 @@ class TimelineDisplay(_Picture):
             rules = [{"id": r.name, "severity": r.labels.get("severity", ""), "clear": None, **r.comparison}
                      for r in rule_file.alert_rules if r.name == metric]
         else:
+            own: Any = result.rules  # our rules
             rules = [{"id": r.id, "op": r.op, "threshold": r.threshold, "clear": r.clear, "severity": r.severity}
-                     for r in result.rules if r.metric == metric and (rule_id is None or r.id == rule_id)]
+                     for r in own if r.metric == metric and (rule_id is None or r.id == rule_id)]
         sel = np.ones(len(alerts), dtype=bool)
         for c in alert_cols:
             sel &= (alerts[c].astype("str").fillna("") == chosen["metric" if c == by else c]).to_numpy(dtype=bool)

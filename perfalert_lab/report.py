@@ -11,7 +11,7 @@ import pandas as pd
 from ._secrets import redact_settings
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .backtesting import BacktestResult
+    from .result import BacktestResult
 
 __all__ = ["csv_ready", "iso_utc", "result_html", "rules_html", "stats_html", "table_html", "write_report",
            "write_table_csv"]

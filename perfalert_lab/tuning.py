@@ -107,7 +107,7 @@ def sweep(frame: Any, rule: Rule, *, threshold: Iterable[float] | None = None, f
     from .rules.promfile import PromRule, PromRuleFile
 
     if isinstance(rule, PromRule):  # a Prometheus alert rule (SPEC 11)
-        from .query.tuning import sweep_prometheus
+        from .prometheus.tuning import sweep_prometheus
 
         if cooldown is not None or clear is not None or clock is not None:
             raise UsageError("sweep: a Prometheus alert rule takes threshold, for_ and keep_firing_for")

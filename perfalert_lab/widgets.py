@@ -341,13 +341,13 @@ def _build_tuner_class() -> type:
     class PromTuner(Tuner):  # type: ignore[misc, valid-type]
         """The tuner for a Prometheus alert rule (SPEC 11): the number of its top-level comparison,
         ``for`` and ``keep_firing_for``; the compared value is evaluated once, each move re-runs
-        only the comparison and the alert states (:class:`~perfalert_lab.query.tuning.PromRuleReplay`).
+        only the comparison and the alert states (:class:`~perfalert_lab.prometheus.tuning.PromRuleReplay`).
         "Write back" puts the values into the rule file, touching nothing else."""
 
         def __init__(self, frame: Any, rule: Any, *, incidents: pd.DataFrame | None = None, rules: Any = None,
                      prometheus_compat: str = "3") -> None:
-            from .query.backtest import _source
-            from .query.tuning import PromRuleReplay
+            from .prometheus.backtest import alert_source
+            from .prometheus.tuning import PromRuleReplay
 
             self.replay = replay = PromRuleReplay(frame, rule, rules, incidents=incidents,
                                                   prometheus_compat=prometheus_compat, caller="tune")
@@ -372,7 +372,7 @@ def _build_tuner_class() -> type:
                 now = format_duration(parse_duration(f"{ms}ms"))
                 self.controls[key] = widgets.SelectionSlider(options=_choices(now), value=now, description=key,
                                                              style=style, layout=layout)
-            sources = sorted({_source(dict(lb)) or replay.name for lb in replay.labels}) or [replay.name]
+            sources = sorted({alert_source(dict(lb)) or replay.name for lb in replay.labels}) or [replay.name]
             busiest = replay.run().alerts["source"].value_counts()  # start on the series with most alerts
             first = str(busiest.index[0]) if len(busiest) and str(busiest.index[0]) in sources else sources[0]
             self.controls["series"] = widgets.Dropdown(options=sources, value=first, description="series",
@@ -484,7 +484,7 @@ def _build_tuner_class() -> type:
 
             if self.prom_rules.path is None:
                 raise UsageError("tune: this rule file was not read from a file; write it with "
-                                 "pal.query.tuning.update_prometheus_rule")
+                                 "pal.prometheus.tuning.update_prometheus_rule")
             target = Path(path or self.save_path.value)
             written = update_prometheus_rule(self.prom_rules.path, self.replay.name, out=target, **self._written())
             self.status.value = f"wrote <code>{_escape(str(written))}</code>"

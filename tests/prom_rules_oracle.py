@@ -163,8 +163,8 @@ def random_case(rng: random.Random, n: int, minutes: int = 30) -> tuple[dict, di
     from promql_oracle import Case
 
     from perfalert_lab.errors import RulesError
-    from perfalert_lab.query import store_from_frame
-    from perfalert_lab.query.alerting import evaluate_rule_file
+    from perfalert_lab.prometheus.alerting import evaluate_rule_file
+    from perfalert_lab.promql_engine import store_from_frame
     from perfalert_lab.rules.promfile import parse_prometheus_rules
 
     while True:

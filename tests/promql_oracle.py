@@ -338,7 +338,7 @@ def close(a: float, b: float) -> bool:
 
 def ours(case: Case, compat: str = "2") -> dict[int, object]:
     """Our answers for the case, in the same shape as promtool's."""
-    from perfalert_lab.query import PromQLError, Scalar, evaluate, format_labels, store_from_frame
+    from perfalert_lab.promql_engine import PromQLError, Scalar, evaluate, format_labels, store_from_frame
 
     store = store_from_frame(case.frame())
     result: dict[int, object] = {}
@@ -359,7 +359,7 @@ def ours(case: Case, compat: str = "2") -> dict[int, object]:
 
 def batch(case: Case, compat: str = "2") -> dict[int, object]:
     """Our answers from one vectorised call over all the case's instants (errors: per instant)."""
-    from perfalert_lab.query import PromQLError, Scalar, evaluate, format_labels, store_from_frame
+    from perfalert_lab.promql_engine import PromQLError, Scalar, evaluate, format_labels, store_from_frame
 
     store = store_from_frame(case.frame())
     times = np.array(case.times_s) * 1000

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from perfalert_lab.query.alerting import selectors
+from perfalert_lab.prometheus.alerting import selectors
 
 MINUTES = 110
 HIGH = (10, 80)  # minutes with high values

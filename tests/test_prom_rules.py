@@ -24,8 +24,8 @@ from promtool_oracle import need_promtool
 
 import perfalert_lab as pal
 from perfalert_lab.errors import RulesError
-from perfalert_lab.query import store_from_frame
-from perfalert_lab.query.alerting import alert_states, evaluate_rule_file
+from perfalert_lab.prometheus.alerting import alert_states, evaluate_rule_file
+from perfalert_lab.promql_engine import store_from_frame
 from perfalert_lab.rules.promfile import is_prometheus_rules, load_prometheus_rules, parse_prometheus_rules
 from perfalert_lab.templates import TemplateError, check_template, render
 
@@ -257,7 +257,7 @@ def test_control_structures_and_query_render_as_promtool(tmp_path):
     store = store_from_frame(frame)
 
     def query(q: str) -> list:
-        from perfalert_lab.query.alerting import instant_query
+        from perfalert_lab.prometheus.alerting import instant_query
 
         return instant_query(store, q, 0, lookback_ms=300_000, compat="2")
 
@@ -402,7 +402,7 @@ def test_a_sweep_row_equals_a_backtest_of_the_rule_written_back(tmp_path):
     from conftest import ROOT
 
     import perfalert_lab as pal
-    from perfalert_lab.query.tuning import update_prometheus_rule
+    from perfalert_lab.prometheus.tuning import update_prometheus_rule
 
     src = ROOT / "data" / "prometheus" / "alerts.rules.yml"
     frame, incidents = pal.datasets.prometheus_fleet()
@@ -426,7 +426,7 @@ def test_a_sweep_row_equals_a_backtest_of_the_rule_written_back(tmp_path):
 def test_writing_back_touches_only_the_changed_values(tmp_path):
     from conftest import ROOT
 
-    from perfalert_lab.query.tuning import update_prometheus_rule
+    from perfalert_lab.prometheus.tuning import update_prometheus_rule
 
     src = (ROOT / "data" / "prometheus" / "alerts.rules.yml").read_text()
     path = tmp_path / "alerts.rules.yml"

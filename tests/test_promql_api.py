@@ -134,7 +134,7 @@ def test_dask_equals_pandas_on_random_expressions(seed):
     import dask
     from promql_oracle import close, random_case
 
-    from perfalert_lab.query import scaleout
+    from perfalert_lab.promql_engine import parse, scaleout
 
     rng = random.Random(seed)
     reduced = 0
@@ -157,7 +157,7 @@ def test_dask_equals_pandas_on_random_expressions(seed):
         assert all(close(a, b) for a, b in zip(got["value"], want["value"], strict=True)), case.expr
         local: list = []
         partial: list = []
-        scaleout._plan(pal.query.parse(case.expr), local, partial)
+        scaleout._plan(parse(case.expr), local, partial)
         reduced += bool(partial)
     assert reduced >= 3  # partial aggregates were exercised, not only the gather-and-evaluate path
 
@@ -180,7 +180,7 @@ def test_cli_promql_writes_parquet_and_plain_timestamps(tmp_path, capsys):
 
 def test_quantiles_sort_nan_first_as_promtool_does():
     """Facts from promtool 2.42: sqrt(-4), sqrt(1), sqrt(9) -> quantile 0 is NaN, 0.5 is 1."""
-    from perfalert_lab.query import evaluate, store_from_frame
+    from perfalert_lab.promql_engine import evaluate, store_from_frame
 
     f = pd.DataFrame({"timestamp": pd.to_datetime([0, 0, 0, 0, 60, 120], unit="s", utc=True),
                       "metric": ["g", "g", "g", "h", "h", "h"], "a": ["1", "2", "3", "", "", ""],

@@ -4,7 +4,7 @@
 ``promql/promqltest/testdata``: ``load <interval>`` followed by series in expanding
 notation, ``clear``, ``eval instant at <time> <expr>`` or ``eval range from <a> to
 <b> step <s> <expr>`` followed by the expected series (``expect fail`` for an error).
-This file reads that format and checks ``perfalert_lab.promql`` against each case.
+This file reads that format and checks ``perfalert_lab.promql_engine`` against each case.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from perfalert_lab._time import parse_duration
-from perfalert_lab.query import PromQLError, Scalar, evaluate, format_labels, store_from_frame
+from perfalert_lab.promql_engine import PromQLError, Scalar, evaluate, format_labels, store_from_frame
 
 DATA = Path(__file__).parent / "data" / "promqltest"
 _SERIES = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)?(?P<labels>\{[^}]*\})?\s+(?P<values>.+)$")

@@ -2,7 +2,7 @@
 
 Random expressions from a grammar of the supported subset over random series (gaps,
 counter restarts, series that start late and end early, classic histograms), each
-evaluated at random instants by promtool and by ``perfalert_lab.promql`` in one
+evaluated at random instants by promtool and by ``perfalert_lab.promql_engine`` in one
 vectorised call. Set ``PERFALERT_PROMQL_CASES`` for more (thousands locally).
 """
 

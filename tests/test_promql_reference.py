@@ -16,7 +16,7 @@ import pytest
 from promql_oracle import INTERVAL_S, POINTS, _split, close, random_series
 from promql_reference import reference_answers
 
-from perfalert_lab.query import evaluate, format_labels, store_from_frame
+from perfalert_lab.promql_engine import evaluate, format_labels, store_from_frame
 
 RANGE_FNS = ["rate", "increase", "delta", "irate", "idelta", "deriv", "avg_over_time", "min_over_time",
              "max_over_time", "sum_over_time", "count_over_time", "stddev_over_time", "stdvar_over_time",

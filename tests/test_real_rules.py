@@ -26,8 +26,8 @@ from real_rules_oracle import MINUTES, history_frame, promtool_annotations, synt
 
 from perfalert_lab.cli import main
 from perfalert_lab.errors import RulesError
-from perfalert_lab.query import store_from_frame
-from perfalert_lab.query.alerting import evaluate_rule_file
+from perfalert_lab.prometheus.alerting import evaluate_rule_file
+from perfalert_lab.promql_engine import store_from_frame
 from perfalert_lab.rules.promfile import load_prometheus_rules
 
 CORPUS = SHARED_RULES

@@ -42,11 +42,11 @@ def _labels(row: Any, has_labels: bool) -> tuple[tuple[str, str], ...]:
 
 def _silences(rules: Any) -> tuple[Silence, ...]:
     """Our rules file's silences (glob matchers over a window) as Alertmanager silences."""
-    from ..rules.prometheus import _glob_to_regex
+    from ..rules.prometheus import glob_to_regex
 
     out = []
     for s in getattr(rules, "silences", ()) or ():
-        matchers = tuple(Matcher("alertname" if k == "rule_id" else k, "=~", _glob_to_regex(str(v)))
+        matchers = tuple(Matcher("alertname" if k == "rule_id" else k, "=~", glob_to_regex(str(v)))
                          for k, v in s.matchers.items())
         out.append(Silence(matchers, s.start // 1_000_000, s.end // 1_000_000))
     return tuple(out)

@@ -59,7 +59,7 @@ def _label_name(name: str) -> str:
     return "_" + out if not out or out[0].isdigit() else out
 
 
-def _glob_to_regex(pattern: str) -> str:
+def glob_to_regex(pattern: str) -> str:
     """A shell glob as an RE2 regex (Prometheus anchors it)."""
     out = []
     i = 0
@@ -98,7 +98,7 @@ def _selector(rule: Rule) -> str:
     for key, pattern in rule.match.items():
         label = _label_name(key)
         if any(ch in pattern for ch in "*?["):
-            matchers.append(f"{label}=~{_quote(_glob_to_regex(pattern))}")
+            matchers.append(f"{label}=~{_quote(glob_to_regex(pattern))}")
         else:
             matchers.append(f"{label}={_quote(pattern)}")
     name = prometheus_metric_name(rule.metric)

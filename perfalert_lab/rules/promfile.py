@@ -314,8 +314,8 @@ def _duration(value: Any, path: tuple[Any, ...], where: str, key: str, add: Any)
 
 def _rule(r: Any, path: tuple[Any, ...], where: str, index: int, add: Any, doc: _Doc,
           skipped: list[tuple[int | None, str]]) -> PromRule | None:
-    from ..query import PromQLError, UnsupportedPromQL, parse
-    from ..query.evaluate import check_supported
+    from ..promql_engine import PromQLError, UnsupportedPromQL, parse
+    from ..promql_engine.evaluate import check_supported
 
     if not isinstance(r, dict):
         add(path, f"{where}: rule {index + 1}: a rule must be a mapping with 'alert' or 'record' and 'expr'")

@@ -181,12 +181,12 @@ class _Central(Evaluator):
 def span_of_dask(frame: Any) -> tuple[int, int]:
     """First and last sample time (ms) of a dask frame."""
     dask = require_module("dask", "dask", "PromQL on a dask DataFrame")
-    from ..frames import _frame_timestamps
+    from ..frames import frame_timestamps
 
     def span(pdf: pd.DataFrame) -> tuple[int, int] | None:
         if len(pdf) == 0:
             return None
-        ns = _frame_timestamps(pdf["timestamp"], "dask frame")
+        ns = frame_timestamps(pdf["timestamp"], "dask frame")
         return int(ns.min()) // 1_000_000, int(ns.max()) // 1_000_000
 
     spans = [s for s in dask.compute(*[dask.delayed(span)(p) for p in frame.to_delayed()]) if s is not None]

@@ -23,11 +23,11 @@ import numpy as np
 
 from ..engine.states import AlertState
 from ..errors import RulesError
+from ..promql_engine.evaluate import Evaluator, PromQLError, Scalar, Vector
+from ..promql_engine.kernels import STALE_NAN_BITS
+from ..promql_engine.store import Labels, SeriesStore
 from ..rules.promfile import PromGroup, PromRule, PromRuleFile
 from ..templates import render
-from .evaluate import Evaluator, PromQLError, Scalar, Vector
-from .kernels import STALE_NAN_BITS
-from .store import Labels, SeriesStore
 
 __all__ = ["AlertTimeline", "alert_states", "evaluate_rule_file", "instant_query", "rule_ticks"]
 
@@ -64,8 +64,8 @@ def instant_query(store: SeriesStore, expr: str, at_ms: int, *, lookback_ms: int
     template functions see them (``.Labels`` with ``__name__``, ``.Value``); a scalar is one sample
     without labels."""
     from ..gotemplate import Struct
-    from . import parse
-    from .evaluate import Evaluator, Scalar, Vector
+    from ..promql_engine import parse
+    from ..promql_engine.evaluate import Evaluator, Scalar, Vector
 
     ev = Evaluator(store, np.array([at_ms], dtype=np.int64), lookback_ms=lookback_ms, compat=compat,
                    subquery_step_ms=60_000, text=expr)
@@ -82,7 +82,7 @@ def selectors(expr: str) -> list[Any]:
     """The vector selectors of an expression (in range selectors and subqueries too)."""
     import promql_parser as pp
 
-    from . import parse
+    from ..promql_engine import parse
 
     found = []
     stack = [parse(expr)]
@@ -225,7 +225,7 @@ def _add_series(store: SeriesStore, labels: list[Labels], ts: list[np.ndarray], 
 
 def _evaluate(store: SeriesStore, rule: PromRule, group: PromGroup, ticks: np.ndarray, *, lookback_ms: int,
               compat: str, where: str) -> Vector:
-    from . import parse
+    from ..promql_engine import parse
 
     ev = Evaluator(store, ticks - group.query_offset_ms, lookback_ms=lookback_ms, compat=compat,
                    subquery_step_ms=group.interval_ms, text=rule.expr)

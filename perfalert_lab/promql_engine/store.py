@@ -71,7 +71,7 @@ class SeriesStore:
 
 def store_from_frame(frame: pd.DataFrame, *, name: str = "frame") -> SeriesStore:
     """Build the store from a long frame (``timestamp``, ``value``, ``metric``, labels)."""
-    from ..frames import _frame_timestamps, frame_values
+    from ..frames import frame_timestamps, frame_values
 
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{name}: expected a pandas DataFrame in the long format, got {type(frame).__name__}")
@@ -84,7 +84,7 @@ def store_from_frame(frame: pd.DataFrame, *, name: str = "frame") -> SeriesStore
         if col != "metric" and not _NAME.match(col):
             raise DataError(f"{name}: column {col!r} is not a valid Prometheus label name; "
                             "rename it to letters, digits and underscores")
-    ts_ns = _frame_timestamps(frame["timestamp"], name)
+    ts_ns = frame_timestamps(frame["timestamp"], name)
     vals = frame_values(frame, name)
     # NaN is a sample value in Prometheus (a scrape can report it), so it is kept here
     ts = np.floor_divide(ts_ns, 1_000_000)

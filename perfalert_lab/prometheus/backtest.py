@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 
 from .._time import NAT_NS, ns_to_timestamps, parse_duration, to_ns
-from ..backtesting import BacktestResult
 from ..clock import IntervalClock
 from ..engine.lifecycle import ALERT_COLUMNS, ALERT_TEXT_COLUMNS, NOTIFICATION_COLUMNS, NOTIFICATION_TEXT_COLUMNS
 from ..frames import as_incidents
+from ..promql_engine.store import store_from_frame
+from ..result import BacktestResult
 from ..rules.promfile import PromRuleFile, comparison_of
 from ..stats import compute_stats
 from ..templates import format_labels
 from .alerting import AlertTimeline, evaluate_rule_file
-from .store import store_from_frame
 
 __all__ = ["backtest_prometheus"]
 
@@ -63,9 +63,9 @@ def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFr
                         prometheus_compat: str = "3", group_offset: Any = "0s", lookback: Any = "5m",
                         start: Any = None, end: Any = None) -> BacktestResult:
     from .._time import parse_instant
-    from . import _compat
+    from ..promql_engine import compat_version
 
-    compat = _compat(prometheus_compat)
+    compat = compat_version(prometheus_compat)
     store = store_from_frame(frame)
     if store.first_ms is None:
         from ..errors import DataError
@@ -79,7 +79,7 @@ def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFr
                                                group_offset_ms=to_ns(parse_duration(group_offset)) // _NS_PER_MS)
     incidents = as_incidents(incidents)
     rule_ids = list(dict.fromkeys(r.name for r in rules.alert_rules))
-    all_sources = {_source(dict(lb)) for lb in store.labels}
+    all_sources = {alert_source(dict(lb)) for lb in store.labels}
     series, compared = _expression_series(timelines, full_store, compat,
                                           to_ns(parse_duration(lookback)) // _NS_PER_MS)
     alerts, notifications, stats = tables_from_timelines(timelines, rule_ids, (store.first_ms, end_ms), incidents,
@@ -87,7 +87,7 @@ def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFr
     interval = rules.groups[0].interval_ms if rules.groups else 60_000
     clock = IntervalClock(every=f"{interval // 1000}s", lookback=lookback)
     span = (pd.Timestamp(store.first_ms * _NS_PER_MS, tz="UTC"), pd.Timestamp(end_ms * _NS_PER_MS, tz="UTC"))
-    return BacktestResult(alerts, notifications, stats, rules, clock, span, incidents,  # type: ignore[arg-type]
+    return BacktestResult(alerts, notifications, stats, rules, clock, span, incidents,
                           series=series)
 
 
@@ -108,13 +108,13 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
         rid = tl.rule.name
         evaluations[rid] = evaluations.get(rid, 0) + len(tl.ticks)
         n_series[rid] = n_series.get(rid, 0) + len(tl.labels)
-        watched.setdefault(rid, set()).update(tl.watched or {_source(dict(lb)) for lb in tl.labels})
+        watched.setdefault(rid, set()).update(tl.watched or {alert_source(dict(lb)) for lb in tl.labels})
         if len(tl.ticks):
             spans[rid] = (int(tl.ticks[0]) * _NS_PER_MS, int(tl.ticks[-1]) * _NS_PER_MS)
         lower_is_worse = _top_comparison(tl.rule.expr) in ("<", "<=")
         for i, first, fired, stop in _episodes(tl):
             labels = dict(tl.labels[i])
-            source = _source(labels)
+            source = alert_source(labels)
             values = tl.value[i, first:stop]
             peak = float(np.nanmin(values) if lower_is_worse else np.nanmax(values)) \
                 if np.isfinite(values).any() else float("nan")
@@ -173,8 +173,8 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
     import promql_parser as pp
 
     from ..frames import SeriesSet
+    from ..promql_engine.evaluate import Evaluator, Vector
     from .alerting import _alert_instances
-    from .evaluate import Evaluator, Vector
 
     parts = []
     compared: dict[str, int] = {}
@@ -196,7 +196,7 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
             ok = ~np.isnan(values)
             if ok.any():
                 parts.append(pd.DataFrame({"timestamp": ns_to_timestamps(tl.ticks[ok] * _NS_PER_MS),
-                                           "source": _source(dict(lb)), "metric": tl.rule.name,
+                                           "source": alert_source(dict(lb)), "metric": tl.rule.name,
                                            "value": values[ok], "labels": format_labels(lb)}))
     if not parts:
         return None, compared
@@ -208,5 +208,5 @@ def _summary(annotations: dict[str, str]) -> str:
     return annotations.get("summary") or annotations.get("description") or ""
 
 
-def _source(labels: dict[str, str]) -> str:
+def alert_source(labels: dict[str, str]) -> str:
     return labels.get("source") or labels.get("instance") or ""

@@ -24,7 +24,8 @@ from ..templates import format_labels
 from .evaluate import Evaluator, PromQLError, Scalar, UnsupportedPromQL, Vector
 from .store import SeriesStore, store_from_frame
 
-__all__ = ["PromQLError", "SeriesStore", "UnsupportedPromQL", "evaluate", "parse", "promql", "store_from_frame"]
+__all__ = ["PromQLError", "SeriesStore", "UnsupportedPromQL", "compat_version", "evaluate", "parse", "promql",
+           "store_from_frame"]
 
 _NS_PER_MS = 1_000_000
 
@@ -50,7 +51,7 @@ def evaluate(store: SeriesStore, expr: str | Any, times_ms: np.ndarray, *, lookb
              prometheus_compat: str = "3", subquery_step_ms: int = 60_000, text: str | None = None) -> Vector | Scalar:
     """Evaluate ``expr`` (text, or a tree from :func:`parse` with its ``text``) over ``store`` at
     ``times_ms``: the array form under :func:`promql`."""
-    compat = _compat(prometheus_compat)
+    compat = compat_version(prometheus_compat)
     node = parse(expr) if isinstance(expr, str) else expr
     expr = expr if isinstance(expr, str) else (text or str(expr))
     ev = Evaluator(store, np.asarray(times_ms, dtype=np.int64), lookback_ms=lookback_ms, compat=compat,
@@ -79,7 +80,7 @@ def promql(frame: pd.DataFrame | SeriesStore, expr: str, *, start: Any = None, e
     from .._time import parse_duration, parse_instant, to_ns
 
     dask_frame = _is_dask(frame)
-    compat = _compat(prometheus_compat)
+    compat = compat_version(prometheus_compat)
     node = parse(expr)  # a syntax error before any data work
     store = None if dask_frame else (frame if isinstance(frame, SeriesStore) else store_from_frame(frame))
     try:
@@ -145,7 +146,7 @@ def to_frame(out: Vector | Scalar, times_ms: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def _compat(value: str) -> str:
+def compat_version(value: str) -> str:
     text = str(value)
     if text not in ("2", "3"):
         raise UsageError(f"prometheus_compat must be '2' or '3', got {value!r}")

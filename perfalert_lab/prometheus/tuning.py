@@ -20,13 +20,13 @@ import pandas as pd
 from .._time import format_duration, parse_duration, to_ns
 from ..errors import UsageError
 from ..frames import as_incidents
+from ..promql_engine.evaluate import Evaluator, Vector
+from ..promql_engine.store import store_from_frame
 from ..rules.promfile import PromRule, PromRuleFile
 from ..rules.promfile import with_threshold as _with_threshold
 from ..stats import notification_pages
 from .alerting import AlertTimeline, _alert_instances, alert_states, evaluate_rule_file, rule_ticks, watched_sources
-from .backtest import _source, tables_from_timelines, threshold_of
-from .evaluate import Evaluator, Vector
-from .store import store_from_frame
+from .backtest import alert_source, tables_from_timelines, threshold_of
 
 __all__ = ["PromRuleReplay", "sweep_prometheus", "update_prometheus_rule", "updated_prometheus_text"]
 
@@ -51,7 +51,7 @@ class PromRuleReplay:
     def __init__(self, frame: Any, rule: PromRule | str, rules: PromRuleFile, *,
                  incidents: pd.DataFrame | None = None, prometheus_compat: str = "3", lookback: Any = "5m",
                  caller: str = "sweep") -> None:
-        from . import _compat
+        from ..promql_engine import compat_version
 
         name = rule if isinstance(rule, str) else rule.name
         try:
@@ -62,7 +62,7 @@ class PromRuleReplay:
             raise UsageError(f"{caller}: {name!r} is a recording rule; {caller} an alert rule")
         self.rule, self.rules, self.name = rule, rules, name
         self.group = next(g for g in rules.groups if rule in g.rules)
-        compat = _compat(prometheus_compat)
+        compat = compat_version(prometheus_compat)
         store = store_from_frame(frame)
         if store.first_ms is None:
             raise UsageError(f"{caller}: the frame holds no samples")
@@ -92,7 +92,7 @@ class PromRuleReplay:
             raise UsageError(f"{caller}: rule {name!r}: the left side of the comparison is not a vector")
         self.labels, self.series, self.present, self.values, _ = _alert_instances(rule, out, where)
         self.incidents = as_incidents(incidents)
-        self.sources = {_source(dict(lb)) for lb in full.labels}
+        self.sources = {alert_source(dict(lb)) for lb in full.labels}
         self.watched = watched_sources(full, rule.expr)
         self.store = full
         self.compat, self.lookback_ms = compat, lookback_ms
@@ -133,8 +133,8 @@ class PromRuleReplay:
 
     def run(self, threshold: float | None = None, for_: Any = None, keep_firing_for: Any = None) -> Any:
         """A :class:`BacktestResult` of the variant alone (its series: the compared value per source)."""
-        from ..backtesting import BacktestResult
         from ..clock import IntervalClock
+        from ..result import BacktestResult
         from .backtest import _expression_series
 
         variant = self.variant(threshold, for_, keep_firing_for)
