@@ -132,6 +132,24 @@ def _regression(ts, vals, a, b, intercept_time):  # pragma: no cover - compiled
     return slope, intercept
 
 
+@numba.njit(cache=True, error_model="numpy")
+def _incremental_mean(vals, lo, hi):  # pragma: no cover - compiled
+    """Prometheus's incremental mean of ``vals[lo:hi]`` (2's avg_over_time; 3's when the sum overflows):
+    the mean of a constant is that constant, and a finite value does not move an infinite mean."""
+    mean = 0.0
+    count = 0.0
+    for k in range(lo, hi):
+        count += 1
+        v = vals[k]
+        if math.isinf(mean):
+            if math.isinf(v) and (mean > 0) == (v > 0):
+                continue  # the same infinity: the mean is already right
+            if not math.isinf(v) and not math.isnan(v):
+                continue
+        mean += v / count - mean / count
+    return mean
+
+
 @numba.njit(cache=True, inline="always", error_model="numpy")
 def _any_inf(vals, lo, hi):  # pragma: no cover - compiled
     for k in range(lo, hi):
@@ -244,18 +262,7 @@ def over_range(fn, offsets, ts, vals, T, eval_T, rng, left_open, v3, arg, out, p
                 out[i, j] = slope * arg[j] + intercept
             elif fn == AVG and not v3:
                 # Prometheus 2: an incremental mean (a constant's mean is that constant, exactly)
-                mean = 0.0
-                count = 0.0
-                for k in range(lo, hi):
-                    count += 1
-                    v = vals[k]
-                    if math.isinf(mean):
-                        if math.isinf(v) and (mean > 0) == (v > 0):
-                            continue  # the same infinity: the mean is already right
-                        if not math.isinf(v) and not math.isnan(v):
-                            continue  # a finite value does not move an infinite mean
-                    mean += v / count - mean / count
-                out[i, j] = mean
+                out[i, j] = _incremental_mean(vals, lo, hi)
             elif fn == AVG:
                 # Prometheus 3: the compensated sum divided by the count; when that sum overflows,
                 # an incremental mean (which keeps large finite values finite)
@@ -266,12 +273,7 @@ def over_range(fn, offsets, ts, vals, T, eval_T, rng, left_open, v3, arg, out, p
                 if not math.isinf(total) or _any_inf(vals, lo, hi):
                     out[i, j] = (total + comp) / m
                 else:
-                    mean = 0.0
-                    count = 0.0
-                    for k in range(lo, hi):
-                        count += 1
-                        mean += vals[k] / count - mean / count
-                    out[i, j] = mean
+                    out[i, j] = _incremental_mean(vals, lo, hi)
             elif fn == MIN or fn == MAX:
                 best = vals[lo]
                 for k in range(lo + 1, hi):
