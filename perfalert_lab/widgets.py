@@ -484,7 +484,7 @@ def _build_tuner_class() -> type:
 
             if self.prom_rules.path is None:
                 raise UsageError("tune: this rule file was not read from a file; write it with "
-                                 "pal.prometheus.tuning.update_prometheus_rule")
+                                 "perfalert_lab.rules.writeback.update_prometheus_rule")
             target = Path(path or self.save_path.value)
             written = update_prometheus_rule(self.prom_rules.path, self.replay.name, out=target, **self._written())
             self.status.value = f"wrote <code>{_escape(str(written))}</code>"

@@ -402,7 +402,7 @@ def test_a_sweep_row_equals_a_backtest_of_the_rule_written_back(tmp_path):
     from conftest import ROOT
 
     import perfalert_lab as pal
-    from perfalert_lab.prometheus.tuning import update_prometheus_rule
+    from perfalert_lab.rules.writeback import update_prometheus_rule
 
     src = ROOT / "data" / "prometheus" / "alerts.rules.yml"
     frame, incidents = pal.datasets.prometheus_fleet()
@@ -426,7 +426,7 @@ def test_a_sweep_row_equals_a_backtest_of_the_rule_written_back(tmp_path):
 def test_writing_back_touches_only_the_changed_values(tmp_path):
     from conftest import ROOT
 
-    from perfalert_lab.prometheus.tuning import update_prometheus_rule
+    from perfalert_lab.rules.writeback import update_prometheus_rule
 
     src = (ROOT / "data" / "prometheus" / "alerts.rules.yml").read_text()
     path = tmp_path / "alerts.rules.yml"

@@ -4,7 +4,7 @@ and write the chosen values back into the rule file.
 The threshold is the number of the expression's top-level comparison
 (``<expression> > 0.05``): the expression's other side is evaluated once, at every tick
 of the rule's group, and every combination only re-runs the comparison and the alert
-state machine. :func:`update_prometheus_rule` edits the file in place of the old
+state machine. :func:`perfalert_lab.rules.writeback.update_prometheus_rule` edits the file in place of the old
 values (comments, key order and the rest of the expression kept).
 """
 
@@ -28,10 +28,8 @@ from ..stats import notification_pages
 from .alerting import AlertTimeline, _alert_instances, alert_states, evaluate_rule_file, rule_ticks, watched_sources
 from .backtest import alert_source, tables_from_timelines, threshold_of
 
-__all__ = ["PromRuleReplay", "sweep_prometheus", "update_prometheus_rule", "updated_prometheus_text"]
+__all__ = ["PromRuleReplay", "sweep_prometheus"]
 
-# write-back of both file formats lives with the formats (``rules.writeback``); the names stay here too
-from ..rules.writeback import update_prometheus_rule, updated_prometheus_text  # noqa: E402
 
 _NS_PER_MS = 1_000_000
 _COMPARE = {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.less_equal, "==": np.equal,
