@@ -215,10 +215,11 @@ def parse_prometheus_rules(text: str, *, name: str = "<rules>", default_interval
             return PromRuleFile((), name)
         if not isinstance(data, dict):
             raise RulesError(f"{name}:1: expected a mapping with 'groups:', got {type(data).__name__}")
+        ours = "" if "groups" in data else " (or, for perfalert's own format, start with 'version: 1' and 'rules:')"
         for key in data:
             if key != "groups":
-                problems.append((doc.line((key,)),
-                                 f"field {key} not found in type rulefmt.RuleGroups (a rule file has only 'groups:')"))
+                problems.append((doc.line((key,)), f"field {key} not found in type rulefmt.RuleGroups (a rule file "
+                                                   f"has only 'groups:'){ours}"))
         groups = _groups(data.get("groups") or [], ("groups",), doc, problems, seen_groups, default_interval,
                          skipped)
         ignored = sum(_count_rules(d) for d, _ in docs[1:])
