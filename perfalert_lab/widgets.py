@@ -440,8 +440,7 @@ def _build_tuner_class() -> type:
                 self._curve_key = key
             assert self.result is not None and self.curve is not None
             row = self.result.stats.iloc[0]
-            weeks = max((self.result.span[1] - self.result.span[0]).total_seconds() / 604800, 1e-9)
-            label = f"{self.replay.op} {v['threshold']:g}: {row['alerts'] / weeks:.3g} alerts/week"
+            label = f"{self.replay.op} {v['threshold']:g}: {row['alerts_per_day'] * 7:.3g} alerts/week"
             if "recall" in row.index and not pd.isna(row["recall"]):
                 label += f", recall {row['recall']:.2f}"
             self.curve_view.value = self.curve_painter.png(self.curve, v["threshold"], label)

@@ -169,6 +169,12 @@ def test_pages_mean_one_thing_for_every_kind_of_rule(tmp_path: Path) -> None:
     assert load.loc["Agg", "pages"] == (result.alerts["rule_id"] == "Agg").sum() > 0
     assert load.loc["TOTAL", "pages"] == load.loc["Agg", "pages"]  # no other rule has a paging severity
     assert pal.sweep(frame, prom.rule("Agg"), threshold=[50], rules=prom)["pages"].iloc[0] == load.loc["Agg", "pages"]
+    # alerts per week mean one thing too: the sweep's is the statistics' alerts_per_day x 7, for both kinds
+    off_grid = frame.assign(timestamp=frame["timestamp"] + pd.Timedelta("30s"))  # samples between the rule's ticks
+    for rules, rule in ((prom, prom.rule("Agg")), (ours, ours["r500"])):
+        row = pal.sweep(off_grid, rule, threshold=[50 if rules is prom else 92], rules=rules).iloc[0]
+        assert row["alerts"] > 0
+        assert row["alerts_per_week"] == pytest.approx(row["alerts_per_day"] * 7, rel=1e-12)
 
 
 @pytest.mark.slow

@@ -157,7 +157,8 @@ class PromRuleReplay:
             raise UsageError("sweep: give at least one of threshold, for_, keep_firing_for")
         if "threshold" in grid:
             self._need_threshold()
-        weeks = max((self.span_ms[1] - self.span_ms[0]) / 1000 / 604800, 1e-9)
+        # the rule's own span (first to last evaluation), as its statistics' alerts_per_day (SPEC 5)
+        weeks = max(float(self.ticks[-1] - self.ticks[0]) / 1000 / 604800, 1e-9) if len(self.ticks) else 1e-9
         names = list(grid)
         rows = []
         for combo in itertools.product(*(grid[k] for k in names)):
