@@ -566,3 +566,20 @@ def test_a_labelset_collision_fails_the_rules_evaluation_there_not_the_backtest(
     with pytest.warns(PerfAlertWarning, match="same labelset"):
         result = pal.backtest(frame, rules)  # the backtest goes on (it stopped with an error before)
     assert len(result.alerts) == 1
+
+
+def test_a_forward_reference_file_says_each_warning_once(tmp_path):
+    """A file with a forward reference is evaluated in passes; what the evaluation says is said once."""
+    import warnings
+
+    import perfalert_lab as pal
+
+    t0 = pd.Timestamp("2026-01-01", tz="UTC")
+    rows = [{"timestamp": t0 + pd.Timedelta(minutes=m), "metric": m_, "job": "j", "value": 1.0}
+            for m_, minutes in (("a", range(10)), ("b", (4, 5))) for m in minutes]
+    rules = parse_prometheus_rules("groups:\n- name: g\n  rules:\n  - alert: F\n    expr: r > 0\n"
+                                   "  - record: r\n    expr: '{__name__=~\"a|b\"}'\n")
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        pal.backtest(pd.DataFrame(rows), rules)
+    assert [str(w.message).split(":")[2] for w in said] == [" rule 'r'"], [str(w.message) for w in said]

@@ -287,7 +287,7 @@ def _warn_failed(where: str, rule: PromRule, ticks: np.ndarray, failed: np.ndarr
     first = ns_to_timestamps(np.array([int(ticks[np.argmax(failed)]) * 1_000_000]))[0]
     warnings.warn(f"{where}: rule {rule.name!r}: at {first.isoformat()} and {int(failed.sum()) - 1} more evaluations "
                   f"the vector contains metrics with the same labelset after applying {applied}; Prometheus fails "
-                  f"the rule's evaluation there and {then}", PerfAlertWarning, stacklevel=3)
+                  f"the rule's evaluation there and {then}", PerfAlertWarning, stacklevel=2)
 
 
 def evaluate_rule_file(store: SeriesStore, rules: PromRuleFile, start_ms: int, end_ms: int, *,
@@ -300,14 +300,21 @@ def evaluate_rule_file(store: SeriesStore, rules: PromRuleFile, start_ms: int, e
     file is then evaluated in passes: each gives such readers the series the previous pass
     recorded, written one millisecond after their tick (invisible at the tick, visible from the
     next), until the recorded series no longer change."""
+    import warnings
+
     forward = forward_names(rules)
     late: dict[Labels, tuple[np.ndarray, np.ndarray]] = {}
     for _ in range(len(forward) + 2):
-        timelines, final, recorded = _one_pass(store, rules, start_ms, end_ms, lookback_ms=lookback_ms, compat=compat,
-                                               group_offset_ms=group_offset_ms, forward=forward, late=late)
+        with warnings.catch_warnings(record=True) as said:  # each pass says the same: the last one's are given
+            warnings.simplefilter("always")
+            timelines, final, recorded = _one_pass(store, rules, start_ms, end_ms, lookback_ms=lookback_ms,
+                                                   compat=compat, group_offset_ms=group_offset_ms, forward=forward,
+                                                   late=late)
         if not forward or _same_series(recorded, late):
             break
         late = recorded
+    for w in said:
+        warnings.warn(w.message, w.category, stacklevel=2)
     return timelines, final
 
 
