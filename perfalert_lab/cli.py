@@ -188,6 +188,8 @@ def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incident
                         texts=args.summaries or None, prometheus=prometheus)
     finally:
         client.close()
+        if not args.scheduler:  # the local cluster is ours: its worker processes end with the command
+            client.cluster.close()
 
 
 def _cmd_promql(args: argparse.Namespace) -> int:

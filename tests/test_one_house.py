@@ -187,6 +187,9 @@ def test_workers_keep_the_prometheus_options(tmp_path: Path) -> None:
     rules_path = tmp_path / "alerts.yml"
     rules_path.write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
         {"alert": "R", "expr": "avg_over_time(requests[2m]) > 93"}]}]}))
+    import psutil
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
     outs = {}
     for name, extra in (("plain", []), ("dask", ["--workers", "1"])):
         out = tmp_path / name
@@ -194,6 +197,11 @@ def test_workers_keep_the_prometheus_options(tmp_path: Path) -> None:
                      "--group-offset", "30s", "--out", str(out), *extra]) == 0
         outs[name] = pd.read_csv(out / "alerts.csv")
     pd.testing.assert_frame_equal(outs["plain"], outs["dask"])
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in before and p.is_running()
+            and p.status() != psutil.STATUS_ZOMBIE
+            and "resource_tracker" not in " ".join(p.cmdline())]  # multiprocessing's, one per interpreter
+    # the local cluster's worker processes ended with the command
+    assert not left, [" ".join(p.cmdline())[:160] for p in left]
 
 
 # --------------------------------------------------------------------------- every file promtool accepts (issue 21)
