@@ -23,7 +23,7 @@ from ..engine.lifecycle import ALERT_COLUMNS, ALERT_TEXT_COLUMNS, NOTIFICATION_C
 from ..frames import as_incidents
 from ..promql_engine.store import store_from_frame
 from ..result import BacktestResult
-from ..rules.promfile import PromRuleFile, comparison_of
+from ..rules.promfile import PromRuleFile
 from ..stats import compute_stats
 from ..templates import format_labels
 from .alerting import AlertTimeline, evaluate_rule_file
@@ -31,13 +31,6 @@ from .alerting import AlertTimeline, evaluate_rule_file
 __all__ = ["backtest_prometheus"]
 
 _NS_PER_MS = 1_000_000
-
-
-def _top_comparison(expr: str) -> str:
-    return str(threshold_of(expr).get("op", ""))
-
-
-threshold_of = comparison_of  # the name the rule-file tuning and older callers use
 
 
 def _episodes(tl: AlertTimeline) -> list[tuple[int, int, int, int | None]]:
@@ -111,7 +104,7 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
         watched.setdefault(rid, set()).update(tl.watched or {alert_source(dict(lb)) for lb in tl.labels})
         if len(tl.ticks):
             spans[rid] = (int(tl.ticks[0]) * _NS_PER_MS, int(tl.ticks[-1]) * _NS_PER_MS)
-        lower_is_worse = _top_comparison(tl.rule.expr) in ("<", "<=")
+        lower_is_worse = tl.rule.comparison.get("op") in ("<", "<=")
         for i, first, fired, stop in _episodes(tl):
             labels = dict(tl.labels[i])
             source = alert_source(labels)

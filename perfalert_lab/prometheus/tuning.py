@@ -22,11 +22,10 @@ from ..errors import UsageError
 from ..frames import as_incidents
 from ..promql_engine.evaluate import Evaluator, Vector
 from ..promql_engine.store import store_from_frame
-from ..rules.promfile import PromRule, PromRuleFile
-from ..rules.promfile import with_threshold as _with_threshold
+from ..rules.promfile import PromRule, PromRuleFile, comparison_of
 from ..stats import notification_pages
 from .alerting import AlertTimeline, _alert_instances, alert_states, evaluate_rule_file, rule_ticks, watched_sources
-from .backtest import alert_source, tables_from_timelines, threshold_of
+from .backtest import alert_source, tables_from_timelines
 
 __all__ = ["PromRuleReplay", "sweep_prometheus"]
 
@@ -77,7 +76,7 @@ class PromRuleReplay:
         node: Any = pp.parse(rule.expr)
         while isinstance(node, pp.ParenExpr):
             node = node.expr
-        info = threshold_of(rule.expr)
+        info = rule.comparison
         self.op: str | None = info.get("op")
         self.threshold: float | None = info.get("threshold")
         if getattr(node, "modifier", None) is not None and node.modifier.return_bool:
@@ -98,14 +97,9 @@ class PromRuleReplay:
 
     def variant(self, threshold: float | None = None, for_: Any = None, keep_firing_for: Any = None) -> PromRule:
         """The rule with these values (``None`` keeps the rule's own)."""
-        rule = self.rule
-        expr = rule.expr
         if threshold is not None:
             self._need_threshold()
-            expr = _with_threshold(rule.expr, float(threshold))
-        for_ms = _ms(for_) if for_ is not None else rule.for_ms
-        keep_ms = _ms(keep_firing_for) if keep_firing_for is not None else rule.keep_firing_for_ms
-        return replace(rule, expr=expr, for_ms=for_ms, keep_firing_for_ms=keep_ms)
+        return self.rule.replace(threshold=threshold, for_=for_, keep_firing_for=keep_firing_for)
 
     def _need_threshold(self) -> None:
         if self.threshold is None:
@@ -117,7 +111,7 @@ class PromRuleReplay:
         cond = self.present  # without a threshold, the values are the whole expression's: present = active
         if self.threshold is not None:
             with np.errstate(invalid="ignore"):
-                bound = float(threshold_of(variant.expr)["threshold"])
+                bound = float(comparison_of(variant.expr)["threshold"])
                 cond = self.present & _COMPARE[str(self.op)](self.values, bound)
         state, active_at = alert_states(cond, self.ticks, variant.for_ms, variant.keep_firing_for_ms,
                                         self.group.limit)
@@ -145,8 +139,7 @@ class PromRuleReplay:
         span = (pd.Timestamp(self.span_ms[0] * _NS_PER_MS, tz="UTC"), pd.Timestamp(self.span_ms[1] * _NS_PER_MS,
                                                                                    tz="UTC"))
         clock = IntervalClock(format_duration(parse_duration(f"{self.group.interval_ms}ms")))
-        return BacktestResult(alerts, notifications, stats, rules, clock, span, self.incidents,  # type: ignore[arg-type]
-                              self._drawn)
+        return BacktestResult(alerts, notifications, stats, rules, clock, span, self.incidents, self._drawn)
 
     def sweep(self, *, threshold: Any = None, for_: Any = None, keep_firing_for: Any = None) -> pd.DataFrame:
         """Statistics for every combination of the given values (see :func:`sweep_prometheus`)."""
