@@ -215,19 +215,28 @@ def _re_replace_all(pattern: str, repl: str, text: str) -> str:
             _go_replacement(repl)), str(text))
 
 
-def _strip_port(host_port: str) -> str:
-    """Go's net.SplitHostPort host, or the input when it has no port."""
-    m = re.fullmatch(r"\[([^\]]*)\]:(\d*)|([^:\[\]]*):(\d*)", str(host_port))
+_HOST_PORT = re.compile(r"\[([^\]]*)\]:(\d*)|([^:\[\]]*):(\d*)")
+
+
+def _split_host_port(text: str) -> tuple[str, str] | None:
+    """Go's net.SplitHostPort: ``(host, port)``, or None when the text has no port."""
+    m = _HOST_PORT.fullmatch(text)
     if m is None:
-        return str(host_port)
-    return m.group(1) if m.group(1) is not None else m.group(3)
+        return None
+    return (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
+
+
+def _strip_port(host_port: str) -> str:
+    """The host of ``host:port``, or the input when it has no port."""
+    split = _split_host_port(str(host_port))
+    return str(host_port) if split is None else split[0]
 
 
 def _strip_domain(host_port: str) -> str:
     """The host name without its domain (``foo.example.com:9090`` -> ``foo:9090``); IPs unchanged."""
     text = str(host_port)
-    m = re.fullmatch(r"\[([^\]]*)\]:(\d*)|([^:\[\]]*):(\d*)", text)
-    host, port = (text, None) if m is None else ((m.group(1) or m.group(3) or ""), m.group(2) or m.group(4))
+    split = _split_host_port(text)
+    host, port = (text, None) if split is None else split
     if re.fullmatch(r"[\d.]+|[0-9a-fA-F:]*:[0-9a-fA-F:.]*", host):
         return text
     short = host.split(".", 1)[0]
@@ -252,10 +261,6 @@ def _link(expr: str, tab: int) -> str:
     return f"/graph?g0.expr={urllib.parse.quote_plus(str(expr))}&g0.tab={tab}"
 
 
-def _to_time(v: Any) -> str:
-    return humanize_timestamp(v)
-
-
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "humanize": humanize, "humanize1024": humanize1024, "humanizeDuration": humanize_duration,
     "humanizePercentage": humanize_percentage, "humanizeTimestamp": humanize_timestamp,
@@ -269,7 +274,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sortByLabel": lambda name, v: sorted(v or [], key=lambda smp: smp["Labels"].get(name, "")),
     "args": lambda *a: {f"arg{i}": x for i, x in enumerate(a)},
     "tableLink": lambda e: _link(e, 1), "graphLink": lambda e: _link(e, 0),
-    "toTime": _to_time, "externalURL": lambda: "", "pathPrefix": lambda: "",
+    "toTime": humanize_timestamp, "externalURL": lambda: "", "pathPrefix": lambda: "",
 }
 # rendered per call: query needs the history and the alert's evaluation time
 _CONTEXT_FUNCTIONS = ("query",)
