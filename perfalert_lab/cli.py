@@ -68,6 +68,20 @@ def _load_any_rules(path: str, strict: bool = False) -> Any:
     return load_prometheus_rules(path, strict=strict) if is_prometheus_rules(path) else load_rules(path)
 
 
+def _clock_and_source(args: argparse.Namespace, *rule_sets: Any) -> tuple[Any, str | None]:
+    """The clock our rules run on, and the ``source`` to read metrics with. When every rule set is a
+    Prometheus rule file its groups' intervals are the clock (``--clock`` is refused) and a file
+    without a source column gives series without a ``source`` label, as PromQL sees them."""
+    from .clock import parse_clock
+
+    if all(r.kind == "prometheus" for r in rule_sets):
+        if args.clock != "sample":
+            raise UsageError("--clock does not apply to a Prometheus rule file: its groups' intervals are the "
+                             "clock (set 'interval:' on a group)")
+        return None, ""
+    return parse_clock(args.clock), None
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     problems: list[str] = []
     for f in args.files:
@@ -120,17 +134,10 @@ def _print_stats(result: Any) -> None:
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
     from .backtesting import backtest
-    from .clock import parse_clock
     from .frames import read_incidents
 
     rules = _load_any_rules(args.rules, strict=args.strict)  # validate the cheap inputs before reading data
-    if rules.kind == "prometheus":  # a Prometheus rule file runs on its groups' own intervals
-        if args.clock != "sample":
-            raise UsageError("--clock does not apply to a Prometheus rule file: its groups' intervals are the "
-                             "clock (set 'interval:' on a group)")
-        clock = None
-    else:
-        clock = parse_clock(args.clock)
+    clock, source = _clock_and_source(args, rules)
     incidents = read_incidents(args.incidents) if args.incidents else None
     alertmanager = None
     if args.alertmanager:
@@ -140,13 +147,13 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
     options = {"prometheus_compat": args.prometheus_compat, "group_offset": args.group_offset} \
         if clock is None else None
     if args.workers or args.scheduler:
-        result = _backtest_on_dask(args, rules, clock, incidents, options)
+        result = _backtest_on_dask(args, rules, clock, incidents, options, source)
         if alertmanager is not None:
             from .alertmanager.outputs import apply_alertmanager
 
             result = apply_alertmanager(result, alertmanager)
     else:
-        frame = _read_metrics(args.metrics, args, source="" if clock is None else None)
+        frame = _read_metrics(args.metrics, args, source=source)
         result = backtest(frame, rules, clock=clock, incidents=incidents, progress=_interactive(), strict=args.strict,
                           alertmanager=alertmanager, prometheus=options, texts=args.summaries or None)
     _print_stats(result)
@@ -157,7 +164,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incidents: Any,
-                      prometheus: dict[str, Any] | None) -> Any:
+                      prometheus: dict[str, Any] | None, source: str | None) -> Any:
     """Read each file in a task and backtest on a dask cluster (local or at --scheduler)."""
     from .backtesting import backtest
     from .distributed import local_client
@@ -176,8 +183,6 @@ def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incident
         if len(files) == 1 and is_parquet_dataset(files[0]):
             ddf = dd.read_parquet(str(files[0]))  # a partitioned dataset: each worker reads its own files
         else:
-            # a rule file's series carry no source label unless the file has one (as without --workers)
-            source = "" if rules.kind == "prometheus" else None
             head = read_metrics(files[0], source=source, timezone=args.timezone, duplicates=args.duplicates).iloc[:0]
             parts = [dask.delayed(read_metrics)(f, source=source, timezone=args.timezone, duplicates=args.duplicates)
                      for f in files]
@@ -311,7 +316,6 @@ def parse_param(text: str) -> tuple[str, list[Any]]:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from ._io import atomic_write_text, write_outputs
-    from .clock import parse_clock
     from .frames import read_incidents
     from .plot import sweep_png
     from .tuning import SWEEP_PARAMS, frontier, recommend, sweep
@@ -329,14 +333,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         if wrong:
             raise UsageError(f"--param {wrong[0]}: a Prometheus alert rule has no {wrong[0]!r}; it takes threshold, "
                              "for and keep_firing_for")
-        if args.clock != "sample":
-            raise UsageError("--clock does not apply to a Prometheus rule file: its groups' intervals are the clock")
-        clock = None
     else:
         rule = rules[args.rule]
-        clock = parse_clock(args.clock)
+    clock, source = _clock_and_source(args, rules)
     incidents = read_incidents(args.incidents) if args.incidents else None
-    frame = _read_metrics(args.metrics, args, source="" if prom else None)
+    frame = _read_metrics(args.metrics, args, source=source)
     kwargs = {SWEEP_PARAMS[k] if k != "threshold" else k: v for k, v in params.items()}
     table = sweep(frame, rule, incidents=incidents, clock=clock, rules=rules, progress=_interactive(), **kwargs)
     front = frontier(table)
@@ -369,17 +370,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from .clock import parse_clock
     from .frames import read_incidents
     from .tuning import diff
 
     old, new = _load_any_rules(args.old), _load_any_rules(args.new)
-    kinds = {old.kind, new.kind}
-    clock = parse_clock(args.clock) if "perfalert" in kinds else None
-    if kinds == {"prometheus"} and args.clock != "sample":
-        raise UsageError("--clock does not apply to Prometheus rule files: their groups' intervals are the clock")
+    clock, source = _clock_and_source(args, old, new)
     incidents = read_incidents(args.incidents) if args.incidents else None
-    frame = _read_metrics(args.metrics, args, source="" if kinds == {"prometheus"} else None)
+    frame = _read_metrics(args.metrics, args, source=source)
     result = diff(old, new, frame, incidents=incidents, clock=clock)
     print(result.summary())
     if args.out:
