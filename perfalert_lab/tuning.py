@@ -33,8 +33,12 @@ from .engine.lifecycle import ALERT_COLUMNS, KIND_ORDER, AlertColumns, deliver, 
 from .engine.pipeline import resolution
 from .errors import RulesError, UsageError
 from .frames import SeriesSet, as_incidents
+from .present import human_delay, human_seconds
+from .prometheus.tuning import PromRuleReplay, sweep_prometheus
 from .recommendation import Recommendation
 from .rules.model import CHANNELS, Rule, RuleSet
+from .rules.promfile import PromGroup, PromRule, PromRuleFile
+from .rules.yaml_io import rules_to_yaml, save_rules
 from .stats import (
     PAGING_CHANNELS,
     PAGING_SEVERITIES,
@@ -104,17 +108,12 @@ def sweep(frame: Any, rule: Rule, *, threshold: Iterable[float] | None = None, f
     2       92.0  0s       1
     3       92.0  1m       0
     """
-    from .rules.promfile import PromRule, PromRuleFile
 
     if isinstance(rule, PromRule):  # a Prometheus alert rule (SPEC 11)
-        from .prometheus.tuning import sweep_prometheus
-
         if cooldown is not None or clear is not None or clock is not None:
             raise UsageError("sweep: a Prometheus alert rule takes threshold, for_ and keep_firing_for")
         file = rules if isinstance(rules, PromRuleFile) else None
         if file is None:
-            from .rules.promfile import PromGroup
-
             file = PromRuleFile((PromGroup("sweep", 60_000, (rule,)),))
         return sweep_prometheus(frame, rule, file, threshold=threshold, for_=for_, keep_firing_for=keep_firing_for,
                                 incidents=incidents)
@@ -336,8 +335,6 @@ def _setting(row: pd.Series, params: Sequence[str]) -> str:
 
 def _outcome(row: pd.Series, scored: bool) -> str:
     """What a sweep row did, in words: volume, then (with incidents) what it caught and how early."""
-    from .present import human_delay
-
     parts = [f"{row['alerts_per_week']:.3g} alerts/week, {row['pages_per_week']:.3g} pages/week"]
     if scored:
         caught = f"recall {row['recall']:.2f}" if not pd.isna(row["recall"]) else "no incidents to catch"
@@ -398,8 +395,6 @@ class RuleSetDiff:
                 and not changed_volume)
 
     def summary(self) -> str:
-        from .present import human_seconds
-
         lines = [f"{len(self.gained)} alert(s) gained, {len(self.lost)} lost, {len(self.moved)} moved"]
         if len(self.moved):
             shift = self.moved["shift"].dt.total_seconds()
@@ -506,3 +501,96 @@ def _detected(alerts: pd.DataFrame, incidents: pd.DataFrame) -> np.ndarray:
             hits &= alerts["source"] == inc.source
         out[i] = bool(hits.any())
     return out
+
+
+class RuleReplay:
+    """One of our rules over history, prepared once for many variants: the tuning model the
+    :class:`~perfalert_lab.widgets.Tuner` moves (:class:`~perfalert_lab.prometheus.tuning.PromRuleReplay`
+    is the same for a Prometheus alert rule; both answer the methods below).
+
+    The series are grouped once; :meth:`run` replays a variant (its threshold, ``clear``, ``for`` and
+    ``cooldown``), :meth:`curve` sweeps its threshold with the rest fixed, :meth:`text` and :meth:`save`
+    give the rule set with the variant in it as YAML."""
+
+    durations = ("for", "cooldown")  # the duration parameters the tuner moves, as the rule file names them
+    has_clear = True  # hysteresis: a second bound the alert clears at
+    button_labels = ("save as", "Show YAML", "Save YAML")  # the save box's, the show button's, the save button's
+
+    def __init__(self, frame: Any, rule: Rule, rules: RuleSet | None = None, *,
+                 incidents: pd.DataFrame | None = None, clock: Clock | None = None, caller: str = "tune") -> None:
+        self.series = _as_series(frame)
+        self.rule, self.name, self.metric = rule, rule.id, rule.metric
+        self.rules = (rules or RuleSet((rule,))).with_rule(rule)
+        self.op: str | None = rule.op
+        self.threshold: float | None = rule.threshold
+        self.clock = clock if clock is not None else SampleClock()
+        self.incidents = as_incidents(incidents)
+        self.sids = match_series(self.series.keys, rule)
+        if len(self.sids) == 0:
+            raise UsageError(f"{caller}: no series of metric {rule.metric!r} matches rule {rule.id!r}")
+        vals = np.concatenate([self.series.values[self.series.offsets[s]:self.series.offsets[s + 1]]
+                               for s in self.sids])
+        bounds = [rule.threshold] + ([rule.clear] if rule.clear is not None else [])
+        self.value_range = (min(float(np.nanmin(vals)), *bounds), max(float(np.nanmax(vals)), *bounds))
+        self.source_names = sorted(set(self.series.keys["source"].iloc[self.sids].astype("str")))
+        self.save_as = f"{rule.id}.yaml"
+
+    def initial(self) -> dict[str, Any]:
+        """The rule's own values, by :meth:`run`'s keyword."""
+        r = self.rule
+        return {"threshold": r.threshold, "clear": r.clear, "for_": r.for_, "cooldown": r.cooldown}
+
+    def variant(self, **values: Any) -> Rule:
+        """The rule with these values (raises :class:`RulesError` when they contradict)."""
+        return self.rule.replace(**values)
+
+    def run(self, **values: Any) -> Any:
+        """A :class:`BacktestResult` of the variant alone (with the rule set's channels and silences)."""
+        tuned = self.variant(**values)
+        rules = RuleSet((tuned,), self.rules.channels, self.rules.silences, self.rules.responders)
+        return backtest_series(self.series, rules, self.clock, self.incidents)
+
+    def curve(self, thresholds: Sequence[float], **values: Any) -> pd.DataFrame:
+        """The sweep of the variant's threshold (thresholds the clear value contradicts are left out)."""
+        tuned = self.variant(**values)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return sweep(self.series, tuned, threshold=list(thresholds), incidents=self.incidents,
+                         rules=self.rules.with_rule(tuned), clock=self.clock)
+
+    def span_of(self, source: str, result: Any) -> tuple[int, int]:
+        """The span a series' rates divide by (SPEC 5): its own first to last sample."""
+        keys = self.series.keys
+        sids = np.flatnonzero((keys["source"] == source).to_numpy(dtype=bool)
+                              & (keys["metric"] == self.rule.metric).to_numpy(dtype=bool))
+        return self.series.span_of(sids)
+
+    def describe(self, **values: Any) -> str:
+        return self.variant(**values).describe()
+
+    def text(self, **values: Any) -> str:
+        """The rule set with the variant, as YAML."""
+        return rules_to_yaml(self.rules.with_rule(self.variant(**values)))
+
+    def save(self, path: str | os.PathLike[str], **values: Any) -> Any:
+        """Save the rule set with the variant (atomically); the path written."""
+        return save_rules(self.rules.with_rule(self.variant(**values)), path)
+
+
+def tuning_model(frame: Any, rule: Any, *, rules: Any = None, incidents: pd.DataFrame | None = None,
+                 clock: Clock | None = None, prometheus_compat: str = "3", caller: str = "tune") -> Any:
+    """The tuning model of ``rule`` over ``frame``, for either kind of rule: a :class:`RuleReplay` of
+    ours, a :class:`~perfalert_lab.prometheus.tuning.PromRuleReplay` of a Prometheus alert rule (given
+    as the rule with ``rules=`` its file, or by name)."""
+    if isinstance(rule, PromRule) or isinstance(rules, PromRuleFile):
+        if clock is not None:
+            raise UsageError(f"{caller}: a Prometheus rule runs on its group's interval; leave clock out")
+        if not isinstance(rules, PromRuleFile):
+            raise UsageError(f"{caller}: a Prometheus alert rule needs its file: "
+                             f"{caller}(frame, rule, rules=rule_file)")
+        return PromRuleReplay(frame, rule, rules, incidents=incidents, prometheus_compat=prometheus_compat,
+                              caller=caller)
+    if not isinstance(rule, Rule):
+        raise UsageError(f"{caller}: expected a Rule (or a Prometheus alert rule with rules=), "
+                         f"got {type(rule).__name__}")
+    return RuleReplay(frame, rule, rules, incidents=incidents, clock=clock, caller=caller)

@@ -279,3 +279,42 @@ spec:
     assert [g.name for g in rules.groups] == ["g1", "g2"] and rules.ids == ["Hot", "Cold"]
     result = pal.backtest(_codes_frame(), rules)
     assert set(result.alerts["rule_id"]) == {"Hot", "Cold"}
+
+
+def test_one_tuner_class_gives_both_kinds_the_same_statistics() -> None:
+    """One Tuner over the rule source's tuning model (no class factory, no subclass picked in
+    ``__new__``): the same rule written both ways, moved to the same values, shows the same
+    statistics (notifications aside: a Prometheus alert also notifies when it resolves)."""
+    pytest.importorskip("ipywidgets")
+    from perfalert_lab.rules.promfile import parse_prometheus_rules
+    from perfalert_lab.widgets import Tuner
+
+    t = pd.date_range("2026-01-01", periods=600, freq="1min", tz="UTC")
+    rng = np.random.default_rng(3)
+    frame = pd.concat([pd.DataFrame({"timestamp": t, "source": s, "metric": "cpu",
+                                     "value": 60 + 30 * np.sin(np.arange(600) / (20 + 7 * i)) + rng.normal(0, 3, 600)})
+                       for i, s in enumerate(["web-1", "web-2"])], ignore_index=True)
+    ours = pal.rules.parse_rules("version: 1\nrules:\n"
+                                 "  - {id: Hot, metric: cpu, threshold: 80, for: 2m, notify: [log]}\n")
+    prom = parse_prometheus_rules("groups:\n- name: g\n  interval: 1m\n  rules:\n  - alert: Hot\n    expr: cpu > 80\n"
+                                  "    for: 2m\n", name="hot.yml")
+    first = pal.backtest(frame, ours, clock=pal.IntervalClock("1m")).alerts.iloc[0]
+    incidents = pd.DataFrame({"start": [first["fired_at"] - pd.Timedelta("5min")],
+                              "end": [first["fired_at"] + pd.Timedelta("20min")], "source": [first["source"]]})
+    a = pal.tune(frame, ours["Hot"], rules=ours, incidents=incidents, clock=pal.IntervalClock("1m"))
+    b = pal.tune(frame, prom.rule("Hot"), rules=prom, incidents=incidents)
+    assert type(a) is Tuner and type(b) is Tuner and "__new__" not in Tuner.__dict__
+    assert set(a.controls) - {"clear", "clear_enabled", "cooldown"} == set(b.controls) - {"keep_firing_for"}
+    recalls = []
+    for threshold, for_ in ((80.0, "2m"), (85.0, "5m"), (70.0, "0s")):
+        for tuner in (a, b):
+            tuner.controls["threshold"].value = threshold
+            tuner.controls["for"].value = for_
+            tuner.controls["series"].value = "web-1"
+        mine, theirs = (t.series_stats().drop(columns="notifications") for t in (a, b))
+        assert mine["alerts"].iloc[0] > 0
+        recalls.append(mine["recall"].iloc[0])
+        pd.testing.assert_frame_equal(mine, theirs)
+        assert a.curve is not None and b.curve is not None  # the trade-off curve: same alerts at every threshold
+        assert a.curve["alerts"].tolist() == b.curve["alerts"].tolist()
+    assert max(recalls) > 0  # the scores are compared too, not only NaNs

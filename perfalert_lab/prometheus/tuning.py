@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from ..frames import as_incidents
 from ..promql_engine.evaluate import Evaluator, Vector
 from ..promql_engine.store import store_from_frame
 from ..rules.promfile import PromRule, PromRuleFile, comparison_of
+from ..rules.writeback import update_prometheus_rule, updated_prometheus_text
 from ..stats import notification_pages
 from .alerting import AlertTimeline, _alert_instances, alert_states, evaluate_rule_file, rule_ticks, watched_sources
 from .backtest import alert_source, tables_from_timelines
@@ -94,6 +96,74 @@ class PromRuleReplay:
         self.store = full
         self.compat, self.lookback_ms = compat, lookback_ms
         self._drawn: Any = None
+        self.metric = name  # the timeline draws the compared value under the rule's name
+        finite = self.values[self.present & np.isfinite(self.values)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        if self.threshold is not None:
+            lo, hi = min(lo, self.threshold), max(hi, self.threshold)
+        self.value_range = (lo, hi)
+        self.source_names = sorted({alert_source(dict(lb)) or name for lb in self.labels}) or [name]
+        self.save_as = str(rules.path or f"{name}.rules.yml")
+
+    # the tuning model (as :class:`perfalert_lab.tuning.RuleReplay` for our rules)
+    durations = ("for", "keep_firing_for")
+    has_clear = False
+    button_labels = ("write to", "Show rule file", "Write back")
+
+    def initial(self) -> dict[str, Any]:
+        """The rule's own values, by :meth:`run`'s keyword."""
+        out: dict[str, Any] = {"for_": format_duration(parse_duration(f"{self.rule.for_ms}ms")),
+                               "keep_firing_for": format_duration(parse_duration(f"{self.rule.keep_firing_for_ms}ms"))}
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        return out
+
+    def span_of(self, source: str, result: Any) -> tuple[int, int]:
+        """The span of the value the rule compares on that series (else the whole input's)."""
+        drawn = result.series
+        if drawn is not None:
+            sids = np.flatnonzero((drawn.keys["source"] == source).to_numpy(dtype=bool))
+            if len(sids):
+                return drawn.span_of(sids)
+        return (result.span[0].value, result.span[1].value)
+
+    def curve(self, thresholds: Any, **values: Any) -> pd.DataFrame:
+        """The sweep of the variant's threshold, its ``for`` and ``keep_firing_for`` fixed."""
+        values = {**self.initial(), **values}
+        return self.sweep(threshold=list(thresholds), for_=[values["for_"]],
+                          keep_firing_for=[values["keep_firing_for"]])
+
+    def describe(self, **values: Any) -> str:
+        rule = self.variant(**values)
+        text = f"{rule.expr}"
+        for key, ms in (("for", rule.for_ms), ("keep_firing_for", rule.keep_firing_for_ms)):
+            if ms:
+                text += f" {key} {format_duration(parse_duration(f'{ms}ms'))}"
+        return text
+
+    def changed(self, **values: Any) -> dict[str, Any]:
+        """The values that differ from the rule file's (only those are written back)."""
+        rule, out = self.rule, {}
+        if values.get("threshold") is not None and values["threshold"] != self.threshold:
+            out["threshold"] = values["threshold"]
+        if values.get("for_") is not None and _ms(values["for_"]) != rule.for_ms:
+            out["for_"] = values["for_"]
+        if values.get("keep_firing_for") is not None and _ms(values["keep_firing_for"]) != rule.keep_firing_for_ms:
+            out["keep_firing_for"] = values["keep_firing_for"]
+        return out
+
+    def text(self, **values: Any) -> str:
+        """The user's rule file with the variant's values (nothing else changed)."""
+        if self.rules.path is None:
+            raise UsageError("tune: this rule file was not read from a file, so there is no text to change")
+        return updated_prometheus_text(self.rules.path, self.name, **self.changed(**values))
+
+    def save(self, path: Any, **values: Any) -> Path:
+        """Write the variant's values into the rule file at ``path``; the path written."""
+        if self.rules.path is None:
+            raise UsageError("tune: this rule file was not read from a file; write it with "
+                             "perfalert_lab.rules.writeback.update_prometheus_rule")
+        return update_prometheus_rule(self.rules.path, self.name, out=path, **self.changed(**values))
 
     def variant(self, threshold: float | None = None, for_: Any = None, keep_firing_for: Any = None) -> PromRule:
         """The rule with these values (``None`` keeps the rule's own)."""
