@@ -10,7 +10,7 @@ LANES = [
         "our rules (YAML): engine.pipeline, one stage after another",
         "#dbe9f6",
         [
-            "prepare\nframe -> SeriesSet\n(one sort)",
+            "reading -> frames\nframe -> SeriesSet\n(one sort)",
             "replay\nconditions + state\nmachine (numba)",
             "lifecycle\nacks, escalation,\nfan-out, delivery",
             "statistics\nfrom the arrays",
@@ -21,7 +21,7 @@ LANES = [
         "Prometheus rule files",
         "#e4f2e0",
         [
-            "promql_engine.store\nSeriesStore (labels)",
+            "reading -> frames\n-> promql_engine.store\n(label sets, ms)",
             "promql_engine.evaluate\nPromQL, all steps\n(numba kernels)",
             "prometheus.alerting\nrule manager:\nrecords, for, keep_firing",
             "prometheus.backtest\nalerts -> tables",
@@ -59,7 +59,8 @@ def main() -> None:
                 ax.annotate("", xy=(x + 2.5, y + 0.12), xytext=(x + 2.1, y + 0.12),
                             arrowprops={"arrowstyle": "->", "color": "#333333"})
     ax.text(0.1, 0.05, "Above these: backtesting (the front door; result.BacktestResult below every path), "
-            "tuning (sweep, frontier, recommend, diff; prometheus.tuning; alertmanager.tuning), widgets.tune,\n"
+            "tuning (sweep, frontier, recommend, diff; RuleReplay / prometheus.tuning.PromRuleReplay under one\n"
+            "widgets.Tuner; alertmanager.tuning), "
             "distributed / promql_engine.scaleout (Dask), report, cli.",
             fontsize=8.5, color="#444444")
     out = Path(__file__).with_name("architecture.png")

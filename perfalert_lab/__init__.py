@@ -37,8 +37,8 @@ _LAZY = {
     "backtest": ".backtesting",
     "BacktestResult": ".backtesting",
     "explain": ".engine.reference",
-    "read_metrics": ".frames",
-    "read_incidents": ".frames",
+    "read_metrics": ".reading",
+    "read_incidents": ".reading",
     "normalize_frame": ".frames",
     "datasets": ".datasets",
     "sweep": ".tuning",
@@ -98,8 +98,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .backtesting import BacktestResult, backtest
     from .engine.reference import explain
     from .errors import PromQLError, UnsupportedPromQL
-    from .frames import normalize_frame, read_incidents, read_metrics
+    from .frames import normalize_frame
     from .promql_engine import promql
+    from .reading import read_incidents, read_metrics
     from .rules.prometheus import to_prometheus
     from .rules.promfile import load_prometheus_rules
     from .tuning import diff, frontier, recommend, sweep

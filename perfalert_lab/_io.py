@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .errors import UsageError
+
 __all__ = ["atomic_write_bytes", "atomic_write_table", "atomic_write_text", "write_outputs"]
 
 
@@ -83,8 +85,6 @@ def write_outputs(out_dir: Path, writers: dict[str, Callable[[Path], None]]) -> 
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        from .errors import UsageError
-
         raise UsageError(f"{out_dir}: exists and is not a directory; choose another --out")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

@@ -13,12 +13,15 @@ from typing import Any
 
 import pandas as pd
 
+from .alertmanager.outputs import apply_alertmanager
 from .clock import Clock, SampleClock
+from .distributed import backtest_dask
 from .engine.pipeline import prepare, run
 from .errors import UsageError
 from .frames import SeriesSet, as_incidents
 from .result import BacktestResult
 from .rules.model import RuleSet
+from .rules.promfile import PromRuleFile
 
 __all__ = ["BacktestResult", "backtest", "backtest_series"]
 
@@ -74,7 +77,6 @@ def backtest(frame: Any, rules: Any, *, clock: Clock | None = None,
                        strict=strict, prometheus=prometheus, texts=texts)
     if alertmanager is None:
         return result
-    from .alertmanager.outputs import apply_alertmanager
 
     return apply_alertmanager(result, alertmanager)
 
@@ -82,8 +84,6 @@ def backtest(frame: Any, rules: Any, *, clock: Clock | None = None,
 def _backtest(frame: Any, rules: Any, *, clock: Clock | None, incidents: pd.DataFrame | None, duplicates: str,
               progress: bool, strict: bool, prometheus: dict[str, Any] | None, texts: bool | None = None
               ) -> BacktestResult:
-    from .rules.promfile import PromRuleFile
-
     if isinstance(rules, PromRuleFile):  # a Prometheus rule file: its rule manager, not ours (SPEC 11)
         if clock is not None:
             raise UsageError("clock: a Prometheus rule file is evaluated on its groups' own intervals; "
@@ -94,8 +94,6 @@ def _backtest(frame: Any, rules: Any, *, clock: Clock | None, incidents: pd.Data
             frame = frame.compute()
         return backtest_prometheus(frame, rules, incidents=incidents, **(prometheus or {}))
     if _is_dask(frame):
-        from .distributed import backtest_dask
-
         return backtest_dask(frame, rules, clock=clock, incidents=incidents, duplicates=duplicates, strict=strict,
                              texts=texts)
     clock = clock if clock is not None else SampleClock()

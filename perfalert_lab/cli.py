@@ -10,13 +10,32 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .errors import InputError, PerfAlertError, UsageError
+import pandas as pd
+
+from . import __version__, datasets
+from ._io import atomic_write_table, atomic_write_text, write_outputs
+from ._time import format_duration, parse_duration, to_ns
+from .alertmanager import load_alertmanager
+from .alertmanager.outputs import apply_alertmanager
+from .backtesting import backtest
+from .clock import parse_clock
+from .distributed import local_client
+from .errors import InputError, PerfAlertError, PerfAlertWarning, UsageError, require_module
+from .present import stats_for_people
+from .reading import is_parquet_dataset, iter_files, read_incidents, read_metrics
+from .report import write_report, write_table_csv
+from .rules import load_rules
+from .rules.prometheus import to_prometheus
+from .rules.promfile import is_prometheus_rules, load_prometheus_rules
+from .rules.writeback import update_rules_file, write_back
 
 __all__ = ["main"]
 
@@ -36,8 +55,6 @@ def _interactive() -> bool:
 
 
 def _read_metrics(paths: list[str], args: argparse.Namespace, source: str | None = None) -> Any:
-    from .frames import iter_files, read_metrics
-
     files = iter_files(paths)
     # one series after another: what the engine and the PromQL store read without sorting again
     frame = read_metrics(files, source=source, timezone=args.timezone, duplicates=args.duplicates, order="series")
@@ -62,9 +79,6 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
 def _load_any_rules(path: str, strict: bool = False) -> Any:
     """Our rules YAML or a Prometheus rule file, told apart by content (SPEC 11); ``strict`` refuses a
     rule file with a rule perfalert_lab cannot render (else that rule is left out with a warning)."""
-    from .rules import load_rules
-    from .rules.promfile import is_prometheus_rules, load_prometheus_rules
-
     return load_prometheus_rules(path, strict=strict) if is_prometheus_rules(path) else load_rules(path)
 
 
@@ -72,8 +86,6 @@ def _clock_and_source(args: argparse.Namespace, *rule_sets: Any) -> tuple[Any, s
     """The clock our rules run on, and the ``source`` to read metrics with. When every rule set is a
     Prometheus rule file its groups' intervals are the clock (``--clock`` is refused) and a file
     without a source column gives series without a ``source`` label, as PromQL sees them."""
-    from .clock import parse_clock
-
     if all(r.kind == "prometheus" for r in rule_sets):
         if args.clock != "sample":
             raise UsageError("--clock does not apply to a Prometheus rule file: its groups' intervals are the "
@@ -93,9 +105,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         kind = " (Prometheus rule file)" if rules.kind == "prometheus" else ""
         print(f"{f}: ok{kind}, {len(rules)} rule(s)" + (f": {', '.join(rules.ids)}" if len(rules) else ""))
         if rules.kind == "prometheus":
-            import warnings
-
-            from .errors import PerfAlertWarning
             from .prometheus.alerting import forward_references
 
             for line in forward_references(rules):
@@ -106,9 +115,6 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _write_result(result: Any, out: Path, title: str) -> list[Path]:
-    from ._io import write_outputs
-    from .report import write_report, write_table_csv
-
     files = {
         "alerts.csv": lambda p: write_table_csv(result.alerts, p),
         "notifications.csv": lambda p: write_table_csv(result.notifications, p),
@@ -122,10 +128,6 @@ def _write_result(result: Any, out: Path, title: str) -> list[Path]:
 
 
 def _print_stats(result: Any) -> None:
-    import pandas as pd
-
-    from .present import stats_for_people
-
     cols = [c for c in ("rule_id", "evaluations", "alerts", "suppressed", "alerts_per_day", "notifications",
                         "escalations", "recall", "precision", "mean_detection_delay_s") if c in result.stats.columns]
     with pd.option_context("display.width", 160, "display.max_columns", 20):
@@ -133,24 +135,17 @@ def _print_stats(result: Any) -> None:
 
 
 def _cmd_backtest(args: argparse.Namespace) -> int:
-    from .backtesting import backtest
-    from .frames import read_incidents
-
     rules = _load_any_rules(args.rules, strict=args.strict)  # validate the cheap inputs before reading data
     clock, source = _clock_and_source(args, rules)
     incidents = read_incidents(args.incidents) if args.incidents else None
     alertmanager = None
     if args.alertmanager:
-        from .alertmanager import load_alertmanager
-
         alertmanager = load_alertmanager(args.alertmanager)
     options = {"prometheus_compat": args.prometheus_compat, "group_offset": args.group_offset} \
         if clock is None else None
     if args.workers or args.scheduler:
         result = _backtest_on_dask(args, rules, clock, incidents, options, source)
         if alertmanager is not None:
-            from .alertmanager.outputs import apply_alertmanager
-
             result = apply_alertmanager(result, alertmanager)
     else:
         frame = _read_metrics(args.metrics, args, source=source)
@@ -166,11 +161,6 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
 def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incidents: Any,
                       prometheus: dict[str, Any] | None, source: str | None) -> Any:
     """Read each file in a task and backtest on a dask cluster (local or at --scheduler)."""
-    from .backtesting import backtest
-    from .distributed import local_client
-    from .errors import require_module
-    from .frames import is_parquet_dataset, iter_files, read_metrics
-
     dask = require_module("dask", "dask", "--workers / --scheduler")
     dd = require_module("dask.dataframe", "dask", "--workers / --scheduler")
     distributed = require_module("distributed", "dask", "--workers / --scheduler")
@@ -208,8 +198,6 @@ def _cmd_promql(args: argparse.Namespace) -> int:
     n_series = out["labels"].nunique() if len(out) else 0
     print(f"{args.expr}: {n_series} series, {len(out)} samples", file=sys.stderr)
     if args.output:
-        from ._io import atomic_write_table
-
         atomic_write_table(Path(args.output), out)
         print(f"wrote {args.output}")
     else:
@@ -218,11 +206,6 @@ def _cmd_promql(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from . import datasets
-    from .backtesting import backtest
-    from .frames import read_incidents, read_metrics
-    from .rules import load_rules
-
     rules_path = datasets.demo_rules_path()
     rules = load_rules(rules_path)
     frame = read_metrics(datasets.nab_files())
@@ -237,8 +220,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from ._io import atomic_write_text
-
     rules = _load_any_rules(args.file)
     if rules.kind == "prometheus":  # already what Prometheus reads: the user's own file, as written
         if args.format == "yaml":
@@ -246,12 +227,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
                              "expressions: use --format prometheus (the file as it is)")
         text = Path(args.file).read_text(encoding="utf-8-sig")
     elif args.format == "yaml":  # the user's own file, comments and key order kept (nothing to update)
-        from .rules.writeback import update_rules_file
 
         text = update_rules_file(args.file)
     else:
-        from .rules.prometheus import to_prometheus
-
         text = to_prometheus(rules, report=lambda msg: print(f"{PROG} export: note: {msg}", file=sys.stderr))
     if args.output and args.output != "-":
         atomic_write_text(Path(args.output), text)
@@ -263,7 +241,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def parse_param(text: str) -> tuple[str, list[Any]]:
     """``NAME=START:STOP:STEP`` (inclusive) or ``NAME=a,b,c`` for a sweep parameter."""
-    from ._time import format_duration, parse_duration, to_ns
     from .tuning import SWEEP_PARAMS
 
     name, sep, spec = text.partition("=")
@@ -302,8 +279,6 @@ def parse_param(text: str) -> tuple[str, list[Any]]:
             else:
                 values = [float(x) for x in raw]
     except ValueError as exc:
-        import re
-
         dash = re.fullmatch(r"\s*(-?[\d.]+)\s*-\s*([\d.]+)\s*", spec)
         if dash:  # a range written with a dash: say how ranges are written
             raise UsageError(f"--param {text!r}: a range is START:STOP:STEP (inclusive), e.g. "
@@ -315,8 +290,6 @@ def parse_param(text: str) -> tuple[str, list[Any]]:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from ._io import atomic_write_text, write_outputs
-    from .frames import read_incidents
     from .plot import sweep_png
     from .tuning import SWEEP_PARAMS, frontier, recommend, sweep
 
@@ -351,16 +324,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                         max_pages_per_week=args.max_pages_per_week)
         print(rec.explanation)
     if args.out:
-        from .report import write_table_csv
-
         writers = {
             "sweep.csv": lambda p: write_table_csv(table, p),
             "frontier.csv": lambda p: write_table_csv(front, p),
             "sweep.png": lambda p: p.write_bytes(sweep_png(table)),
         }
         if rec is not None and rec.rule is not None:
-            from .rules.writeback import write_back
-
             text = write_back(Path(args.rules), rec.rule)
             name = "tuned-rules.yml" if prom else "tuned-rules.yaml"
             writers[name] = lambda p: atomic_write_text(p, text)
@@ -370,7 +339,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
-    from .frames import read_incidents
     from .tuning import diff
 
     old, new = _load_any_rules(args.old), _load_any_rules(args.new)
@@ -380,9 +348,6 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     result = diff(old, new, frame, incidents=incidents, clock=clock)
     print(result.summary())
     if args.out:
-        from ._io import write_outputs
-        from .report import write_table_csv
-
         writers = {"gained.csv": lambda p: write_table_csv(result.gained, p),
                    "lost.csv": lambda p: write_table_csv(result.lost, p),
                    "moved.csv": lambda p: write_table_csv(result.moved, p),
@@ -400,8 +365,6 @@ EXIT_DIFFERENT = 3
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     parser = _Parser(prog=PROG, description="Backtest alert rules on metric history.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -496,8 +459,6 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (also used as the console script)."""
-    import warnings
-
     shown = warnings.showwarning
     warnings.showwarning = _show_warning
     try:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputFileNotFound
+from .reading import read_incidents, read_metrics
 
 __all__ = ["data_dir", "demo_rules_path", "load_nab", "nab_files", "prometheus_fleet", "synthetic_fleet"]
 
@@ -47,8 +48,6 @@ def demo_rules_path() -> Path:
 
 def load_nab(names: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The NAB series (all, or those whose stem is in ``names``) and their incidents."""
-    from .frames import read_incidents, read_metrics
-
     files = [p for p in nab_files() if names is None or p.stem in names]
     if not files:
         raise InputFileNotFound(f"no bundled NAB file named {names!r}")

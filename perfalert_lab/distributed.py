@@ -23,8 +23,12 @@ import numpy as np
 import pandas as pd
 
 from .clock import Clock, SampleClock
+from .engine.conditions import match_series
+from .engine.lifecycle import AlertColumns
+from .engine.pipeline import alert_columns, check_rules_match, lifecycle, run_rule, statistics
 from .errors import DataError, require_module
 from .frames import METRIC_COLUMNS, SeriesSet, as_incidents, normalize_frame
+from .result import BacktestResult
 from .rules.model import Rule, RuleSet
 
 __all__ = ["backtest_dask", "local_client"]
@@ -33,9 +37,6 @@ __all__ = ["backtest_dask", "local_client"]
 def _engine_part(pdf: pd.DataFrame, rules: RuleSet, clock: Clock, span: tuple[int, int], duplicates: str
                  ) -> dict[str, Any]:
     """Run the engine on whole series of one partition; return raw alerts and counts."""
-    from .engine.conditions import match_series
-    from .engine.pipeline import alert_columns, run_rule
-
     out: dict[str, Any] = {"parts": {}, "evaluations": {}, "watched": {}, "n_series": {}, "spans": {},
                            "sources": set(), "metrics": set()}
     if pdf.empty:
@@ -61,8 +62,6 @@ def _engine_part(pdf: pd.DataFrame, rules: RuleSet, clock: Clock, span: tuple[in
 
 def _merge_parts(parts: list[Any], rule: Rule) -> Any:
     """One rule's alerts from several partitions, in the pandas order: series, then time."""
-    from .engine.lifecycle import AlertColumns
-
     parts = [p for p in parts if len(p)]
     if not parts:
         return None
@@ -78,8 +77,6 @@ def backtest_dask(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Cloc
                   texts: bool | None = None) -> Any:
     """The dask path of :func:`perfalert_lab.backtest` (same tables as pandas)."""
     dask = require_module("dask", "dask", "Backtesting a dask DataFrame")
-    from .engine.pipeline import lifecycle, statistics
-    from .result import BacktestResult
 
     rs = RuleSet.of(rules)
     clock = clock if clock is not None else SampleClock()
@@ -98,7 +95,6 @@ def backtest_dask(frame: Any, rules: RuleSet | Rule | list[Rule], *, clock: Cloc
     shuffled = frame.shuffle(on=["source", "metric"]) if frame.npartitions > 1 else frame
     tasks = [dask.delayed(_engine_part)(part, rs, clock, span, duplicates) for part in shuffled.to_delayed()]
     results = dask.compute(*tasks)
-    from .engine.pipeline import check_rules_match
 
     check_rules_match(rs, set().union(*(r["metrics"] for r in results)),
                       {rule.id: sum(r["n_series"].get(rule.id, 0) for r in results) for rule in rs}, strict=strict,
@@ -142,8 +138,6 @@ def _busiest_series(frame: Any, alerts: pd.DataFrame, span: tuple[int, int], dup
 
 
 def _empty_part(rule: Rule) -> Any:
-    from .engine.lifecycle import AlertColumns
-
     z = np.zeros(0, dtype=np.int64)
     keys = pd.DataFrame({"source": pd.array([], dtype="str"), "metric": pd.array([], dtype="str")})
     return AlertColumns(rule, keys, z.astype(np.uint64), z, z, z, z.astype(bool), z.astype(np.float64),

@@ -26,6 +26,7 @@ how to fix it.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
 
 __all__ = [
@@ -115,8 +116,6 @@ class MissingDependency(PerfAlertError, ImportError):
 
 def require_module(module: str, extra: str, feature: str):  # type: ignore[no-untyped-def]
     """Import ``module`` lazily or raise :class:`MissingDependency` naming the extra."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment

@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 
 from ._time import NAT_NS, col_ns
 from .errors import UsageError
+from .stats import notification_pages
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -695,8 +696,6 @@ class LoadDisplay(_Picture):
 
     @classmethod
     def from_result(cls, result: BacktestResult, pages_only: bool = False) -> LoadDisplay:
-        from .stats import notification_pages
-
         n = result.notifications
         if pages_only:  # SPEC 5's pages
             n = n[notification_pages(n, result.alerts)]

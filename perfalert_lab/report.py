@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ._secrets import redact_settings
+from .present import stats_for_people
 
 if TYPE_CHECKING:  # pragma: no cover
     from .result import BacktestResult
@@ -58,8 +60,6 @@ CAUGHT_COLUMNS = ["rule_id", "alerts", "suppressed", "alerts_per_day", "incident
 def stats_html(stats: pd.DataFrame) -> str:
     """The statistics as a person reads them (durations, leads, no nan) in two tables that fit a
     1400 px window: what each rule caught and at what volume, then what it cost and how long it fired."""
-    from .present import stats_for_people
-
     people = stats_for_people(stats)
     caught = [c for c in CAUGHT_COLUMNS if c in people.columns]
     cost = ["rule_id", *[c for c in people.columns if c not in caught]]
@@ -150,8 +150,6 @@ def write_report(result: BacktestResult, path: Path, *, title: str = "perfalert_
     When ``figures`` is None the standard timeline pictures are drawn (if
     matplotlib is importable).
     """
-    import base64
-
     if figures is None:
         figures = _default_figures(result)
     figs = "".join(

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .report import result_html
+from .stats import oncall_load
+
 if TYPE_CHECKING:  # pragma: no cover
     from .clock import Clock
     from .frames import SeriesSet
@@ -53,13 +56,9 @@ class BacktestResult:
 
     def oncall(self) -> pd.DataFrame:
         """Pages per week, busiest hour and flapping alerts per rule (see :func:`stats.oncall_load`)."""
-        from .stats import oncall_load
-
         if self.receivers is not None:  # through Alertmanager: the load is per receiver
             return self.receivers
         return oncall_load(self.alerts, self.notifications, (self.span[0].value, self.span[1].value))
 
     def _repr_html_(self) -> str:
-        from .report import result_html
-
         return result_html(self)

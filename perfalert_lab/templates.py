@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import math
 import re
+import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from ._time import format_duration
+from ._time import format_duration, parse_duration
 from .errors import TemplateError, TemplateExecError, UnsupportedTemplate
 from .gotemplate import Struct, Template, go_float, parse
 from .re2 import to_python
@@ -244,8 +245,6 @@ def _strip_domain(host_port: str) -> str:
 
 
 def _parse_duration(text: str) -> float:
-    from ._time import parse_duration
-
     return parse_duration(str(text)).total_seconds()
 
 
@@ -256,8 +255,6 @@ def _first(v: Any) -> Any:
 
 
 def _link(expr: str, tab: int) -> str:
-    import urllib.parse
-
     return f"/graph?g0.expr={urllib.parse.quote_plus(str(expr))}&g0.tab={tab}"
 
 
@@ -312,6 +309,4 @@ def render(text: str, labels: dict[str, str], value: float, *,
 
 
 def _path_prefix(url: str) -> str:
-    import urllib.parse
-
     return urllib.parse.urlparse(url).path

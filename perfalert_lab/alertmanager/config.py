@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .._time import parse_duration, to_ns
 from ..errors import InputFileNotFound, RulesError
@@ -418,8 +419,6 @@ def _time_intervals(data: dict[str, Any], add: Any) -> dict[str, tuple[TimeInter
                     times.append((h1 * 60 + m1, h2 * 60 + m2))
                 location = str(e.get("location") or "UTC")
                 try:
-                    from zoneinfo import ZoneInfo
-
                     ZoneInfo(location) if location not in ("UTC", "Local") else None
                 except Exception:  # noqa: BLE001 - zoneinfo raises several kinds
                     add(p, f"unknown time zone {location!r}")

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .._time import col_ns
+from ..rules.prometheus import glob_to_regex
 from ..stats import notification_pages
 from .config import AlertmanagerConfig, Matcher
 from .fast import simulate_fast
@@ -42,8 +43,6 @@ def _labels(row: Any, has_labels: bool) -> tuple[tuple[str, str], ...]:
 
 def _silences(rules: Any) -> tuple[Silence, ...]:
     """Our rules file's silences (glob matchers over a window) as Alertmanager silences."""
-    from ..rules.prometheus import glob_to_regex
-
     out = []
     for s in getattr(rules, "silences", ()) or ():
         matchers = tuple(Matcher("alertname" if k == "rule_id" else k, "=~", glob_to_regex(str(v)))

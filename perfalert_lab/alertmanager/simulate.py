@@ -30,11 +30,13 @@ clock.
 
 from __future__ import annotations
 
+import calendar
 import heapq
 import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .config import AlertmanagerConfig, InhibitRule, Matcher, Route, TimeInterval
 
@@ -102,8 +104,6 @@ def _inhibited(labels: dict[str, str], rules: tuple[InhibitRule, ...], firing: l
 
 
 def _in_interval(t_ms: int, intervals: tuple[TimeInterval, ...]) -> bool:
-    from zoneinfo import ZoneInfo
-
     for ti in intervals:
         zone = UTC if ti.location in ("UTC", "Local") else ZoneInfo(ti.location)
         d = datetime.fromtimestamp(t_ms / 1000, tz=zone)
@@ -114,8 +114,6 @@ def _in_interval(t_ms: int, intervals: tuple[TimeInterval, ...]) -> bool:
              (not ti.months or any(a <= d.month <= b for a, b in ti.months)) and \
              (not ti.years or any(a <= d.year <= b for a, b in ti.years))
         if ok and ti.days_of_month:
-            import calendar
-
             days = calendar.monthrange(d.year, d.month)[1]
             ok = any((a if a > 0 else days + a + 1) <= d.day <= (b if b > 0 else days + b + 1)
                      for a, b in ti.days_of_month)

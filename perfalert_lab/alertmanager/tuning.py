@@ -20,6 +20,7 @@ from .._time import format_duration, parse_duration, to_ns
 from ..errors import UsageError
 from ..recommendation import Recommendation
 from .config import AlertmanagerConfig, Route
+from .outputs import apply_alertmanager
 
 __all__ = ["recommend_alertmanager", "sweep_alertmanager"]
 
@@ -32,8 +33,6 @@ def _with(route: Route, changes: dict[str, Any]) -> Route:
 def sweep_alertmanager(result: Any, config: AlertmanagerConfig, *, group_wait: Any = None, group_interval: Any = None,
                        repeat_interval: Any = None, group_by: Any = None) -> pd.DataFrame:
     """One row per combination: notifications, pages and the delay to the first notification."""
-    from .outputs import apply_alertmanager
-
     grid: dict[str, list[Any]] = {}
     for key, values in (("group_wait", group_wait), ("group_interval", group_interval),
                         ("repeat_interval", repeat_interval)):

@@ -13,7 +13,10 @@ path, the sweep and the tuner call these stages.
 
 from __future__ import annotations
 
+import difflib
 import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,8 +90,6 @@ def alert_columns(series: SeriesSet, run: RuleRun, rules: RuleSet, horizon: int)
 def unmatched_rules(rules: RuleSet, metrics: set[str], matched: dict[str, int]) -> list[str]:
     """One line for each enabled rule that matches no series (``matched[rule.id] == 0``): what
     exists (``metrics``), and a did-you-mean."""
-    import difflib
-
     present = sorted(metrics)
     problems = []
     for rule in rules:
@@ -112,8 +113,6 @@ def check_rules_match(rules: RuleSet, metrics: set[str], matched: dict[str, int]
                       stacklevel: int = 3) -> None:
     """Warn (or, with ``strict``, raise :class:`RulesError`) for each rule that matches no series;
     ``stacklevel`` points the warning at the user's call."""
-    import warnings
-
     problems = unmatched_rules(rules, metrics, matched)
     if problems and strict:
         raise RulesError(problems)
@@ -183,8 +182,6 @@ def replay(series: SeriesSet, rules: RuleSet, clock: Clock, *, progress: bool = 
     workers = min(os.cpu_count() or 1, 8, len(jobs))
     done: Any
     if workers > 1 and work >= PARALLEL_EVALUATIONS and all(ev is not None for *_, ev in jobs):
-        from concurrent.futures import ThreadPoolExecutor
-
         with ThreadPoolExecutor(max_workers=workers) as pool:
             done = pool.map(one, jobs)  # results in rule order
             done = _progress(done, len(jobs), progress)

@@ -27,7 +27,7 @@ from .._hashing import stable_hash
 from .._time import col_ns, parse_duration, to_ns
 from ..clock import Clock, IntervalClock, SampleClock
 from ..frames import normalize_frame
-from ..rules.model import Rule, RuleSet
+from ..rules.model import LognormalDelay, Rule, RuleSet
 from .states import AlertState
 
 __all__ = ["ReferenceAlert", "explain", "reference_alerts", "reference_backtest", "value_at"]
@@ -347,8 +347,6 @@ def _alert_key(rule: Rule, source: str, metric: str, pending_since: int) -> int:
 
 
 def _ack_delay(rule: Rule, responders: Any, key: int) -> int | None:
-    from ..rules.model import LognormalDelay
-
     a = responders.ack_after
     if a is None:
         return None

@@ -14,6 +14,7 @@ the rule dropped at a tick where more than ``limit`` are active.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +22,11 @@ from typing import Any
 import numba
 import numpy as np
 
+from .._time import ns_to_timestamps
 from ..engine.states import AlertState
-from ..errors import RulesError
+from ..errors import PerfAlertWarning, RulesError
+from ..gotemplate import Struct
+from ..promql_engine import parse
 from ..promql_engine.evaluate import Evaluator, PromQLError, Scalar, Vector
 from ..promql_engine.kernels import STALE_NAN_BITS
 from ..promql_engine.store import Labels, SeriesStore
@@ -63,10 +67,6 @@ def instant_query(store: SeriesStore, expr: str, at_ms: int, *, lookback_ms: int
     """A template's ``query``: the samples of a PromQL instant query at ``at_ms``, as Prometheus's
     template functions see them (``.Labels`` with ``__name__``, ``.Value``); a scalar is one sample
     without labels."""
-    from ..gotemplate import Struct
-    from ..promql_engine import parse
-    from ..promql_engine.evaluate import Evaluator, Scalar, Vector
-
     ev = Evaluator(store, np.array([at_ms], dtype=np.int64), lookback_ms=lookback_ms, compat=compat,
                    subquery_step_ms=60_000, text=expr)
     out = ev.eval(parse(expr))
@@ -82,7 +82,6 @@ def selectors(expr: str) -> list[Any]:
     """The vector selectors of an expression (in range selectors and subqueries too)."""
     import promql_parser as pp
 
-    from ..promql_engine import parse
 
     found = []
     stack = [parse(expr)]
@@ -225,8 +224,6 @@ def _add_series(store: SeriesStore, labels: list[Labels], ts: list[np.ndarray], 
 
 def _evaluate(store: SeriesStore, rule: PromRule, group: PromGroup, ticks: np.ndarray, *, lookback_ms: int,
               compat: str, where: str) -> Vector:
-    from ..promql_engine import parse
-
     ev = Evaluator(store, ticks - group.query_offset_ms, lookback_ms=lookback_ms, compat=compat,
                    subquery_step_ms=group.interval_ms, text=rule.expr)
     try:
@@ -279,11 +276,6 @@ def _alert_instances(rule: PromRule, out: Vector, where: str) -> tuple[list[Labe
 
 def _warn_failed(where: str, rule: PromRule, ticks: np.ndarray, failed: np.ndarray, applied: str = "alert labels",
                  then: str = "keeps its alerts as they were") -> None:
-    import warnings
-
-    from .._time import ns_to_timestamps
-    from ..errors import PerfAlertWarning
-
     first = ns_to_timestamps(np.array([int(ticks[np.argmax(failed)]) * 1_000_000]))[0]
     warnings.warn(f"{where}: rule {rule.name!r}: at {first.isoformat()} and {int(failed.sum()) - 1} more evaluations "
                   f"the vector contains metrics with the same labelset after applying {applied}; Prometheus fails "
@@ -300,8 +292,6 @@ def evaluate_rule_file(store: SeriesStore, rules: PromRuleFile, start_ms: int, e
     file is then evaluated in passes: each gives such readers the series the previous pass
     recorded, written one millisecond after their tick (invisible at the tick, visible from the
     next), until the recorded series no longer change."""
-    import warnings
-
     forward = forward_names(rules)
     late: dict[Labels, tuple[np.ndarray, np.ndarray]] = {}
     for _ in range(len(forward) + 2):

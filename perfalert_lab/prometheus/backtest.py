@@ -17,16 +17,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._time import NAT_NS, ns_to_timestamps, parse_duration, to_ns
+from .._time import NAT_NS, ns_to_timestamps, parse_duration, parse_instant, to_ns
 from ..clock import IntervalClock
 from ..engine.lifecycle import ALERT_COLUMNS, ALERT_TEXT_COLUMNS, NOTIFICATION_COLUMNS, NOTIFICATION_TEXT_COLUMNS
-from ..frames import as_incidents
+from ..errors import DataError
+from ..frames import SeriesSet, as_incidents
+from ..promql_engine import compat_version
+from ..promql_engine.evaluate import Evaluator, Vector
 from ..promql_engine.store import store_from_frame
 from ..result import BacktestResult
 from ..rules.promfile import PromRuleFile
 from ..stats import compute_stats
 from ..templates import format_labels
-from .alerting import AlertTimeline, evaluate_rule_file
+from .alerting import AlertTimeline, _alert_instances, evaluate_rule_file
 
 __all__ = ["backtest_prometheus"]
 
@@ -55,14 +58,9 @@ def _episodes(tl: AlertTimeline) -> list[tuple[int, int, int, int | None]]:
 def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFrame | None = None,
                         prometheus_compat: str = "3", group_offset: Any = "0s", lookback: Any = "5m",
                         start: Any = None, end: Any = None) -> BacktestResult:
-    from .._time import parse_instant
-    from ..promql_engine import compat_version
-
     compat = compat_version(prometheus_compat)
     store = store_from_frame(frame)
     if store.first_ms is None:
-        from ..errors import DataError
-
         raise DataError("frame: no samples to replay")
     start_ms = parse_instant(start) // _NS_PER_MS if start is not None else store.first_ms
     end_ms = parse_instant(end) // _NS_PER_MS if end is not None else store.last_ms
@@ -165,9 +163,6 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
     each rule compares."""
     import promql_parser as pp
 
-    from ..frames import SeriesSet
-    from ..promql_engine.evaluate import Evaluator, Vector
-    from .alerting import _alert_instances
 
     parts = []
     compared: dict[str, int] = {}

@@ -19,15 +19,18 @@ import numpy as np
 import pandas as pd
 
 from .._time import format_duration, parse_duration, to_ns
+from ..clock import IntervalClock
 from ..errors import UsageError
 from ..frames import as_incidents
+from ..promql_engine import compat_version
 from ..promql_engine.evaluate import Evaluator, Vector
 from ..promql_engine.store import store_from_frame
+from ..result import BacktestResult
 from ..rules.promfile import PromRule, PromRuleFile, comparison_of
 from ..rules.writeback import update_prometheus_rule, updated_prometheus_text
 from ..stats import notification_pages
 from .alerting import AlertTimeline, _alert_instances, alert_states, evaluate_rule_file, rule_ticks, watched_sources
-from .backtest import alert_source, tables_from_timelines
+from .backtest import _expression_series, alert_source, tables_from_timelines
 
 __all__ = ["PromRuleReplay", "sweep_prometheus"]
 
@@ -50,8 +53,6 @@ class PromRuleReplay:
     def __init__(self, frame: Any, rule: PromRule | str, rules: PromRuleFile, *,
                  incidents: pd.DataFrame | None = None, prometheus_compat: str = "3", lookback: Any = "5m",
                  caller: str = "sweep") -> None:
-        from ..promql_engine import compat_version
-
         name = rule if isinstance(rule, str) else rule.name
         try:
             rule = rules.rule(name)
@@ -195,10 +196,6 @@ class PromRuleReplay:
 
     def run(self, threshold: float | None = None, for_: Any = None, keep_firing_for: Any = None) -> Any:
         """A :class:`BacktestResult` of the variant alone (its series: the compared value per source)."""
-        from ..clock import IntervalClock
-        from ..result import BacktestResult
-        from .backtest import _expression_series
-
         variant = self.variant(threshold, for_, keep_firing_for)
         alerts, notifications, stats = self.tables(variant)
         if self._drawn is None:  # the compared value does not change with the threshold: computed once

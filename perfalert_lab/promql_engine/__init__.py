@@ -19,32 +19,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._time import parse_duration, parse_instant, to_ns
 from ..errors import UsageError
 from ..templates import format_labels
-from .evaluate import Evaluator, PromQLError, Scalar, UnsupportedPromQL, Vector
+from .evaluate import Evaluator, PromQLError, Scalar, UnsupportedPromQL, Vector, parse
+from .scaleout import evaluate_dask, span_of_dask
 from .store import SeriesStore, store_from_frame
 
 __all__ = ["PromQLError", "SeriesStore", "UnsupportedPromQL", "compat_version", "evaluate", "parse", "promql",
            "store_from_frame"]
 
 _NS_PER_MS = 1_000_000
-
-
-def parse(expr: str) -> Any:
-    """Parse ``expr`` with the ``promql-parser`` package; a syntax error is a :class:`PromQLError`."""
-    try:
-        import promql_parser
-    except ImportError as exc:  # pragma: no cover - a core dependency
-        from ..errors import MissingDependency
-
-        raise MissingDependency("PromQL needs the 'promql-parser' package: pip install promql-parser") from exc
-    if not isinstance(expr, str) or not expr.strip():
-        raise UsageError(f"expected a PromQL expression as text, got {expr!r}")
-    try:
-        return promql_parser.parse(expr)
-    except Exception as exc:  # the parser raises a bare ValueError/RuntimeError with its message
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PromQLError(f"cannot parse PromQL {expr!r}: {msg}") from None
 
 
 def evaluate(store: SeriesStore, expr: str | Any, times_ms: np.ndarray, *, lookback_ms: int = 300_000,
@@ -77,8 +62,6 @@ def promql(frame: pd.DataFrame | SeriesStore, expr: str, *, start: Any = None, e
     and a column per label name (``metric`` for ``__name__``), ordered by series
     then time. A scalar result is one series with no labels.
     """
-    from .._time import parse_duration, parse_instant, to_ns
-
     dask_frame = _is_dask(frame)
     compat = compat_version(prometheus_compat)
     node = parse(expr)  # a syntax error before any data work
@@ -93,8 +76,6 @@ def promql(frame: pd.DataFrame | SeriesStore, expr: str, *, start: Any = None, e
     first_ms = last_ms = 0
     if start is None or end is None:
         if dask_frame:
-            from .scaleout import span_of_dask
-
             first_ms, last_ms = span_of_dask(frame)
         else:
             assert store is not None
@@ -108,8 +89,6 @@ def promql(frame: pd.DataFrame | SeriesStore, expr: str, *, start: Any = None, e
         raise UsageError("promql: end is before start; give end >= start")
     times = np.arange(start_ms, end_ms + 1, step_ms, dtype=np.int64)
     if dask_frame:
-        from .scaleout import evaluate_dask
-
         options = {"lookback_ms": lookback_ms, "compat": compat, "subquery_step_ms": step_ms}
         out = _result(evaluate_dask(frame, expr, times, options), expr)
     else:

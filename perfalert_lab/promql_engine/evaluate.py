@@ -19,18 +19,30 @@ import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, NoReturn
 
 import numpy as np
 import promql_parser as pp
 
-from ..errors import PromQLError, UnsupportedPromQL
+from ..errors import PromQLError, UnsupportedPromQL, UsageError
 from ..re2 import compile_anchored
 from ..templates import format_labels
 from . import kernels as K
 from .store import Labels, SeriesStore
 
-__all__ = ["PromQLError", "Scalar", "UnsupportedPromQL", "Vector", "Evaluator"]
+__all__ = ["PromQLError", "Scalar", "UnsupportedPromQL", "Vector", "Evaluator", "parse"]
+
+
+def parse(expr: str) -> Any:
+    """Parse ``expr`` with the ``promql-parser`` package; a syntax error is a :class:`PromQLError`."""
+    if not isinstance(expr, str) or not expr.strip():
+        raise UsageError(f"expected a PromQL expression as text, got {expr!r}")
+    try:
+        return pp.parse(expr)
+    except Exception as exc:  # the parser raises a bare ValueError/RuntimeError with its message
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PromQLError(f"cannot parse PromQL {expr!r}: {msg}") from None
 
 
 @dataclass
@@ -878,7 +890,6 @@ def _format_float(v: float) -> str:
         return "NaN"
     if math.isinf(v):
         return "+Inf" if v > 0 else "-Inf"
-    from decimal import Decimal
 
     text = format(Decimal(repr(float(v))), "f")  # the shortest digits, written out without an exponent
     return text[:-2] if text.endswith(".0") else text

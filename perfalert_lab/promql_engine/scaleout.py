@@ -25,8 +25,9 @@ import pandas as pd
 import promql_parser as pp
 
 from ..errors import DataError, require_module
+from ..frames import frame_timestamps
 from . import kernels as K
-from .evaluate import _MATH, Evaluator, Scalar, Vector, _drop_absent, _merge_rows
+from .evaluate import _MATH, Evaluator, Scalar, Vector, _drop_absent, _merge_rows, parse
 from .store import Labels, SeriesStore, store_from_frame
 
 __all__ = ["evaluate_dask", "span_of_dask"]
@@ -122,8 +123,6 @@ def _partials(node: Any, v: Vector) -> dict[Labels, tuple[np.ndarray, ...]]:
 
 
 def _task(pdf: pd.DataFrame, expr: str, times: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
-    from . import parse
-
     node = parse(expr)
     local: list[Any] = []
     partial: list[Any] = []
@@ -181,7 +180,6 @@ class _Central(Evaluator):
 def span_of_dask(frame: Any) -> tuple[int, int]:
     """First and last sample time (ms) of a dask frame."""
     dask = require_module("dask", "dask", "PromQL on a dask DataFrame")
-    from ..frames import frame_timestamps
 
     def span(pdf: pd.DataFrame) -> tuple[int, int] | None:
         if len(pdf) == 0:
@@ -198,7 +196,6 @@ def span_of_dask(frame: Any) -> tuple[int, int]:
 def evaluate_dask(frame: Any, expr: str, times: np.ndarray, options: dict[str, Any]) -> Vector | Scalar:
     """Evaluate ``expr`` at ``times`` over a dask frame (see the module's description)."""
     dask = require_module("dask", "dask", "PromQL on a dask DataFrame")
-    from . import parse
 
     node = parse(expr)
     labels = [c for c in frame.columns if c not in ("timestamp", "value")]

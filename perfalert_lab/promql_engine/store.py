@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..frames import frame_timestamps, frame_values
+from .kernels import STALE_NAN_BITS
 
 Labels = tuple[tuple[str, str], ...]  # sorted by name, no empty values
 
@@ -44,8 +46,6 @@ class SeriesStore:
 
     def without_stale(self) -> SeriesStore:
         """The store without staleness markers (range selectors do not see them)."""
-        from .kernels import STALE_NAN_BITS
-
         stale = self.vals.view(np.int64) == STALE_NAN_BITS
         if not stale.any():
             return self
@@ -71,8 +71,6 @@ class SeriesStore:
 
 def store_from_frame(frame: pd.DataFrame, *, name: str = "frame") -> SeriesStore:
     """Build the store from a long frame (``timestamp``, ``value``, ``metric``, labels)."""
-    from ..frames import frame_timestamps, frame_values
-
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{name}: expected a pandas DataFrame in the long format, got {type(frame).__name__}")
     missing = [c for c in ("timestamp", "metric", "value") if c not in frame.columns]

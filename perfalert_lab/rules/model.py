@@ -23,6 +23,7 @@ times are ``int`` nanoseconds since the epoch (UTC).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import re
@@ -34,6 +35,8 @@ from typing import Any, ClassVar, Literal
 from .._secrets import is_env_ref, redact_settings
 from .._time import format_duration, parse_duration, parse_instant
 from ..errors import RulesError
+from ..report import rules_html
+from ..templates import TemplateError, check_template
 
 __all__ = [
     "AGGREGATES",
@@ -200,8 +203,6 @@ class _FrozenDict(dict):  # type: ignore[type-arg]
         return self
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _FrozenDict:
-        import copy
-
         return _FrozenDict({k: copy.deepcopy(v, memo) for k, v in self.items()})
 
 
@@ -534,8 +535,6 @@ class Rule(_Value):
 def _check_templates(c: _Checker, key: str, texts: Mapping[str, str]) -> None:
     """Labels and annotations are Go templates (SPEC 2, 11): refuse what cannot be rendered, and
     label names Prometheus would refuse."""
-    from ..templates import TemplateError, check_template
-
     for name, text in texts.items():
         if key == "labels" and not _LABEL_NAME.match(name):
             c.items.append((f"{key}.{name}", "is not a valid label name (letters, digits and '_', "
@@ -730,6 +729,4 @@ class RuleSet(_Value):
         raise TypeError(f"expected a RuleSet, a Rule or a list of Rules, got {type(rules).__name__}")
 
     def _repr_html_(self) -> str:
-        from ..report import rules_html
-
         return rules_html(self)

@@ -13,13 +13,15 @@ import dataclasses
 import functools
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .._time import parse_duration, to_ns
-from ..errors import InputFileNotFound, RulesError, UsageError
-from .yaml_io import MAX_BYTES, _Doc, compose_documents
+from ..errors import InputFileNotFound, PerfAlertWarning, RulesError, UsageError
+from ..templates import TemplateError, UnsupportedTemplate, check_template
+from .yaml_io import MAX_BYTES, LocatedDoc, compose_documents
 
 __all__ = ["PromGroup", "PromRule", "PromRuleFile", "is_prometheus_rules", "load_prometheus_rules",
            "parse_prometheus_rules"]
@@ -247,14 +249,10 @@ def _count_rules(data: Any) -> int:
 
 
 def _warn(message: str) -> None:
-    import warnings
-
-    from ..errors import PerfAlertWarning
-
     warnings.warn(message, PerfAlertWarning, stacklevel=3)
 
 
-def _groups(raw_groups: Any, prefix: tuple[Any, ...], doc: _Doc, problems: list[tuple[int | None, str]],
+def _groups(raw_groups: Any, prefix: tuple[Any, ...], doc: LocatedDoc, problems: list[tuple[int | None, str]],
             seen_groups: set[str], default_interval: str, skipped: list[tuple[int | None, str]]
             ) -> list[PromGroup]:
     """The groups of one ``groups:`` list (at ``prefix`` in ``doc``), every problem added to ``problems``."""
@@ -313,7 +311,7 @@ def _duration(value: Any, path: tuple[Any, ...], where: str, key: str, add: Any)
         return None
 
 
-def _rule(r: Any, path: tuple[Any, ...], where: str, index: int, add: Any, doc: _Doc,
+def _rule(r: Any, path: tuple[Any, ...], where: str, index: int, add: Any, doc: LocatedDoc,
           skipped: list[tuple[int | None, str]]) -> PromRule | None:
     from ..promql_engine import PromQLError, UnsupportedPromQL, parse
     from ..promql_engine.evaluate import check_supported
@@ -380,8 +378,6 @@ def _rule(r: Any, path: tuple[Any, ...], where: str, index: int, add: Any, doc: 
                 clean[k] = "" if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
         maps[key] = clean
     if ok:
-        from ..templates import TemplateError, UnsupportedTemplate, check_template
-
         for key in ("labels", "annotations"):
             for k, v in maps.get(key, {}).items():
                 try:

@@ -14,6 +14,7 @@ here, so that:
 from __future__ import annotations
 
 import contextlib
+import difflib
 import math
 import os
 import warnings
@@ -22,8 +23,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
+from .._io import atomic_write_text
 from .._secrets import literal_secrets
 from .._time import format_duration
 from ..errors import InputFileNotFound, RulesError
@@ -62,7 +65,7 @@ _PLAIN_TAGS = {
 Path_ = tuple[str | int, ...]
 
 
-class _Doc:
+class LocatedDoc:
     """Plain Python values from a composed YAML node graph, with the line of each path."""
 
     def __init__(self, name: str) -> None:
@@ -125,7 +128,7 @@ class _Doc:
         return self.lines.get(())
 
 
-def compose_located(text: str, name: str) -> tuple[Any, _Doc] | None:
+def compose_located(text: str, name: str) -> tuple[Any, LocatedDoc] | None:
     """Plain values of a YAML text read safely, with the line of every path (None for an empty file).
 
     A syntax error is a :class:`RulesError` naming ``name`` and the line. Shared by our
@@ -135,7 +138,7 @@ def compose_located(text: str, name: str) -> tuple[Any, _Doc] | None:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is None:
             return None
-        doc = _Doc(name)
+        doc = LocatedDoc(name)
         return doc.convert(node), doc
 
 
@@ -154,14 +157,14 @@ def _yaml_errors(name: str) -> Iterator[None]:
         raise RulesError(f"{name}: YAML nested too deeply") from None
 
 
-def compose_documents(text: str, name: str) -> list[tuple[Any, _Doc]]:
+def compose_documents(text: str, name: str) -> list[tuple[Any, LocatedDoc]]:
     """Every document of a YAML text, read safely as :func:`compose_located` reads one (empty
     documents left out): for formats that allow several documents in a file."""
     out = []
     with _yaml_errors(name):
         for node in yaml.compose_all(text, Loader=yaml.SafeLoader):
             if node is not None:
-                doc = _Doc(name)
+                doc = LocatedDoc(name)
                 out.append((doc.convert(node), doc))
     return out
 
@@ -204,7 +207,7 @@ def parse_rules(text: str, *, name: str = "<rules>") -> RuleSet:
     return _build(data, doc)
 
 
-def _build(data: Any, doc: _Doc) -> RuleSet:
+def _build(data: Any, doc: LocatedDoc) -> RuleSet:
     problems: list[tuple[int | None, str]] = list(doc.problems)
 
     def add(path: Path_, msg: str) -> None:
@@ -331,8 +334,6 @@ def _build(data: Any, doc: _Doc) -> RuleSet:
 
 
 def _suggest(key: object, options: Mapping[str, str]) -> str:
-    import difflib
-
     close = difflib.get_close_matches(str(key), list(options), n=1)
     return f"; did you mean {close[0]!r}?" if close else f" (expected one of {', '.join(options)})"
 
@@ -405,8 +406,6 @@ def rule_to_dict(rule: Rule) -> dict[str, Any]:
 
 
 def _iso(ns: int) -> str:
-    import pandas as pd
-
     return pd.Timestamp(ns, tz="UTC").isoformat().replace("+00:00", "Z")
 
 
@@ -460,8 +459,6 @@ def rules_to_yaml(rules: RuleSet | Rule) -> str:
 
 def save_rules(rules: RuleSet | Rule, path: str | os.PathLike[str]) -> Path:
     """Write rules as YAML, atomically (a temporary file renamed into place)."""
-    from .._io import atomic_write_text
-
     return atomic_write_text(Path(path), rules_to_yaml(rules))
 
 
