@@ -52,6 +52,10 @@ _LAZY = {
     "load_alertmanager": ".alertmanager",
     "UnsupportedPromQL": ".errors",
     "PromQLError": ".errors",
+    "SLO": ".slo",
+    "load_slos": ".slo",
+    "backtest_slo": ".slo",
+    "slo": ".slo",
 }
 
 __all__ = [
@@ -68,10 +72,12 @@ __all__ = [
     "Rule",
     "RuleSet",
     "RulesError",
+    "SLO",
     "SampleClock",
     "UnsupportedPromQL",
     "UsageError",
     "backtest",
+    "backtest_slo",
     "datasets",
     "diff",
     "explain",
@@ -79,6 +85,7 @@ __all__ = [
     "load_alertmanager",
     "load_prometheus_rules",
     "load_rules",
+    "load_slos",
     "normalize_frame",
     "parse_clock",
     "parse_rules",
@@ -87,13 +94,14 @@ __all__ = [
     "read_metrics",
     "recommend",
     "save_rules",
+    "slo",
     "sweep",
     "to_prometheus",
     "tune",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import datasets
+    from . import datasets, slo
     from .alertmanager import load_alertmanager
     from .backtesting import BacktestResult, backtest
     from .engine.reference import explain
@@ -103,6 +111,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .reading import read_incidents, read_metrics
     from .rules.prometheus import to_prometheus
     from .rules.promfile import load_prometheus_rules
+    from .slo import SLO, backtest_slo, load_slos
     from .tuning import diff, frontier, recommend, sweep
     from .widgets import tune
 

@@ -187,6 +187,39 @@ def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incident
             client.cluster.close()
 
 
+def _cmd_slo(args: argparse.Namespace) -> int:
+    from .slo import backtest_slo, load_slos  # PromQL and the rule replay: loaded when asked for
+
+    slos = load_slos(args.spec, default_window=args.window)  # the spec checked before any data is read
+    incidents = read_incidents(args.incidents) if args.incidents else None
+    frame = _read_metrics(args.metrics, args, source="")  # PromQL's model: no source label unless given
+    out = backtest_slo(frame, slos, incidents=incidents, burn_rate=args.burn_rate, burn_window=args.burn_window,
+                       prometheus_compat=args.prometheus_compat)
+    for slo in slos:
+        print(slo.describe())
+    cols = ["slo", "tier", "alerts", "pages_per_week", "events", "recall", "precision", "mean_detection_s",
+            "mean_reset_s", "budget_spent_before_detection", "budget_remaining_end"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(out.stats[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    if args.out:
+        def rule_file(p: Path) -> None:
+            atomic_write_text(p, out.rule_text)
+
+        files: dict[str, Callable[[Path], None]] = {
+            "slo.rules.yml": rule_file,
+            "alerts.csv": lambda p: write_table_csv(out.alerts, p),
+            "notifications.csv": lambda p: write_table_csv(out.result.notifications, p),
+            "slo_stats.csv": lambda p: write_table_csv(out.stats, p),
+            "burn_rates.csv": lambda p: write_table_csv(out.burn, p),
+            "budget.csv": lambda p: write_table_csv(out.budget, p),
+            "events.csv": lambda p: write_table_csv(out.events, p),
+            "report.html": lambda p: write_report(out.result, p, title=f"SLOs of {Path(args.spec).name}"),
+        }
+        written = write_outputs(Path(args.out), files)
+        print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
 def _cmd_promql(args: argparse.Namespace) -> int:
     from .promql_engine import parse, promql
 
@@ -424,6 +457,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for gained.csv, lost.csv, moved.csv, volume.csv, incidents.csv")
     _add_input_options(p)
     p.set_defaults(func=_cmd_diff)
+
+    p = sub.add_parser("slo", help="replay an SLO spec's burn-rate alerts over metrics and judge them")
+    p.add_argument("spec", metavar="SPEC", help="sloth prometheus/v1 spec, PrometheusServiceLevel, or OpenSLO SLO")
+    p.add_argument("metrics", nargs="+", metavar="METRICS", help="CSV or Parquet files, or folders of them")
+    p.add_argument("--incidents", help="labelled incidents to score the alerts on (default: the burn periods)")
+    p.add_argument("--out", help="folder for slo.rules.yml, alerts.csv, slo_stats.csv, burn_rates.csv, budget.csv, "
+                                 "events.csv, notifications.csv, report.html")
+    p.add_argument("--window", default="30d", help="SLO period when the spec names none (sloth's default 30d)")
+    p.add_argument("--burn-rate", type=float, default=1.0,
+                   help="without incidents: score on the periods burning faster than this (default 1x)")
+    p.add_argument("--burn-window", default="1h", help="... measured over this recorded window (default 1h)")
+    p.add_argument("--prometheus-compat", choices=("2", "3"), default="3",
+                   help="the Prometheus version whose windows to use (default 3)")
+    _add_input_options(p)
+    p.set_defaults(func=_cmd_slo)
 
     p = sub.add_parser("promql", help="evaluate a PromQL expression over metric history; write a long CSV")
     p.add_argument("metrics", nargs="+", metavar="METRICS",

@@ -47,6 +47,8 @@ class BacktestResult:
     notification_alerts: pd.DataFrame | None = field(default=None, repr=False)
     receivers: pd.DataFrame | None = field(default=None, repr=False)
     alertmanager: Any = field(default=None, repr=False)
+    # a Prometheus rule file's input series with what its recording rules wrote (when asked for)
+    recorded: Any = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         total = self.stats[self.stats["rule_id"] == "TOTAL"].iloc[0]

@@ -57,7 +57,9 @@ def _episodes(tl: AlertTimeline) -> list[tuple[int, int, int, int | None]]:
 
 def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFrame | None = None,
                         prometheus_compat: str = "3", group_offset: Any = "0s", lookback: Any = "5m",
-                        start: Any = None, end: Any = None) -> BacktestResult:
+                        start: Any = None, end: Any = None, keep_recorded: bool = False) -> BacktestResult:
+    """The backtest of a Prometheus rule file (SPEC 11); ``keep_recorded`` keeps the input series with
+    what the recording rules wrote, as ``result.recorded`` (a :class:`SeriesStore`)."""
     compat = compat_version(prometheus_compat)
     store = store_from_frame(frame)
     if store.first_ms is None:
@@ -79,7 +81,7 @@ def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFr
     clock = IntervalClock(every=f"{interval // 1000}s", lookback=lookback)
     span = (pd.Timestamp(store.first_ms * _NS_PER_MS, tz="UTC"), pd.Timestamp(end_ms * _NS_PER_MS, tz="UTC"))
     return BacktestResult(alerts, notifications, stats, rules, clock, span, incidents,
-                          series=series)
+                          series=series, recorded=full_store if keep_recorded else None)
 
 
 def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], span_ms: tuple[int, int],
