@@ -9,6 +9,7 @@ Outputs are written atomically: complete files or none.
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import re
 import sys
@@ -31,7 +32,7 @@ from .distributed import local_client
 from .errors import InputError, PerfAlertError, PerfAlertWarning, UsageError, require_module
 from .present import stats_for_people
 from .reading import is_parquet_dataset, iter_files, read_incidents, read_metrics
-from .report import write_report, write_table_csv
+from .report import table_html, write_report, write_table_csv
 from .rules import load_rules
 from .rules.prometheus import to_prometheus
 from .rules.promfile import is_prometheus_rules, load_prometheus_rules
@@ -188,9 +189,12 @@ def _backtest_on_dask(args: argparse.Namespace, rules: Any, clock: Any, incident
 
 
 def _cmd_slo(args: argparse.Namespace) -> int:
-    from .slo import backtest_slo, load_slos  # PromQL and the rule replay: loaded when asked for
+    from .plot import slo_figures
+    from .slo import alert_windows_text, backtest_slo, compare_strategies, load_slos, slo_rule_text, sweep_slo
+    from .tuning import recommend
 
     slos = load_slos(args.spec, default_window=args.window)  # the spec checked before any data is read
+    grid = dict(parse_param(p, SLO_SWEEP_PARAMS, "--sweep") for p in args.sweep)
     incidents = read_incidents(args.incidents) if args.incidents else None
     frame = _read_metrics(args.metrics, args, source="")  # PromQL's model: no source label unless given
     out = backtest_slo(frame, slos, incidents=incidents, burn_rate=args.burn_rate, burn_window=args.burn_window,
@@ -201,20 +205,65 @@ def _cmd_slo(args: argparse.Namespace) -> int:
             "mean_reset_s", "budget_spent_before_detection", "budget_remaining_end"]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(out.stats[cols].to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    strategies = {slo.id: compare_strategies(frame, slo, incidents=incidents, burn_rate=args.burn_rate,
+                                             burn_window=args.burn_window, prometheus_compat=args.prometheus_compat)
+                  for slo in slos} if args.strategies else {}
+    for sid, table in strategies.items():
+        print(f"{sid}: the workbook's six strategies")
+        shown = table[["strategy", "name", "alerts", "pages_per_week", "recall", "precision", "mean_detection_s",
+                       "mean_reset_s"]]
+        print(shown.to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+    swept: dict[str, Any] = {}
+    if grid:
+        for slo in slos:
+            table = sweep_slo(frame, slo, incidents=incidents, burn_rate=args.burn_rate, burn_window=args.burn_window,
+                              prometheus_compat=args.prometheus_compat, **grid)
+            choice = recommend(table, max_pages_per_week=args.max_pages_per_week, min_recall=args.min_recall)
+            swept[slo.id] = (table, choice)
+            print(f"{slo.id}: {choice}")
+            print(f"  tuned: {choice.rule.describe()}")
     if args.out:
+        strategy_table = pd.concat([t.assign(slo=sid) for sid, t in strategies.items()], ignore_index=True) \
+            if strategies else pd.DataFrame()
+
+        def report(p: Path) -> None:
+            sections = [("Service level objectives", "<ul>" + "".join(f"<li>{html.escape(s.describe())}</li>"
+                                                                      for s in slos) + "</ul>"),
+                        ("Alerts by tier", table_html(out.stats, 200))]
+            if strategies:
+                sections.append(("The workbook's six strategies", table_html(strategy_table, 200)))
+            write_report(out.result, p, title=f"SLOs of {Path(args.spec).name}",
+                         figures=slo_figures(out, strategies), sections=sections)
+
         def rule_file(p: Path) -> None:
             atomic_write_text(p, out.rule_text)
 
         files: dict[str, Callable[[Path], None]] = {
             "slo.rules.yml": rule_file,
             "alerts.csv": lambda p: write_table_csv(out.alerts, p),
-            "notifications.csv": lambda p: write_table_csv(out.result.notifications, p),
+            "notifications.csv": lambda p: write_table_csv(out.notifications, p),
             "slo_stats.csv": lambda p: write_table_csv(out.stats, p),
             "burn_rates.csv": lambda p: write_table_csv(out.burn, p),
             "budget.csv": lambda p: write_table_csv(out.budget, p),
             "events.csv": lambda p: write_table_csv(out.events, p),
-            "report.html": lambda p: write_report(out.result, p, title=f"SLOs of {Path(args.spec).name}"),
+            "report.html": report,
         }
+        if strategies:
+            files["strategies.csv"] = lambda p: write_table_csv(strategy_table, p)
+        if swept:
+            sweep_table = pd.concat([t.assign(slo=sid) for sid, (t, _) in swept.items()], ignore_index=True)
+            tuned = [choice.rule for _, choice in swept.values()]
+
+            def tuned_rules(p: Path) -> None:
+                atomic_write_text(p, slo_rule_text(tuned))
+
+            def windows_file(p: Path) -> None:
+                atomic_write_text(p, alert_windows_text(tuned[0]))
+
+            files["sweep.csv"] = lambda p: write_table_csv(sweep_table, p)
+            files["tuned.rules.yml"] = tuned_rules
+            if len(tuned) == 1 and {f"{w.severity}_{w.speed}" for w in tuned[0].windows} >= set(SLO_SWEEP_PARAMS):
+                files["alert-windows.yml"] = windows_file
         written = write_outputs(Path(args.out), files)
         print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
@@ -272,16 +321,22 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_param(text: str) -> tuple[str, list[Any]]:
-    """``NAME=START:STOP:STEP`` (inclusive) or ``NAME=a,b,c`` for a sweep parameter."""
+SLO_SWEEP_PARAMS = ("page_quick", "page_slow", "ticket_quick", "ticket_slow")
+
+
+def parse_param(text: str, names: Sequence[str] | None = None, flag: str = "--param") -> tuple[str, list[Any]]:
+    """``NAME=START:STOP:STEP`` (inclusive) or ``NAME=a,b,c`` for a sweep parameter (one of ``names``,
+    default the rule sweep's)."""
     from .tuning import SWEEP_PARAMS
 
+    names = list(SWEEP_PARAMS) if names is None else list(names)
     name, sep, spec = text.partition("=")
     name = name.strip()
     if not sep or not spec:
-        raise UsageError(f"--param {text!r}: expected NAME=START:STOP:STEP or NAME=a,b,c, e.g. threshold=70:95:0.5")
-    if name not in SWEEP_PARAMS:
-        raise UsageError(f"--param {text!r}: unknown parameter {name!r}; sweepable: {', '.join(SWEEP_PARAMS)}")
+        example = "threshold=70:95:0.5" if flag == "--param" else "page_quick=1,2,4"
+        raise UsageError(f"{flag} {text!r}: expected NAME=START:STOP:STEP or NAME=a,b,c, e.g. {example}")
+    if name not in names:
+        raise UsageError(f"{flag} {text!r}: unknown parameter {name!r}; sweepable: {', '.join(names)}")
     duration = name in ("for", "cooldown", "keep_firing_for")
     try:
         if ":" in spec:
@@ -314,11 +369,11 @@ def parse_param(text: str) -> tuple[str, list[Any]]:
     except ValueError as exc:
         dash = re.fullmatch(r"\s*(-?[\d.]+)\s*-\s*([\d.]+)\s*", spec)
         if dash:  # a range written with a dash: say how ranges are written
-            raise UsageError(f"--param {text!r}: a range is START:STOP:STEP (inclusive), e.g. "
+            raise UsageError(f"{flag} {text!r}: a range is START:STOP:STEP (inclusive), e.g. "
                              f"{name}={dash.group(1)}:{dash.group(2)}:1; a list is a,b,c") from None
-        raise UsageError(f"--param {text!r}: {exc}; expected NAME=START:STOP:STEP or NAME=a,b,c") from None
+        raise UsageError(f"{flag} {text!r}: {exc}; expected NAME=START:STOP:STEP or NAME=a,b,c") from None
     if not values:
-        raise UsageError(f"--param {text!r}: no values")
+        raise UsageError(f"{flag} {text!r}: no values")
     return name, values
 
 
@@ -470,6 +525,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--burn-window", default="1h", help="... measured over this recorded window (default 1h)")
     p.add_argument("--prometheus-compat", choices=("2", "3"), default="3",
                    help="the Prometheus version whose windows to use (default 3)")
+    p.add_argument("--no-strategies", dest="strategies", action="store_false",
+                   help="leave out the workbook's six strategies (one more replay per SLO)")
+    p.add_argument("--sweep", action="append", default=[], metavar="COND=P1,P2",
+                   help="sweep the share of the budget (percent) a condition waits for: page_quick, page_slow, "
+                        "ticket_quick, ticket_slow (repeatable); prints the recommendation, writes sweep.csv, "
+                        "tuned.rules.yml and sloth's alert-windows.yml")
+    p.add_argument("--max-pages-per-week", type=float, help="with --sweep: the page budget to recommend for")
+    p.add_argument("--min-recall", type=float, help="with --sweep: the least recall to accept")
     _add_input_options(p)
     p.set_defaults(func=_cmd_slo)
 

@@ -872,3 +872,196 @@ def sweep_png(table: pd.DataFrame) -> bytes:
     FrontierDisplay.from_sweep(table).plot(axes[-1])
     return _png(fig, REPORT_DPI)
 
+
+
+# --------------------------------------------------------------------------- SLOs (SPEC 13)
+
+TIER_COLORS = {"page": "#d1495b", "ticket": "#f2c14e"}
+
+
+def _to_days(col: pd.Series) -> np.ndarray:
+    return _mpl_days(col_ns(col)) if len(col) else np.zeros(0)
+
+
+def _spans(ax: Axes, starts: pd.Series, ends: pd.Series, y0: float, y1: float, color: str, label: str,
+           alpha: float = 0.8) -> list[Any]:
+    """Horizontal bars from ``starts`` to ``ends`` between ``y0`` and ``y1`` (axes fraction)."""
+    out: list[Any] = []
+    s, e = _to_days(starts), _to_days(ends)
+    for i, (a, b) in enumerate(zip(s, e, strict=True)):
+        out.append(ax.axvspan(a, max(b, a + 1 / 1440), ymin=y0, ymax=y1, color=color, alpha=alpha, lw=0,
+                              label=label if i == 0 else None))
+    return out
+
+
+@dataclass(repr=False)
+class SLOBudgetDisplay(_Picture):
+    """An SLO's error budget remaining over time, with each tier's alerts as bars and the events
+    (incidents, or the stretches burning too fast) they are scored on."""
+
+    slo: str
+    budget: pd.DataFrame  # timestamp, budget_remaining
+    alerts: pd.DataFrame  # fired_at, resolved_at, tier
+    events: pd.DataFrame  # start, end, kind
+    end: pd.Timestamp
+    artists: list[Any] = field(default_factory=list)
+    figure_: Any = None
+    ax_: Any = None
+
+    @classmethod
+    def from_slo(cls, result: Any, slo: str | None = None) -> SLOBudgetDisplay:
+        """From :func:`~perfalert_lab.slo.backtest_slo`'s result (``slo``: its id; default the first)."""
+        slo = slo or result.slos[0].id
+        budget = result.budget[result.budget["slo"] == slo]
+        alerts = result.alerts[result.alerts["slo"] == slo]
+        events = result.events[result.events["slo"] == slo] if len(result.events) else result.events
+        return cls(slo, budget, alerts, events, result.result.span[1])
+
+    def _summary(self) -> str:
+        return f"{self.slo}: budget remaining, {len(self.alerts)} alerts, {len(self.events)} events"
+
+    def plot(self, ax: Axes | None = None) -> SLOBudgetDisplay:
+        fig, ax = _new_axes(ax, (11, 3.6))
+        self.figure_, self.ax_ = fig, ax
+        x = _to_days(self.budget["timestamp"])
+        y = self.budget["budget_remaining"].to_numpy(dtype=np.float64) * 100
+        self.artists += ax.plot(x, y, color="#2c3e50", lw=1.2, label="budget remaining")
+        ax.axhline(0, color="#888888", lw=0.8, ls=":")
+        if len(self.events):
+            kind = str(self.events["kind"].iloc[0])
+            self.artists += _spans(ax, self.events["start"], self.events["end"], 0, 1, "#8e44ad",
+                                   "incident" if kind == "incident" else "burning too fast", alpha=0.12)
+        ends = self.alerts["resolved_at"].fillna(self.end) if len(self.alerts) else self.alerts["resolved_at"]
+        for k, tier in enumerate(("page", "ticket")):
+            mine = self.alerts["tier"] == tier
+            self.artists += _spans(ax, self.alerts["fired_at"][mine], ends[mine], 0.94 - 0.06 * k, 1.0 - 0.06 * k,
+                                   TIER_COLORS[tier], f"{tier} alert")
+        ax.set_ylabel("error budget remaining (%)")
+        ax.set_title(f"{self.slo}: error budget remaining, alerts by tier", fontsize=10)
+        _date_axis(ax)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, frameon=False, loc="lower left", ncol=4)
+        return self
+
+
+@dataclass(repr=False)
+class BurnRateDisplay(_Picture):
+    """An SLO's burn rate over each recorded window (log scale), with each alert condition's
+    threshold as a dashed line in its long window's colour."""
+
+    slo: str
+    burn: pd.DataFrame  # timestamp, window, burn_rate
+    thresholds: list[tuple[str, str, float]]  # (tier, long window, factor)
+    artists: list[Any] = field(default_factory=list)
+    figure_: Any = None
+    ax_: Any = None
+
+    @classmethod
+    def from_slo(cls, result: Any, slo: str | None = None) -> BurnRateDisplay:
+        obj = result.slos[0] if slo is None else next(s for s in result.slos if s.id == slo)
+        burn = result.burn[result.burn["slo"] == obj.id]
+        thresholds = [(w.severity, w.long, obj.factor(w)) for w in obj.windows]
+        return cls(obj.id, burn, thresholds)
+
+    def _summary(self) -> str:
+        return f"{self.slo}: burn rate over {self.burn['window'].nunique()} windows"
+
+    def plot(self, ax: Axes | None = None) -> BurnRateDisplay:
+        fig, ax = _new_axes(ax, (11, 3.6))
+        self.figure_, self.ax_ = fig, ax
+        colors = {}
+        windows = [w for w in dict.fromkeys(self.burn["window"]) if not w.endswith("d") or w in
+                   {t[1] for t in self.thresholds}]  # the period's window is a budget, not an alert window
+        cmap = ["#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f", "#bcbd22"]
+        for i, w in enumerate(windows):
+            g = self.burn[self.burn["window"] == w]
+            x, y = decimate(col_ns(g["timestamp"]), g["burn_rate"].to_numpy(dtype=np.float64))
+            colors[w] = cmap[i % len(cmap)]
+            y = np.where(y > 0, y, np.nan)  # no errors: a gap on the log scale, not a wall to its floor
+            short = i < len(windows) - 1 and i < 2  # the shortest windows are noisy: drawn light, below
+            self.artists += ax.plot(_mpl_days(x), y, lw=0.7 if short else 1.1, color=colors[w], label=w,
+                                    alpha=0.35 if short else 0.95, zorder=1 if short else 2)
+        for tier, long, factor in self.thresholds:
+            self.artists.append(ax.axhline(factor, ls="--", lw=1, color=colors.get(long, "#444444")))
+            ax.annotate(f"{tier} {factor:.3g}x ({long})", xy=(1.0, factor), xycoords=("axes fraction", "data"),
+                        fontsize=7, ha="right", va="bottom", color=colors.get(long, "#444444"))
+        ax.set_yscale("log")
+        finite = self.burn["burn_rate"].to_numpy(dtype=np.float64)
+        finite = finite[np.isfinite(finite) & (finite > 0)]
+        if finite.size:
+            ax.set_ylim(max(float(np.quantile(finite, 0.01)) / 2, 1e-3), float(finite.max()) * 2)
+        ax.set_ylabel("burn rate (x budget)")
+        ax.set_title(f"{self.slo}: burn rate over each window, alert thresholds dashed", fontsize=10)
+        _date_axis(ax)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, frameon=False, loc="upper left", ncol=len(windows))
+        return self
+
+
+@dataclass(repr=False)
+class StrategiesDisplay(_Picture):
+    """The workbook's six alerting strategies side by side: detection and reset times, recall and
+    precision, pages per week."""
+
+    table: pd.DataFrame
+    artists: list[Any] = field(default_factory=list)
+    figure_: Any = None
+    axes_: Any = None
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame) -> StrategiesDisplay:
+        return cls(table)
+
+    def _summary(self) -> str:
+        return f"{len(self.table)} strategies"
+
+    def plot(self, axes: Any = None) -> StrategiesDisplay:
+        if axes is None:
+            fig = new_figure(figsize=(11, 3.4), layout="constrained")
+            axes = fig.subplots(1, 3)
+        else:
+            fig = axes[0].figure
+        self.figure_, self.axes_ = fig, axes
+        t = self.table
+        names = [f"{n}. {name}" for n, name in zip(t["strategy"], t["name"], strict=True)]
+        y = np.arange(len(t))[::-1]
+        for ax, (col, label, color) in zip(axes[:2], (("mean_detection_s", "detection time (min)", "#2c7fb8"),
+                                                      ("mean_reset_s", "reset time (min)", "#f08a4b")), strict=True):
+            v = t[col].to_numpy(dtype=np.float64) / 60
+            self.artists.append(ax.barh(y, np.nan_to_num(v), color=color))
+            for yi, vi in zip(y, v, strict=True):
+                ax.annotate("never alerted" if np.isnan(vi) else f"{vi:.0f}", (max(np.nan_to_num(vi), 0), yi),
+                            xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+            ax.set_xlabel(label)
+            ax.grid(alpha=0.3, axis="x")
+        axes[0].set_yticks(y, names, fontsize=8)
+        axes[1].set_yticks(y, [""] * len(y))
+        ax = axes[2]
+        h = 0.38
+        self.artists.append(ax.barh(y + h / 2, t["recall"].fillna(0), h, color="#5b8e7d", label="recall"))
+        self.artists.append(ax.barh(y - h / 2, t["precision"].fillna(0), h, color="#bc4b51", label="precision"))
+        for yi, p in zip(y, t["pages_per_week"], strict=True):
+            ax.annotate(f"{p:.2g} pages/wk", (1.02, yi), fontsize=7, va="center")
+        ax.set_xlim(0, 1.45)
+        ax.set_ylim(y.min() - 0.6, y.max() + 1.1)
+        ax.set_yticks(y, [""] * len(y))
+        ax.set_xlabel("recall, precision")
+        ax.legend(fontsize=7, frameon=False, loc="upper center", ncol=2)
+        ax.grid(alpha=0.3, axis="x")
+        return self
+
+
+def slo_figures(result: Any, strategies: dict[str, pd.DataFrame] | None = None) -> list[tuple[str, bytes]]:
+    """The SLO pictures as PNGs, for the report and ``perfalert slo --out``: per SLO its budget and
+    burn rates, and (``strategies``: SLO id -> :func:`~perfalert_lab.slo.compare_strategies` table)
+    the workbook's strategies side by side."""
+    out = []
+    for slo in result.slos:
+        out.append((f"{slo.id}: budget remaining", _png(SLOBudgetDisplay.from_slo(result, slo.id).plot().figure_,
+                                                        REPORT_DPI)))
+        out.append((f"{slo.id}: burn rates", _png(BurnRateDisplay.from_slo(result, slo.id).plot().figure_,
+                                                  REPORT_DPI)))
+        if strategies and slo.id in strategies:
+            out.append((f"{slo.id}: the workbook's six strategies",
+                        _png(StrategiesDisplay.from_table(strategies[slo.id]).plot().figure_, REPORT_DPI)))
+    return out

@@ -143,12 +143,13 @@ def _cards(result: BacktestResult) -> str:
 
 
 def write_report(result: BacktestResult, path: Path, *, title: str = "perfalert_lab backtest",
-                 figures: list[tuple[str, bytes]] | None = None) -> None:
+                 figures: list[tuple[str, bytes]] | None = None, sections: list[tuple[str, str]] | None = None
+                 ) -> None:
     """A self-contained HTML report: summary, statistics, alerts, notifications, pictures.
 
     Pictures are PNGs embedded as data URIs, so the file can be mailed or archived.
     When ``figures`` is None the standard timeline pictures are drawn (if
-    matplotlib is importable).
+    matplotlib is importable). ``sections`` (heading, HTML) come first, after the summary cards.
     """
     if figures is None:
         figures = _default_figures(result)
@@ -163,6 +164,7 @@ def write_report(result: BacktestResult, path: Path, *, title: str = "perfalert_
 <body><h1>{html.escape(title)}</h1>
 <p class="meta">{len(result.rules)} rules, clock {html.escape(str(result.clock))}, data {span}</p>
 {_cards(result)}
+{"".join(f"<h2>{html.escape(h)}</h2>{body}" for h, body in sections or [])}
 <h2>Rules</h2>{rules_html(result.rules)}
 <h2>Statistics</h2>{stats_html(result.stats)}
 <h2>On-call load</h2>{table_html(oncall, 200)}

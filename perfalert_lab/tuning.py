@@ -312,7 +312,9 @@ def recommend(table: pd.DataFrame, *, max_alerts_per_day: float | None = None,
     rule = meta.get("rule")
     tuned = None
     if rule is not None:
-        changes = {SWEEP_PARAMS[k]: (None if pd.isna(row[k]) else row[k]) if k == "clear" else row[k] for k in params}
+        # a sweep's own parameters (an SLO's page_quick ...) pass through under their names
+        changes = {SWEEP_PARAMS.get(k, k): (None if pd.isna(row[k]) else row[k]) if k == "clear" else row[k]
+                   for k in params}
         tuned = rule.replace(**changes)
     within = " and ".join(budget) or "no budget"
     text = [f"Chose {_setting(row, params)}: {_outcome(row, 'recall' in table.columns)}.",

@@ -183,12 +183,21 @@ def test_perfalert_slo_writes_every_output_and_promtool_accepts_the_rules(tmp_pa
     metrics = tmp_path / "m.csv"
     frame.to_csv(metrics, index=False)
     out = tmp_path / "out"
-    assert main(["slo", str(DATA / "sloth-getting-started.yml"), str(metrics), "--out", str(out)]) == 0
+    assert main(["slo", str(DATA / "sloth-getting-started.yml"), str(metrics), "--out", str(out),
+                 "--sweep", "page_quick=1,2,4", "--sweep", "ticket_slow=5:20:5", "--max-pages-per-week", "3"]) == 0
     printed = capsys.readouterr().out
     assert "page 14.4x over 1h/5m" in printed and "myservice-requests-availability" in printed
+    assert "six strategies" in printed and "Chose page_quick=" in printed
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["alerts.csv", "budget.csv", "burn_rates.csv", "events.csv", "notifications.csv", "report.html",
-                     "slo.rules.yml", "slo_stats.csv"]
+    assert names == ["alert-windows.yml", "alerts.csv", "budget.csv", "burn_rates.csv", "events.csv",
+                     "notifications.csv", "report.html", "slo.rules.yml", "slo_stats.csv", "strategies.csv",
+                     "sweep.csv", "tuned.rules.yml"]
+    assert len(pd.read_csv(out / "sweep.csv")) == 12 and len(pd.read_csv(out / "strategies.csv")) == 6
+    notes = pd.read_csv(out / "notifications.csv")
+    assert set(notes["tier"]) <= {"page", "ticket"} and len(notes) and (notes["slo"] != "").all()
+    windows = __import__("yaml").safe_load((out / "alert-windows.yml").read_text())
+    assert windows["kind"] == "AlertWindows" and set(windows["spec"]) == {"sloPeriod", "page", "ticket"}
+    assert pal.load_prometheus_rules(out / "tuned.rules.yml").alert_rules
     stats = pd.read_csv(out / "slo_stats.csv")
     assert list(stats.columns) == pal.slo.SLO_STATS_COLUMNS and list(stats["tier"]) == ["page", "ticket", "all"]
     alerts = pd.read_csv(out / "alerts.csv")
@@ -196,8 +205,9 @@ def test_perfalert_slo_writes_every_output_and_promtool_accepts_the_rules(tmp_pa
     assert "<img" in (out / "report.html").read_text()
     promtool = shutil.which("promtool")
     if promtool:
-        check = subprocess.run([promtool, "check", "rules", str(out / "slo.rules.yml")], capture_output=True, text=True)
-        assert check.returncode == 0, check.stdout + check.stderr
+        for name in ("slo.rules.yml", "tuned.rules.yml"):
+            check = subprocess.run([promtool, "check", "rules", str(out / name)], capture_output=True, text=True)
+            assert check.returncode == 0, check.stdout + check.stderr
 
 
 def test_a_latency_sli_counts_samples_over_the_threshold() -> None:
@@ -214,3 +224,56 @@ def test_a_latency_sli_counts_samples_over_the_threshold() -> None:
     assert burn.loc[("1h", pd.Timestamp("2026-01-02 06:59", tz="UTC"))] == pytest.approx(1.0)  # (05:59, 06:59]
     assert burn.loc[("5m", pd.Timestamp("2026-01-02 05:00", tz="UTC"))] == 0
     assert out.stats.set_index("tier").loc["page", "alerts"] == 1
+
+
+def test_the_six_strategies_on_the_hand_made_history() -> None:
+    """The workbook's strategies on the history of the first test (30 failing minutes from 10:00 on
+    day 3; budget 0.01; the incident 10:00 to 10:30), worked out by hand:
+
+    1. target error rate, 10m ratio > 0.01: fires on the first failing sample (1/10), 10:00:
+       detection 0 s; ends when 10:29 leaves the 10m window, 10:39: reset 540 s.
+    2. increased window, 36h ratio > 0.01: needs 22 failing samples of 2160, 10:21: detection 1260 s;
+       still firing when the history ends (23:59): reset 13h29m = 48540 s.
+    3. increased duration, 10m ratio > 0.01 for 1h: the ratio is above only 10:00 to 10:38: it never fires.
+    4. burn rate, 1h ratio > 36 x 0.01 (5 % of 30 days in an hour): 22 of 60, 10:21: detection 1260 s;
+       ends at 11:08 when fewer than 22 remain in the hour: reset 2280 s.
+    5. multiple burn rates (page 1h > 0.144 or 6h > 0.06, ticket 3d > 0.01): pages at 10:08 (9 of 60),
+       detection 480 s; the 6h condition holds until 16:08 (22 of 360): reset 5h38m = 20280 s.
+    6. multiwindow multi-burn-rate: as the first test, 480 s and 1680 s.
+    """
+    incidents = pd.DataFrame({"start": [DAY3 + pd.Timedelta("10h")], "end": [DAY3 + pd.Timedelta("10h30min")]})
+    table = pal.slo.compare_strategies(_hand_made(), HAND_SLO, incidents=incidents).set_index("strategy")
+    assert list(table["name"]) == ["target error rate", "increased window", "increased duration", "burn rate",
+                                   "multiple burn rates", "multiwindow, multi-burn-rate"]
+    assert table["alerts"].tolist() == [1, 1, 0, 1, 1, 1]
+    detection = table["mean_detection_s"].tolist()
+    assert detection[:2] == [0, 1260] and np.isnan(detection[2]) and detection[3:] == [1260, 480, 480]
+    reset = table["mean_reset_s"].tolist()
+    assert reset[:2] == [540, 48540] and np.isnan(reset[2]) and reset[3:] == [2280, 20280, 1680]
+    assert table.loc[[1, 2, 4, 5, 6], "recall"].tolist() == [1, 1, 1, 1, 1] and table.loc[3, "recall"] == 0
+    assert table.loc[6, "budget_spent_before_detection"] == pytest.approx(800 / 43200, rel=1e-9)
+
+
+def test_the_slo_sweep_equals_the_replay_and_recommends_within_a_page_budget() -> None:
+    """Each sweep row compares the recorded ratios with its thresholds (no replay): the SLO's own
+    percentages give what backtest_slo gives; a tuned percentage gives what the tuned SLO's replay
+    gives; recommend() picks within the page budget and hands back the tuned SLO."""
+    frame = _sloth_history(1)
+    (slo,) = pal.load_slos(DATA / "sloth-getting-started.yml")
+    table = pal.slo.sweep_slo(frame, slo, page_quick=[1, 2, 4], ticket_slow=[5, 10])
+    assert len(table) == 6 and table.attrs["perfalert_sweep"]["params"] == ["page_quick", "ticket_slow"]
+    for quick, slow in ((2, 10), (1, 5), (4, 5)):
+        row = table[(table["page_quick"] == quick) & (table["ticket_slow"] == slow)].iloc[0]
+        replay = pal.backtest_slo(frame, slo.replace(page_quick=quick, ticket_slow=slow)).stats.set_index("tier")
+        whole = replay.loc["all"]
+        assert (row["alerts"], row["pages_per_week"]) == (whole["alerts"], whole["pages_per_week"])
+        for ours, theirs in (("recall", "recall"), ("precision", "precision"),
+                             ("mean_detection_delay_s", "mean_detection_s"), ("mean_reset_s", "mean_reset_s")):
+            assert row[ours] == pytest.approx(whole[theirs], nan_ok=True), ours
+    choice = pal.recommend(table, max_pages_per_week=2)
+    assert choice.row["pages_per_week"] <= 2
+    tuned = choice.rule
+    assert isinstance(tuned, pal.SLO) and {w.speed + w.severity: w.percent for w in tuned.windows}[
+        "quickpage"] == choice.row["page_quick"]
+    with pytest.raises(pal.UsageError, match="page_fast not among"):
+        pal.slo.sweep_slo(frame, slo, page_fast=[1])

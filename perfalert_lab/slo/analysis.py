@@ -47,6 +47,7 @@ class SLOResult:
     rule_text: str  # the generated Prometheus rule file
     result: BacktestResult  # the rule file's backtest (SPEC 5 tables)
     alerts: pd.DataFrame  # result.alerts with ``slo`` and ``tier``
+    notifications: pd.DataFrame  # result.notifications with the ``slo`` and ``tier`` of their alert
     burn: pd.DataFrame  # timestamp, slo, window, error_ratio, burn_rate (every recorded window)
     budget: pd.DataFrame  # timestamp, slo, budget_remaining (of the SLO period, as sloth records it)
     events: pd.DataFrame  # start, end, slo, kind ("incident" or "burn"): what the alerts are scored on
@@ -86,6 +87,10 @@ def backtest_slo(frame: Any, slos: SLO | list[SLO], *, incidents: pd.DataFrame |
     labels: list[dict[str, str]] = [dict(_LABEL.findall(str(t))) for t in alerts["labels"]]
     alerts["slo"] = [lb.get("sloth_id", "") for lb in labels]
     alerts["tier"] = [lb.get("sloth_severity", "") for lb in labels]
+    of_alert = alerts.set_index("alert_id")[["slo", "tier"]]
+    notes = result.notifications
+    notes = notes.assign(slo=notes["alert_id"].map(of_alert["slo"]).fillna(""),
+                         tier=notes["alert_id"].map(of_alert["tier"]).fillna(""))
     incidents = as_incidents(incidents)
     span = (int(result.span[0].value), int(result.span[1].value))
     rows, events = [], []
@@ -108,7 +113,7 @@ def backtest_slo(frame: Any, slos: SLO | list[SLO], *, incidents: pd.DataFrame |
             rows.append(row)
     stats = pd.DataFrame(rows)[SLO_STATS_COLUMNS]
     events_frame = pd.concat(events, ignore_index=True) if events else pd.DataFrame()
-    return SLOResult(many, rules, text, result, alerts, burn, budget, events_frame, stats)
+    return SLOResult(many, rules, text, result, alerts, notes, burn, budget, events_frame, stats)
 
 
 def _recorded(store: Any, slos: list[SLO]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -191,7 +196,8 @@ def _spent(store: Any, slo: SLO, start_ns: int, detected_ns: int, compat: str) -
 
 def _score(alerts: pd.DataFrame, events: pd.DataFrame, spent: Any, span: tuple[int, int]) -> dict[str, Any]:
     """Recall, precision, detection and reset times and budget spent before detection (SPEC 5's
-    rule: an alert detects an event when it fires inside it, ``start <= fired_at <= end``)."""
+    rule: an alert detects an event when it fires inside it, ``start <= fired_at <= end``).
+    ``spent(start_ns, detected_ns)`` gives the budget share spent before a detection (None: not asked)."""
     fired = alerts["fired_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     resolved = alerts["resolved_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     resolved = np.where(resolved == np.iinfo(np.int64).min, span[1], resolved)  # still firing: the span's end
@@ -209,11 +215,13 @@ def _score(alerts: pd.DataFrame, events: pd.DataFrame, spent: Any, span: tuple[i
         k = inside[0]
         detections.append((fired[k] - s) / 1e9)
         resets.append((resolved[k] - e) / 1e9)
-        budget.append(spent(int(s), int(fired[k])))
+        if spent is not None:
+            budget.append(spent(int(s), int(fired[k])))
     true_alerts = sum(bool(((f >= starts) & (f <= ends)).any()) for f in fired)
     return {"events": len(starts), "detected": len(detections),
             "recall": len(detections) / len(starts) if len(starts) else np.nan,
             "precision": true_alerts / len(fired) if len(fired) else np.nan,
             "mean_detection_s": float(np.mean(detections)) if detections else np.nan,
             "mean_reset_s": float(np.mean(resets)) if resets else np.nan,
-            "budget_spent_before_detection": float(np.nanmean(budget)) if budget else np.nan}
+            "budget_spent_before_detection": float(np.nanmean(budget)) if budget and not np.isnan(budget).all()
+            else np.nan}

@@ -154,7 +154,14 @@ class SLO:
         return w.factor(self.window)
 
     def replace(self, **changes: Any) -> SLO:
-        return replace(self, **changes)
+        """A copy with ``changes``; ``page_quick=4`` (``<severity>_<speed>``) sets that condition's share of
+        the budget (its burn-rate factor follows)."""
+        windows = list(self.windows)
+        for i, w in enumerate(windows):
+            key = f"{w.severity}_{w.speed}"
+            if key in changes:
+                windows[i] = replace(w, percent=float(changes.pop(key)))
+        return replace(self, windows=tuple(windows), **changes)
 
     def describe(self) -> str:
         return (f"{self.id}: {self.objective:g}% over {format_duration(parse_duration(self.window))}, "
