@@ -20,7 +20,8 @@ import pandas as pd
 from .errors import InputFileNotFound
 from .reading import read_incidents, read_metrics
 
-__all__ = ["data_dir", "demo_rules_path", "load_nab", "nab_files", "prometheus_fleet", "synthetic_fleet"]
+__all__ = ["data_dir", "demo_rules_path", "load_nab", "nab_files", "prometheus_fleet", "slo_history", "slo_spec_path",
+           "synthetic_fleet"]
 
 
 def data_dir() -> Path:
@@ -213,3 +214,57 @@ def prometheus_fleet(
     for c in ("start", "end", "point"):
         incidents[c] = pd.to_datetime(incidents[c], utc=True).dt.as_unit("ns")
     return frame, incidents.sort_values("start", kind="stable").reset_index(drop=True)
+
+
+def slo_spec_path() -> Path:
+    """The bundled sloth spec for :func:`slo_history`: 99.9 % of the api's requests without a 5xx over 30 days."""
+    return data_dir() / "slo" / "api-availability.sloth.yml"
+
+
+def slo_history(days: int = 28, *, start: str = "2026-02-02T00:00:00Z", seed: int = 0
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Four weeks of an api's request counters as Prometheus scrapes them every minute, with the
+    kinds of trouble burn-rate alerts are judged by, and the incidents a team labelled.
+
+    ``http_requests_total{job="api", code="200"|"500"}`` (a day-shaped 300-900 requests a minute,
+    0.02-0.04 % errors). On top: an *outage* (30 % errors for 20 minutes, day 3), a *degradation*
+    (0.9 % for 5 hours, day 9), a *slow leak* (0.25 % for 3 days from day 16): the three labelled
+    incidents; and, unlabelled, a 5-minute *spike* (50 %, day 22) and daily 1-3 minute *blips* of 1-2 %.
+    Returns the long frame and the incidents (``start``, ``end``, ``metric`` = the kind).
+
+    >>> frame, incidents = slo_history(days=20)
+    >>> list(incidents["metric"]), sorted(frame["code"].unique())
+    (['outage', 'degradation', 'leak'], ['200', '500'])
+    """
+    rng = np.random.default_rng(seed)
+    t0 = pd.Timestamp(start)
+    n = int(days) * 1440
+    minutes = np.arange(n, dtype=np.float64)
+    per_min = (600 + 300 * np.sin(2 * np.pi * (minutes / 1440.0 - 0.25))) * rng.gamma(50, 1 / 50, n)
+    ratio = rng.uniform(0.0002, 0.0004, n)
+    for day in range(days):  # short blips nobody calls an incident
+        a = day * 1440 + int(rng.integers(0, 1440 - 5))
+        ratio[a:a + int(rng.integers(1, 4))] = rng.uniform(0.01, 0.02)
+    incidents = []
+
+    def trouble(day: float, minutes_long: int, level: float, kind: str | None) -> None:
+        a = int(day * 1440)
+        if a >= n:
+            return
+        b = min(a + minutes_long, n)
+        ratio[a:b] = level
+        if kind:
+            incidents.append({"start": t0 + pd.Timedelta(minutes=a), "end": t0 + pd.Timedelta(minutes=b - 1),
+                              "metric": kind})
+
+    trouble(3 + 10 / 24, 20, 0.30, "outage")
+    trouble(9 + 14 / 24, 300, 0.009, "degradation")
+    trouble(16, 3 * 1440, 0.0025, "leak")
+    trouble(22 + 3 / 24, 5, 0.5, None)
+    errors = rng.binomial(np.round(per_min).astype(np.int64), ratio).astype(np.float64)
+    ok = np.round(per_min) - errors
+    times = t0 + pd.to_timedelta(minutes, unit="min")
+    frame = pd.concat([pd.DataFrame({"timestamp": times, "metric": "http_requests_total", "value": np.cumsum(v),
+                                     "job": "api", "code": code}) for code, v in (("200", ok), ("500", errors))],
+                      ignore_index=True)
+    return frame, pd.DataFrame(incidents, columns=["start", "end", "metric"])

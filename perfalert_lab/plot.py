@@ -884,12 +884,13 @@ def _to_days(col: pd.Series) -> np.ndarray:
 
 
 def _spans(ax: Axes, starts: pd.Series, ends: pd.Series, y0: float, y1: float, color: str, label: str,
-           alpha: float = 0.8) -> list[Any]:
-    """Horizontal bars from ``starts`` to ``ends`` between ``y0`` and ``y1`` (axes fraction)."""
+           alpha: float = 0.8, min_width: float = 1 / 1440) -> list[Any]:
+    """Horizontal bars from ``starts`` to ``ends`` between ``y0`` and ``y1`` (axes fraction), each at least
+    ``min_width`` days wide (a short alert stays visible on a month)."""
     out: list[Any] = []
     s, e = _to_days(starts), _to_days(ends)
     for i, (a, b) in enumerate(zip(s, e, strict=True)):
-        out.append(ax.axvspan(a, max(b, a + 1 / 1440), ymin=y0, ymax=y1, color=color, alpha=alpha, lw=0,
+        out.append(ax.axvspan(a, max(b, a + min_width), ymin=y0, ymax=y1, color=color, alpha=alpha, lw=0,
                               label=label if i == 0 else None))
     return out
 
@@ -909,13 +910,20 @@ class SLOBudgetDisplay(_Picture):
     ax_: Any = None
 
     @classmethod
-    def from_slo(cls, result: Any, slo: str | None = None) -> SLOBudgetDisplay:
-        """From :func:`~perfalert_lab.slo.backtest_slo`'s result (``slo``: its id; default the first)."""
+    def from_slo(cls, result: Any, slo: str | None = None, series: str | None = None) -> SLOBudgetDisplay:
+        """From :func:`~perfalert_lab.slo.backtest_slo`'s result (``slo``: its id, default the first; of an
+        SLI with several series, ``series``, default the one whose budget ran lowest)."""
         slo = slo or result.slos[0].id
         budget = result.budget[result.budget["slo"] == slo]
         alerts = result.alerts[result.alerts["slo"] == slo]
+        name = slo
+        if budget["series"].nunique() > 1:
+            series = series or str(budget.groupby("series")["budget_remaining"].min().idxmin())
+            budget = budget[budget["series"] == series]
+            alerts = alerts[alerts["labels"].str.contains(series, regex=False)]
+            name = f"{slo} {{{series}}}"
         events = result.events[result.events["slo"] == slo] if len(result.events) else result.events
-        return cls(slo, budget, alerts, events, result.result.span[1])
+        return cls(name, budget, alerts, events, result.result.span[1])
 
     def _summary(self) -> str:
         return f"{self.slo}: budget remaining, {len(self.alerts)} alerts, {len(self.events)} events"
@@ -932,10 +940,11 @@ class SLOBudgetDisplay(_Picture):
             self.artists += _spans(ax, self.events["start"], self.events["end"], 0, 1, "#8e44ad",
                                    "incident" if kind == "incident" else "burning too fast", alpha=0.12)
         ends = self.alerts["resolved_at"].fillna(self.end) if len(self.alerts) else self.alerts["resolved_at"]
+        days = float(x[-1] - x[0]) if len(x) > 1 else 1.0
         for k, tier in enumerate(("page", "ticket")):
             mine = self.alerts["tier"] == tier
             self.artists += _spans(ax, self.alerts["fired_at"][mine], ends[mine], 0.94 - 0.06 * k, 1.0 - 0.06 * k,
-                                   TIER_COLORS[tier], f"{tier} alert")
+                                   TIER_COLORS[tier], f"{tier} alert", min_width=days / 250)
         ax.set_ylabel("error budget remaining (%)")
         ax.set_title(f"{self.slo}: error budget remaining, alerts by tier", fontsize=10)
         _date_axis(ax)
@@ -957,11 +966,18 @@ class BurnRateDisplay(_Picture):
     ax_: Any = None
 
     @classmethod
-    def from_slo(cls, result: Any, slo: str | None = None) -> BurnRateDisplay:
+    def from_slo(cls, result: Any, slo: str | None = None, series: str | None = None) -> BurnRateDisplay:
+        """From :func:`~perfalert_lab.slo.backtest_slo`'s result (of an SLI with several series,
+        ``series``, default the one that burned fastest)."""
         obj = result.slos[0] if slo is None else next(s for s in result.slos if s.id == slo)
         burn = result.burn[result.burn["slo"] == obj.id]
+        name = obj.id
+        if burn["series"].nunique() > 1:
+            series = series or str(burn.groupby("series")["burn_rate"].max().idxmax())
+            burn = burn[burn["series"] == series]
+            name = f"{obj.id} {{{series}}}"
         thresholds = [(w.severity, w.long, obj.factor(w)) for w in obj.windows]
-        return cls(obj.id, burn, thresholds)
+        return cls(name, burn, thresholds)
 
     def _summary(self) -> str:
         return f"{self.slo}: burn rate over {self.burn['window'].nunique()} windows"

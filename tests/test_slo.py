@@ -277,3 +277,27 @@ def test_the_slo_sweep_equals_the_replay_and_recommends_within_a_page_budget() -
         "quickpage"] == choice.row["page_quick"]
     with pytest.raises(pal.UsageError, match="page_fast not among"):
         pal.slo.sweep_slo(frame, slo, page_fast=[1])
+
+
+def test_an_sli_of_several_series_replays_and_says_what_it_cannot_score(tmp_path: Path) -> None:
+    """An SLI aggregated ``by`` a label has a series per value: the replay alerts per series (as
+    Prometheus would), the burn rates carry the series, and what needs one series says so."""
+    t = pd.date_range("2026-01-01", periods=1440, freq="1min", tz="UTC")
+    frame = pd.concat([pd.DataFrame({"timestamp": t, "metric": m, "region": r, "value": v})
+                       for r in ("eu", "us") for m, v in (("requests", 100.0), ("failed", 0.0 if r == "eu" else 5.0))],
+                      ignore_index=True)
+    slo = pal.SLO("x", 99, "30d", {"errors": "sum by (region) (sum_over_time(failed[{{.window}}]))",
+                                   "total": "sum by (region) (sum_over_time(requests[{{.window}}]))"},
+                  alert_name="X")
+    incidents = pd.DataFrame({"start": [t[0]], "end": [t[-1]]})
+    out = pal.backtest_slo(frame, slo, incidents=incidents)
+    assert set(out.burn["series"]) == {'region="eu"', 'region="us"'}
+    assert out.alerts["labels"].str.contains('region="us"').all() and len(out.alerts)
+    from perfalert_lab.plot import BurnRateDisplay, SLOBudgetDisplay
+
+    assert 'region="us"' in SLOBudgetDisplay.from_slo(out).plot().slo  # the series whose budget ran lowest
+    assert set(BurnRateDisplay.from_slo(out).plot().burn["series"]) == {'region="us"'}
+    with pytest.raises(pal.UsageError, match=r"2 SLI series .*aggregate"):
+        pal.backtest_slo(frame, slo)
+    with pytest.raises(pal.UsageError, match="sweep_slo: SLO 'x' has 2 SLI series"):
+        pal.slo.sweep_slo(frame, slo, incidents=incidents, page_quick=[1, 2])

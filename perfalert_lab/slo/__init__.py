@@ -13,10 +13,10 @@ from .analysis import SLO_STATS_COLUMNS, SLOResult, backtest_slo
 from .generate import slo_rule_text, slo_rules
 from .model import SLO, SLOTH_WINDOWS, WORKBOOK_WINDOWS, BurnRateWindow, burn_rate_windows
 from .spec import load_slos, parse_slos
-from .strategies import STRATEGIES, STRATEGY_COLUMNS, Strategy, compare_strategies, strategy_rule_text
+from .strategies import STRATEGIES, STRATEGY_COLUMNS, Strategy, compare_strategies, plot_strategies, strategy_rule_text
 from .tuning import alert_windows_text, sweep_slo
 
 __all__ = ["SLO", "SLOTH_WINDOWS", "SLO_STATS_COLUMNS", "STRATEGIES", "STRATEGY_COLUMNS", "WORKBOOK_WINDOWS",
-           "BurnRateWindow", "SLOResult", "Strategy", "backtest_slo", "burn_rate_windows", "compare_strategies",
-           "load_slos", "parse_slos", "slo_rule_text", "slo_rules", "strategy_rule_text", "sweep_slo",
-           "alert_windows_text"]
+           "BurnRateWindow", "SLOResult", "Strategy", "alert_windows_text", "backtest_slo", "burn_rate_windows",
+           "compare_strategies", "load_slos", "parse_slos", "plot_strategies", "slo_rule_text", "slo_rules",
+           "strategy_rule_text", "sweep_slo"]

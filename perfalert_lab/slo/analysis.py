@@ -53,6 +53,18 @@ class SLOResult:
     events: pd.DataFrame  # start, end, slo, kind ("incident" or "burn"): what the alerts are scored on
     stats: pd.DataFrame  # SLO_STATS_COLUMNS, per SLO and tier, and a tier "all"
 
+    def plot_budget(self, slo: str | None = None) -> Any:
+        """The error budget remaining over time with each tier's alerts and the events (a Display)."""
+        from ..plot import SLOBudgetDisplay
+
+        return SLOBudgetDisplay.from_slo(self, slo).plot()
+
+    def plot_burn_rates(self, slo: str | None = None) -> Any:
+        """The burn rate over each window with the alert thresholds (a Display)."""
+        from ..plot import BurnRateDisplay
+
+        return BurnRateDisplay.from_slo(self, slo).plot()
+
     def __repr__(self) -> str:
         total = self.stats[self.stats["tier"] == "all"]
         parts = [f"{slo}: {n} alerts, recall {recall:.2f}"
@@ -131,20 +143,34 @@ def _recorded(store: Any, slos: list[SLO]) -> tuple[pd.DataFrame, pd.DataFrame]:
         a, b = store.offsets[i], store.offsets[i + 1]
         ts = pd.to_datetime(store.ts[a:b] * _NS_PER_MS, utc=True)
         vals = store.vals[a:b]
+        # an SLI aggregated 'by' labels has a series per value: told apart by those labels
+        own = {"__name__", "sloth_window", "sloth_id", "sloth_service", "sloth_slo", *slo.labels}
+        series = ", ".join(f'{k}="{v}"' for k, v in sorted(lb.items()) if k not in own)
         if name.startswith(prefix):
             burn_parts.append(pd.DataFrame({"timestamp": ts, "slo": slo.id, "window": name[len(prefix):],
-                                            "error_ratio": vals, "burn_rate": vals / slo.error_budget}))
+                                            "error_ratio": vals, "burn_rate": vals / slo.error_budget,
+                                            "series": series}))
         elif name == "slo:period_error_budget_remaining:ratio":
-            budget_parts.append(pd.DataFrame({"timestamp": ts, "slo": slo.id, "budget_remaining": vals}))
+            budget_parts.append(pd.DataFrame({"timestamp": ts, "slo": slo.id, "budget_remaining": vals,
+                                              "series": series}))
     burn = pd.concat(burn_parts, ignore_index=True) if burn_parts else pd.DataFrame(
         {"timestamp": pd.Series([], dtype="datetime64[ns, UTC]"), "slo": [], "window": [], "error_ratio": [],
-         "burn_rate": []})
+         "burn_rate": [], "series": []})
     budget = pd.concat(budget_parts, ignore_index=True) if budget_parts else pd.DataFrame(
-        {"timestamp": pd.Series([], dtype="datetime64[ns, UTC]"), "slo": [], "budget_remaining": []})
+        {"timestamp": pd.Series([], dtype="datetime64[ns, UTC]"), "slo": [], "budget_remaining": [], "series": []})
     order = {w: to_ns(parse_duration(w)) for w in burn["window"].unique()}
-    burn = burn.assign(_w=burn["window"].map(order)).sort_values(["slo", "_w", "timestamp"], kind="stable")
-    return burn.drop(columns="_w").reset_index(drop=True), budget.sort_values(["slo", "timestamp"]).reset_index(
-        drop=True)
+    burn = burn.assign(_w=burn["window"].map(order)).sort_values(["slo", "series", "_w", "timestamp"], kind="stable")
+    return (burn.drop(columns="_w").reset_index(drop=True),
+            budget.sort_values(["slo", "series", "timestamp"], kind="stable").reset_index(drop=True))
+
+
+def one_series(burn: pd.DataFrame, slo: SLO, what: str) -> None:
+    """Refuse, naming them, an SLI with several series where ``what`` needs one."""
+    series = burn.loc[burn["slo"] == slo.id, "series"].unique()
+    if len(series) > 1:
+        raise UsageError(f"{what}: SLO {slo.id!r} has {len(series)} SLI series ({', '.join(map(str, series[:3]))}"
+                         f"{', ...' if len(series) > 3 else ''}); aggregate its queries to one series (sum without "
+                         "'by'), or give incidents")
 
 
 def _events(slo: SLO, incidents: pd.DataFrame | None, burn: pd.DataFrame, window: str, rate: float,
@@ -154,6 +180,7 @@ def _events(slo: SLO, incidents: pd.DataFrame | None, burn: pd.DataFrame, window
     if incidents is not None:
         return pd.DataFrame({"start": incidents["start"], "end": incidents["end"], "slo": slo.id,
                              "kind": "incident"})
+    one_series(burn, slo, "scoring on the burn without incidents")
     mine = burn[(burn["slo"] == slo.id) & (burn["window"] == window)]
     t = mine["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     hot = (mine["burn_rate"].to_numpy(dtype=np.float64) > rate)

@@ -31,7 +31,7 @@ from .analysis import _LABEL, _events, _recorded, _score, _spent
 from .generate import burn_condition, go_float, rule_file_text, sli_recordings
 from .model import SLO
 
-__all__ = ["STRATEGIES", "STRATEGY_COLUMNS", "Strategy", "compare_strategies", "strategy_rule_text"]
+__all__ = ["STRATEGIES", "STRATEGY_COLUMNS", "Strategy", "compare_strategies", "plot_strategies", "strategy_rule_text"]
 
 STRATEGY_COLUMNS = ["strategy", "name", "alerts", "alerts_per_week", "pages_per_week", "events", "detected", "recall",
                     "precision", "mean_detection_s", "mean_reset_s", "budget_spent_before_detection"]
@@ -130,3 +130,11 @@ def compare_strategies(frame: Any, slo: SLO, *, incidents: pd.DataFrame | None =
     table = pd.DataFrame(rows)[STRATEGY_COLUMNS]
     table.attrs["perfalert_strategies"] = {"slo": slo.id, "events": len(events), "rules": text}
     return table
+
+
+def plot_strategies(table: pd.DataFrame) -> Any:
+    """:func:`compare_strategies`' table as a picture: detection and reset times, recall and
+    precision, pages per week (a Display)."""
+    from ..plot import StrategiesDisplay
+
+    return StrategiesDisplay.from_table(table).plot()

@@ -22,7 +22,7 @@ import yaml
 from .._time import format_duration, parse_duration, to_ns
 from ..errors import UsageError
 from ..prometheus.alerting import alert_states
-from .analysis import _score, backtest_slo
+from .analysis import _score, backtest_slo, one_series
 from .generate import go_float
 from .model import SLO
 
@@ -57,6 +57,7 @@ def sweep_slo(frame: Any, slo: SLO, *, incidents: pd.DataFrame | None = None, bu
             raise UsageError(f"sweep_slo: {k} needs positive percentages of the budget, got {vals}")
     base = backtest_slo(frame, slo, incidents=incidents, burn_rate=burn_rate, burn_window=burn_window,
                         prometheus_compat=prometheus_compat)
+    one_series(base.burn, slo, "sweep_slo")
     burn = base.burn[base.burn["slo"] == slo.id]
     step_ms = base.rules.groups[0].interval_ms if base.rules.groups else 60_000
     span = (int(base.result.span[0].value), int(base.result.span[1].value))

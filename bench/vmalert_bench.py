@@ -1,0 +1,207 @@
+"""Issue 22: ``perfalert backtest`` against VictoriaMetrics' ``vmalert -replay`` on the same rule file and data.
+
+One Prometheus rule file (``cpu > 80`` and ``avg_over_time(cpu[10m]) > 70``, interval 1m; no ``for``: vmalert
+1.79's replay never fires a rule with ``for``) over N series x 1 week @1m. VictoriaMetrics is started on a free
+port with a temporary storage path, the same data imported, ``vmalert -replay`` run (its data already loaded:
+the import is timed apart), its ``ALERTS`` read back, VictoriaMetrics stopped. Printed side by side: whole-process
+times (medians), peak memory (ours; vmalert's plus VictoriaMetrics'), and the firing episodes of both, with the
+differences that are float ties at the threshold counted apart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+RULES = """groups:
+  - name: cpu
+    interval: 1m
+    rules:
+      - alert: CPUHigh
+        expr: cpu > 80
+      - alert: CPUAvgHigh
+        expr: avg_over_time(cpu[10m]) > 70
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _get(url: str, data: bytes | None = None, timeout: float = 600) -> bytes:
+    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 - 127.0.0.1 only
+        return bytes(r.read())
+
+
+def _peak_kb(pid: int) -> int:
+    """VmHWM of a running process, in KiB (0 when unreadable)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _timed(cmd: list[str], cwd: Path, timer: str | None) -> tuple[float, int]:
+    """Wall seconds and peak KiB (via /usr/bin/time) of one run of ``cmd``."""
+    t = time.perf_counter()
+    if timer:
+        out = subprocess.run([timer, "-f", "%M", *cmd], cwd=cwd, capture_output=True, text=True)
+        elapsed = time.perf_counter() - t
+        if out.returncode != 0:
+            raise RuntimeError(f"{cmd[0]} failed: {out.stderr[-2000:]}")
+        return elapsed, int(out.stderr.strip().splitlines()[-1])
+    subprocess.run(cmd, cwd=cwd, capture_output=True, check=True)
+    return time.perf_counter() - t, 0
+
+
+def _episodes_from_alerts(alerts: pd.DataFrame) -> set[tuple[str, str, int, int]]:
+    """(alertname, source, first firing ms, last firing ms) of our alerts table."""
+    out = set()
+    for r in alerts.itertuples():
+        fired = pd.Timestamp(r.fired_at).value // 1_000_000
+        last = (pd.Timestamp(r.resolved_at).value // 1_000_000 - 60_000) if not pd.isna(r.resolved_at) else -1
+        out.add((str(r.rule_id), str(r.source), fired, last))
+    return out
+
+
+def _episodes_from_vm(lines: bytes, end_ms: int) -> set[tuple[str, str, int, int]]:
+    out = set()
+    for line in lines.splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        m = row["metric"]
+        if m.get("alertstate") != "firing":
+            continue
+        ts = np.array(sorted(row["timestamps"]), dtype=np.int64)
+        if not len(ts):
+            continue
+        breaks = np.flatnonzero(np.diff(ts) > 60_000)
+        starts = np.r_[ts[0], ts[breaks + 1]]
+        ends = np.r_[ts[breaks], ts[-1]]
+        for a, b in zip(starts, ends, strict=True):
+            out.add((m["alertname"], m.get("source", ""), int(a), -1 if b >= end_ms else int(b)))
+    return out
+
+
+def bench_vs_vmalert(record: Callable[..., None], median_time: Callable[..., float], make_frame: Callable[..., Any],
+                     series: int = 1000) -> None:
+    vm, vmalert = shutil.which("victoria-metrics"), shutil.which("vmalert")
+    if vm is None or vmalert is None:
+        print("victoria-metrics / vmalert not installed (Debian: apt-get install victoria-metrics): skipping the "
+              "vmalert -replay comparison", flush=True)
+        return
+    timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    steps = 7 * 24 * 60
+    frame = make_frame(series * steps, series=series, seed=3)
+    start_ms = int(frame["timestamp"].iloc[0].value // 1_000_000)
+    end_ms = start_ms + (steps - 1) * 60_000
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        frame.to_parquet(d / "cpu.parquet")
+        (d / "rules.yml").write_text(RULES)
+        perfalert = str(Path(sys.executable).parent / "perfalert")
+        ours_cmd = [perfalert, "backtest", "cpu.parquet", "--rules", "rules.yml", "--out", "out"]
+        t_ours = median_time(lambda: subprocess.run(ours_cmd, cwd=d, capture_output=True, check=True), 3)
+        _, ours_kb = _timed(ours_cmd, d, timer)
+        import perfalert_lab as pal
+
+        input_bytes = int(pal.read_metrics(d / "cpu.parquet", order="series").memory_usage(deep=True).sum())
+        ours = _episodes_from_alerts(pd.read_csv(d / "out" / "alerts.csv", parse_dates=["fired_at", "resolved_at"]))
+
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen([vm, f"-storageDataPath={d / 'vm'}", "-retentionPeriod=100y",
+                                 f"-httpListenAddr=127.0.0.1:{port}", "-loggerLevel=ERROR"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):
+                try:
+                    _get(f"{base}/health", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            vals = frame["value"].to_numpy().reshape(series, steps)
+            stamps = (start_ms + np.arange(steps, dtype=np.int64) * 60_000).tolist()
+            body = "\n".join(json.dumps({"metric": {"__name__": "cpu", "source": f"host-{i:04d}"},
+                                         "values": vals[i].tolist(), "timestamps": stamps})
+                             for i in range(series)).encode()
+            t = time.perf_counter()
+            _get(f"{base}/api/v1/import", body)
+            _get(f"{base}/internal/force_flush")
+            t_import = time.perf_counter() - t
+            span = [f"-replay.timeFrom={pd.Timestamp(start_ms, unit='ms', tz='UTC'):%Y-%m-%dT%H:%M:%SZ}",
+                    f"-replay.timeTo={pd.Timestamp(end_ms + 60_000, unit='ms', tz='UTC'):%Y-%m-%dT%H:%M:%SZ}"]
+            vm_cmd = [vmalert, "-rule=rules.yml", f"-datasource.url={base}", f"-remoteWrite.url={base}",
+                      "-datasource.queryStep=0s", "-remoteWrite.maxQueueSize=10000000", "-replay.disableProgressBar",
+                      "-replay.rulesDelay=0s", "-loggerLevel=ERROR", *span]
+            times = []
+            theirs_kb = 0
+            for k in range(3):
+                if k:  # a fresh ALERTS series for each run: delete the previous replay's
+                    _get(f"{base}/api/v1/admin/tsdb/delete_series?match[]=ALERTS", b"")
+                    _get(f"{base}/api/v1/admin/tsdb/delete_series?match[]=ALERTS_FOR_STATE", b"")
+                elapsed, kb = _timed(vm_cmd, d, timer)
+                times.append(elapsed)
+                theirs_kb = max(theirs_kb, kb)
+            t_theirs = float(np.median(times))
+            _get(f"{base}/internal/force_flush")
+            time.sleep(1)
+            exported = _get(f"{base}/api/v1/export?match[]=ALERTS&start={start_ms // 1000}&end={end_ms // 1000 + 60}")
+            vm_kb = _peak_kb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+        theirs = _episodes_from_vm(exported, end_ms)
+        only_ours, only_theirs = ours - theirs, theirs - ours
+        ties = _ties(frame, series, steps, start_ms, only_ours | only_theirs)
+        record(f"perfalert backtest, rule file (2 rules) {series} series x 1w, Parquet in, all outputs",
+               seconds=t_ours, peak_mb=ours_kb / 1024, peak_over_input=ours_kb * 1024 / input_bytes)
+        record(f"vmalert -replay, same rules and data (imported apart: {t_import:.2f} s)", seconds=t_theirs,
+               vmalert_peak_mb=theirs_kb / 1024, victoriametrics_peak_mb=vm_kb / 1024,
+               speedup=t_theirs / t_ours)
+        record("firing episodes: ours / vmalert / differing / of them float ties", ours=len(ours), vmalert=len(theirs),
+               differing=len(only_ours) + len(only_theirs), float_ties=ties)
+
+
+def _ties(frame: pd.DataFrame, series: int, steps: int, start_ms: int,
+          differing: set[tuple[str, str, int, int]]) -> int:
+    """Differing episodes whose edge has the compared value within 1e-9 of its threshold (a float tie:
+    the engines sum windows in other orders)."""
+    vals = frame["value"].to_numpy().reshape(series, steps)
+    avg = pd.DataFrame(vals.T).rolling(10, min_periods=1).mean().to_numpy().T  # (t-10m, t] at 1m samples
+    n = 0
+    for name, source, first, _last in differing:
+        i = int(source.rsplit("-", 1)[1])
+        j = (first - start_ms) // 60_000
+        near = range(max(j - 2, 0), min(j + 3, steps))
+        v, thr = (vals, 80.0) if name == "CPUHigh" else (avg, 70.0)
+        if any(abs(v[i, k] - thr) < 1e-9 for k in near):
+            n += 1
+    return n
+
+
+if __name__ == "__main__":  # python bench/vmalert_bench.py [SERIES]
+    sys.path.insert(0, os.path.dirname(__file__))
+    from run import make_frame, median_time, record  # type: ignore[import-not-found]
+
+    bench_vs_vmalert(record, median_time, make_frame, int(sys.argv[1]) if len(sys.argv) > 1 else 100)
