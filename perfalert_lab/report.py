@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import csv
 import html
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ._secrets import redact_settings
@@ -113,8 +116,116 @@ def csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_table_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write a result table as CSV with ISO 8601 UTC times (``path`` is written whole)."""
-    csv_ready(frame).to_csv(path, index=False, lineterminator="\n")
+    """Write a result table as CSV with ISO 8601 UTC times (``path`` is written whole).
+
+    The text is ``csv_ready(frame).to_csv(index=False)``'s, byte for byte (the tests hold it), built
+    column by column in Arrow: each column rendered as pandas renders it (floats as their shortest
+    repr, booleans as ``True``/``False``, missing as empty, a field quoted only when it holds a comma,
+    a quote or a line break), the rows joined in C++. Several times quicker on a million rows."""
+    body = csv_text(frame)
+    if body is None:  # a column of a kind rendered only by pandas
+        csv_ready(frame).to_csv(path, index=False, lineterminator="\n")
+        return
+    Path(path).write_bytes(body)
+
+
+def _needs_quotes() -> str:
+    """The characters that make the csv module quote a field (with ``lineterminator="\\n"``): a comma, a
+    quote, a line feed, and on newer Pythons a carriage return too (asked of the module, not assumed)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(["a\rb", "c"])
+    return r'[,"\n\r]' if buf.getvalue().startswith('"') else r'[,"\n]'
+
+
+_NEEDS_QUOTES = _needs_quotes()
+
+
+def _quoted(col: Any) -> Any:
+    """Strings as the csv module writes them (QUOTE_MINIMAL): quoted, inner quotes doubled, when they
+    hold the delimiter, a quote or a line break. A column of few distinct values is quoted once per value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(col) > 1000:
+        encoded = col.dictionary_encode()
+        if len(encoded.dictionary) * 4 < len(col):
+            return pc.take(_quoted(encoded.dictionary), encoded.indices)
+    need = pc.match_substring_regex(col, _NEEDS_QUOTES)
+    if not pc.any(need).as_py():
+        return col
+    quoted = pc.binary_join_element_wise(pa.scalar('"'), pc.replace_substring(col, '"', '""'), pa.scalar('"'),
+                                         pa.scalar(""))
+    return pc.if_else(pc.fill_null(need, False), quoted, col)
+
+
+def _csv_column(series: pd.Series) -> Any:
+    """One column as text, as ``DataFrame.to_csv`` renders it (None: not a kind rendered here)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dtype = series.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        utc = series.dt.tz_convert("UTC")
+        ns = utc.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        valid = ~series.isna().to_numpy()
+        whole = bool(((ns[valid] % 1_000_000_000) == 0).all())
+        unit = pa.timestamp("s" if whole else "us", "UTC")
+        return pc.fill_null(pc.strftime(pc.cast(pa.array(utc), unit, safe=False), format="%Y-%m-%dT%H:%M:%SZ"), "")
+    if pd.api.types.is_bool_dtype(dtype) and not series.isna().any():
+        return pc.if_else(pa.array(series.to_numpy(dtype=bool)), "True", "False")
+    if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        return pc.cast(pa.array(series.to_numpy()), pa.string())
+    if pd.api.types.is_float_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        values = series.to_numpy(dtype=np.float64)
+        text = values.astype(str).astype(object)  # numpy's shortest round trip: what pandas writes
+        text[np.isnan(values)] = ""
+        return pa.array(text, type=pa.string())
+    if pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
+        try:
+            arr = pa.array(series, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # objects that are not all strings: pandas writes str(x)
+            return None
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            return None
+        return _quoted(pc.fill_null(pc.cast(arr, pa.string()), ""))
+    return None
+
+
+def csv_text(frame: pd.DataFrame) -> bytes | None:
+    """The CSV text of ``frame`` as :func:`write_table_csv` writes it, or None when a column needs pandas."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(frame.columns) or frame.columns.duplicated().any():
+        return None
+    header = ",".join(_quoted(pa.array([str(c)])).to_pylist()[0] for c in frame.columns) + "\n"
+    if not len(frame):
+        return header.encode()
+    if len(frame.columns) == 1:
+        return None  # the csv module quotes an empty lone field: leave that to pandas
+    cols = [_csv_column(frame[c]) for c in frame.columns]
+    if any(c is None for c in cols):
+        return None
+    sep, end, none = (pa.scalar(x, pa.large_string()) for x in (",", "\n", ""))
+    lines = pc.binary_join_element_wise(*(pc.cast(c, pa.large_string()) for c in cols), sep)
+    lines = pc.binary_join_element_wise(lines, end, none)
+    return header.encode() + _value_bytes(lines)
+
+
+def _value_bytes(arr: Any) -> bytes:
+    """The bytes a (large) string array holds, in order: its value buffer between the first and last offset."""
+    import pyarrow as pa
+
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    out = []
+    for chunk in chunks:
+        wide = chunk.type == pa.large_string()
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64 if wide else np.int32, count=len(chunk) + 1,
+                                offset=chunk.offset * (8 if wide else 4))
+        out.append(memoryview(chunk.buffers()[2])[int(offsets[0]):int(offsets[-1])].tobytes())
+    return b"".join(out)
 
 
 _CSS = """

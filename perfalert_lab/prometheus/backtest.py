@@ -36,23 +36,33 @@ __all__ = ["backtest_prometheus"]
 _NS_PER_MS = 1_000_000
 
 
-def _episodes(tl: AlertTimeline) -> list[tuple[int, int, int, int | None]]:
-    """(instance, first tick, fired tick, end tick or None) of every stretch that fired."""
-    out = []
-    for i in range(len(tl.labels)):
-        state, since = tl.state[i], tl.active_at[i]
-        j, S = 0, len(tl.ticks)
-        while j < S:
-            if state[j] == 0:
-                j += 1
-                continue
-            start = j
-            while j < S and state[j] != 0 and since[j] == since[start]:
-                j += 1
-            fired = np.flatnonzero(state[start:j] == 2)
-            if len(fired):
-                out.append((i, start, start + int(fired[0]), j if j < S else None))
-    return out
+def _episodes(tl: AlertTimeline) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every stretch that fired, as arrays: instance, first tick, fired tick, end tick (-1: still
+    active at the last tick). A stretch is a run of active ticks with one ``active_at``."""
+    n, S = tl.state.shape
+    empty = np.zeros(0, dtype=np.int64)
+    if n == 0 or S == 0:
+        return empty, empty, empty, empty
+    state = tl.state.ravel()
+    since = tl.active_at.ravel()
+    active = state != 0
+    new = np.ones(n * S, dtype=bool)  # a run starts at a row's first tick, after an inactive tick, or a new active_at
+    new[1:] = ~active[:-1] | (since[1:] != since[:-1])
+    new[::S] = True
+    starts = np.flatnonzero(active & new)
+    if not len(starts):
+        return empty, empty, empty, empty
+    run = np.cumsum(active & new) - 1  # the run each active position belongs to
+    pos = np.flatnonzero(active)
+    lengths = np.bincount(run[pos], minlength=len(starts))
+    fired_pos = np.flatnonzero(state == 2)
+    runs_fired, first = np.unique(run[fired_pos], return_index=True)
+    keep = runs_fired
+    start = starts[keep]
+    end = start + lengths[keep]
+    inst = start // S
+    stop = end - inst * S
+    return inst, start - inst * S, fired_pos[first] - inst * S, np.where(stop < S, stop, -1)
 
 
 def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFrame | None = None,
@@ -91,8 +101,8 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
 
     ``compared`` counts, per rule, the series its threshold is compared with (the left side of
     ``<expr> > 0.05``); a rule's ``firing_fraction`` divides by it (default: its alert instances)."""
-    rows: list[dict[str, Any]] = []
-    notes: list[dict[str, Any]] = []
+    cols: dict[str, list[Any]] = {c: [] for c in ALERT_COLUMNS + ALERT_TEXT_COLUMNS}
+    note_cols: dict[str, list[Any]] = {c: [] for c in NOTIFICATION_COLUMNS + NOTIFICATION_TEXT_COLUMNS}
     evaluations: dict[str, int] = {}
     watched: dict[str, set[str]] = {}
     n_series: dict[str, int] = {}
@@ -104,42 +114,80 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
         watched.setdefault(rid, set()).update(tl.watched or {alert_source(dict(lb)) for lb in tl.labels})
         if len(tl.ticks):
             spans[rid] = (int(tl.ticks[0]) * _NS_PER_MS, int(tl.ticks[-1]) * _NS_PER_MS)
-        lower_is_worse = tl.rule.comparison.get("op") in ("<", "<=")
-        for i, first, fired, stop in _episodes(tl):
-            labels = dict(tl.labels[i])
-            source = alert_source(labels)
-            values = tl.value[i, first:stop]
-            peak = float(np.nanmin(values) if lower_is_worse else np.nanmax(values)) \
-                if np.isfinite(values).any() else float("nan")
-            fired_ms = int(tl.ticks[fired])
-            resolved_ms = int(tl.ticks[stop]) if stop is not None else None
-            key = f"{rid}|{format_labels(tl.labels[i])}|{fired_ms}"
-            alert_id = hashlib.sha1(key.encode()).hexdigest()[:16]
-            annotations = tl.annotations_at(i, fired)
-            rows.append({
-                "alert_id": alert_id, "rule_id": rid, "source": source,
-                "metric": dict(tl.series_labels[i]).get("__name__", ""),
-                "severity": labels.get("severity", ""), "mode": "prometheus",
-                "pending_since": int(tl.active_at[i, first]) * _NS_PER_MS, "fired_at": fired_ms * _NS_PER_MS,
-                "resolved_at": resolved_ms * _NS_PER_MS if resolved_ms is not None else NAT_NS,
-                "acknowledged_at": NAT_NS, "status": "resolved" if resolved_ms is not None else "active",
-                "suppressed_by": "", "escalation_level": 0, "peak_value": peak,
-                "notifications": 1 + (resolved_ms is not None),
-                "labels": format_labels(tl.labels[i]),
-                "annotations": format_labels(tuple(sorted(annotations.items()))),
-            })
-            notes.append({"alert_id": alert_id, "rule_id": rid, "source": source, "channel": "alertmanager",
-                          "kind": "firing", "level": 0, "at": fired_ms * _NS_PER_MS, "delivered": True,
-                          "reason": "", "summary": _summary(annotations)})
-            if stop is not None and resolved_ms is not None:  # with the annotations of its last active evaluation
-                notes.append({"alert_id": alert_id, "rule_id": rid, "source": source, "channel": "alertmanager",
-                              "kind": "resolved", "level": 0, "at": resolved_ms * _NS_PER_MS, "delivered": True,
-                              "reason": "", "summary": _summary(tl.annotations_at(i, stop - 1))})
-    alerts = pd.DataFrame(rows, columns=ALERT_COLUMNS + ALERT_TEXT_COLUMNS)
-    notifications = pd.DataFrame(notes, columns=NOTIFICATION_COLUMNS + NOTIFICATION_TEXT_COLUMNS)
-    for table, cols in ((alerts, ("pending_since", "fired_at", "resolved_at", "acknowledged_at")),
-                        (notifications, ("at",))):
-        for c in cols:
+        inst, first, fired, stop = _episodes(tl)
+        if not len(inst):
+            continue
+        # per instance once: its label text, source, metric and severity
+        text = np.array([format_labels(lb) for lb in tl.labels], dtype=object)
+        source = np.array([alert_source(dict(lb)) for lb in tl.labels], dtype=object)
+        metric = np.array([dict(lb).get("__name__", "") for lb in tl.series_labels], dtype=object)
+        severity = np.array([dict(lb).get("severity", "") for lb in tl.labels], dtype=object)
+        S = len(tl.ticks)
+        ticks = tl.ticks.astype(np.int64)
+        fired_ms = ticks[fired]
+        ended = stop >= 0
+        resolved_ms = np.where(ended, ticks[np.where(ended, stop, 0)], 0)
+        # the peak of each stretch: the largest value (the smallest for '<' rules), NaN when none is finite
+        flat = tl.value.ravel()
+        lo, hi = inst * S + first, inst * S + np.where(ended, stop, S)
+        bounds = np.ravel(np.column_stack([lo, hi]))
+        padded = np.append(flat, np.nan)  # reduceat needs each end inside the array
+        finite = np.add.reduceat(np.isfinite(padded), bounds)[::2]
+        extreme = (np.fmin if tl.rule.comparison.get("op") in ("<", "<=") else np.fmax).reduceat(padded, bounds)[::2]
+        peak = np.where(finite > 0, extreme, np.nan)
+        ids = [hashlib.sha1(f"{rid}|{text[i]}|{f}".encode()).hexdigest()[:16]
+               for i, f in zip(inst.tolist(), fired_ms.tolist(), strict=True)]
+        if tl.rule.annotations:  # rendered at the firing tick (and, for the resolved note, the last active one)
+            fired_notes = [tl.annotations_at(i, f) for i, f in zip(inst.tolist(), fired.tolist(), strict=True)]
+            annotations = [format_labels(tuple(sorted(a.items()))) for a in fired_notes]
+            summaries = [_summary(a) for a in fired_notes]
+            resolved_summaries = [_summary(tl.annotations_at(i, st - 1))
+                                  for i, st, e in zip(inst.tolist(), stop.tolist(), ended.tolist(), strict=True) if e]
+        else:
+            annotations = [format_labels(())] * len(inst)
+            summaries = [""] * len(inst)
+            resolved_summaries = [""] * int(ended.sum())
+        k = len(inst)
+        cols["alert_id"] += ids
+        cols["rule_id"] += [rid] * k
+        cols["source"] += source[inst].tolist()
+        cols["metric"] += metric[inst].tolist()
+        cols["severity"] += severity[inst].tolist()
+        cols["mode"] += ["prometheus"] * k
+        cols["pending_since"] += (tl.active_at[inst, first].astype(np.int64) * _NS_PER_MS).tolist()
+        cols["fired_at"] += (fired_ms * _NS_PER_MS).tolist()
+        cols["resolved_at"] += np.where(ended, resolved_ms * _NS_PER_MS, NAT_NS).tolist()
+        cols["acknowledged_at"] += [NAT_NS] * k
+        cols["status"] += np.where(ended, "resolved", "active").tolist()
+        cols["suppressed_by"] += [""] * k
+        cols["escalation_level"] += [0] * k
+        cols["peak_value"] += peak.tolist()
+        cols["notifications"] += (1 + ended).tolist()
+        cols["labels"] += text[inst].tolist()
+        cols["annotations"] += annotations
+        # notifications: one when each alert fires, then (when it does) one when it resolves
+        r = np.flatnonzero(ended)
+        order = np.argsort(np.concatenate([2 * np.arange(k), 2 * r + 1]), kind="stable")
+
+        def interleave(firing: list[Any], resolved: list[Any], order: np.ndarray = order) -> list[Any]:
+            both = firing + resolved
+            return [both[j] for j in order.tolist()]
+
+        note_cols["alert_id"] += interleave(ids, [ids[j] for j in r.tolist()])
+        note_cols["rule_id"] += [rid] * (k + len(r))
+        note_cols["source"] += interleave(source[inst].tolist(), source[inst[r]].tolist())
+        note_cols["channel"] += ["alertmanager"] * (k + len(r))
+        note_cols["kind"] += interleave(["firing"] * k, ["resolved"] * len(r))
+        note_cols["level"] += [0] * (k + len(r))
+        note_cols["at"] += interleave((fired_ms * _NS_PER_MS).tolist(), (resolved_ms[r] * _NS_PER_MS).tolist())
+        note_cols["delivered"] += [True] * (k + len(r))
+        note_cols["reason"] += [""] * (k + len(r))
+        note_cols["summary"] += interleave(summaries, resolved_summaries)
+    alerts = pd.DataFrame(cols, columns=ALERT_COLUMNS + ALERT_TEXT_COLUMNS)
+    notifications = pd.DataFrame(note_cols, columns=NOTIFICATION_COLUMNS + NOTIFICATION_TEXT_COLUMNS)
+    for table, time_cols in ((alerts, ("pending_since", "fired_at", "resolved_at", "acknowledged_at")),
+                             (notifications, ("at",))):
+        for c in time_cols:
             table[c] = ns_to_timestamps(table[c].to_numpy(dtype=np.int64) if len(table) else np.zeros(0, np.int64))
     alerts = alerts.sort_values(["fired_at", "rule_id", "labels"], kind="stable").reset_index(drop=True)
     notifications = notifications.sort_values(["at", "rule_id"], kind="stable").reset_index(drop=True)
@@ -166,7 +214,9 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
     import promql_parser as pp
 
 
-    parts = []
+    keys: list[tuple[str, str, str]] = []
+    times: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
     compared: dict[str, int] = {}
     for tl in timelines:
         labels, values_all = tl.labels, tl.value
@@ -181,16 +231,31 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
                 labels, _, present, values_all, _ = _alert_instances(tl.rule, lhs, "timeline")
                 values_all = np.where(present, values_all, np.nan)
         compared[tl.rule.name] = compared.get(tl.rule.name, 0) + len(labels)
-        for i, lb in enumerate(labels):
-            values = np.where(np.isfinite(values_all[i]), values_all[i], np.nan)
-            ok = ~np.isnan(values)
-            if ok.any():
-                parts.append(pd.DataFrame({"timestamp": ns_to_timestamps(tl.ticks[ok] * _NS_PER_MS),
-                                           "source": alert_source(dict(lb)), "metric": tl.rule.name,
-                                           "value": values[ok], "labels": format_labels(lb)}))
-    if not parts:
+        ok_all = np.isfinite(values_all)
+        ticks_ns = tl.ticks.astype(np.int64) * _NS_PER_MS
+        for i in np.flatnonzero(ok_all.any(axis=1)).tolist():
+            ok = ok_all[i]
+            keys.append((alert_source(dict(labels[i])), tl.rule.name, format_labels(labels[i])))
+            times.append(ticks_ns[ok])
+            vals.append(values_all[i][ok])
+    if not keys:
         return None, compared
-    return SeriesSet.from_frame(pd.concat(parts, ignore_index=True)), compared
+    if len(set(keys)) < len(keys):  # one label set from two timelines: merged as a frame merges it
+        frame = pd.concat([pd.DataFrame({"timestamp": ns_to_timestamps(t), "source": k[0], "metric": k[1],
+                                         "value": v, "labels": k[2]})
+                           for k, t, v in zip(keys, times, vals, strict=True)], ignore_index=True)
+        return SeriesSet.from_frame(frame), compared
+    # one series per alert instance, in (source, metric, labels) order as every table lists series
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    lengths = np.array([len(times[i]) for i in order], dtype=np.int64)
+    offsets = np.zeros(len(order) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    all_t = np.concatenate([times[i] for i in order])
+    all_v = np.concatenate([vals[i] for i in order]).astype(np.float64)
+    key_frame = pd.DataFrame({name: pd.array([keys[i][c] for i in order], dtype="str")
+                              for c, name in enumerate(("source", "metric", "labels"))})
+    return SeriesSet(times=all_t, values=all_v, offsets=offsets, keys=key_frame, start_ns=int(all_t.min()),
+                     end_ns=int(all_t.max())), compared
 
 
 def _summary(annotations: dict[str, str]) -> str:

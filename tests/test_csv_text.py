@@ -1,0 +1,53 @@
+"""The CSV writer (Arrow, column by column) writes pandas' ``to_csv`` text byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perfalert_lab.report import csv_ready, write_table_csv
+
+WORDS = np.array(["a", "b,c", 'q"r', "", "x\ny", "plain", 'r\rs', '{alertname="X", a="b"}', "é ü", " lead"],
+                 dtype=object)
+
+
+def _frame(seed: int, n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    floats = rng.choice([1.0, 0.1, 1e-05, 1e16, 123456.789, -0.0, np.inf, -np.inf, 2.5e-300, 7.0, 1 / 3], n)
+    frame = pd.DataFrame({
+        "s": pd.array(rng.choice(WORDS, n), dtype="str"),
+        "o": rng.choice(WORDS, n),
+        "few": pd.array(rng.choice(["page", "ticket,x"], n), dtype="str"),  # dictionary-quoted path
+        "i": rng.integers(-5, 10**12, n),
+        "f": np.where(rng.random(n) < 0.1, np.nan, floats * rng.choice([1, 3.3, -2], n)),
+        "b": rng.random(n) < 0.5,
+        "t": pd.to_datetime(rng.integers(int(1.7e18), int(1.8e18), n), utc=True).floor("s"),
+        "tf": pd.to_datetime(rng.integers(int(1.7e18), int(1.8e18), n), utc=True),
+        "c": pd.Categorical(rng.choice(["x", "y,z", 'w"'], n)),
+    })
+    frame.loc[rng.random(n) < 0.1, "t"] = pd.NaT
+    frame.loc[rng.random(n) < 0.1, "o"] = None
+    return frame
+
+
+@pytest.mark.parametrize(("seed", "n"), [(0, 50), (1, 3000), (2, 20_000), (3, 1)])
+def test_the_csv_text_is_pandas_text(tmp_path: Path, seed: int, n: int) -> None:
+    frame = _frame(seed, n)
+    for cols in (list(frame.columns), ["s", "i"], ["t", "b", "few"], ["o", "tf"]):
+        path = tmp_path / "t.csv"
+        write_table_csv(frame[cols], path)
+        want = csv_ready(frame[cols]).to_csv(index=False, lineterminator="\n").encode()
+        assert path.read_bytes() == want, cols
+
+
+def test_columns_pandas_alone_renders_still_write_as_pandas(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"mixed": [1, "a", None], "n": pd.array([1, None, 3], dtype="Int64"), "x": [1, 2, 3]})
+    path = tmp_path / "t.csv"
+    write_table_csv(frame, path)
+    assert path.read_bytes() == frame.to_csv(index=False, lineterminator="\n").encode()
+    empty = frame.iloc[:0]
+    write_table_csv(empty, path)
+    assert path.read_bytes() == empty.to_csv(index=False, lineterminator="\n").encode()
