@@ -318,3 +318,19 @@ def test_one_tuner_class_gives_both_kinds_the_same_statistics() -> None:
         assert a.curve is not None and b.curve is not None  # the trade-off curve: same alerts at every threshold
         assert a.curve["alerts"].tolist() == b.curve["alerts"].tolist()
     assert max(recalls) > 0  # the scores are compared too, not only NaNs
+
+
+def test_the_series_model_goes_into_promql_and_a_rule_file_replay(tmp_path: Path) -> None:
+    """One container: a SeriesSet (what our engine, the tuner and Dask take) goes into ``pal.promql``
+    and a Prometheus rule file's backtest as the frame it was made from does."""
+    frame = _codes_frame().assign(timestamp=lambda f: f["timestamp"] + pd.Timedelta("250ms"))
+    series = SeriesSet.from_frame(frame)
+    expr = 'sum by (code) (rate(requests{code=~"5.."}[5m])) > 0'
+    pd.testing.assert_frame_equal(pal.promql(series, expr), pal.promql(frame, expr))
+    path = tmp_path / "alerts.yml"
+    path.write_text(PROM)
+    rules = pal.load_prometheus_rules(path)
+    a, b = pal.backtest(series, rules), pal.backtest(frame, rules)
+    assert len(a.alerts) > 0
+    pd.testing.assert_frame_equal(a.alerts, b.alerts)
+    pd.testing.assert_frame_equal(a.stats, b.stats)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..frames import frame_timestamps, frame_values
+from ..frames import SeriesSet, frame_timestamps, frame_values
 from .kernels import STALE_NAN_BITS
 
 Labels = tuple[tuple[str, str], ...]  # sorted by name, no empty values
@@ -69,8 +69,35 @@ class SeriesStore:
         return SeriesStore([self.labels[i] for i in rows], offsets, self.ts[take], self.vals[take])
 
 
-def store_from_frame(frame: pd.DataFrame, *, name: str = "frame") -> SeriesStore:
-    """Build the store from a long frame (``timestamp``, ``value``, ``metric``, labels)."""
+def store_from_series(series: SeriesSet) -> SeriesStore:
+    """The store of a :class:`~perfalert_lab.frames.SeriesSet` (the series model every path takes): the
+    same series, labelled as PromQL sees them (``__name__`` = ``metric``, ``source`` and every label
+    column a label, empty ones absent), times in milliseconds (two samples in one millisecond: the last)."""
+    names = ["__name__" if c == "metric" else str(c) for c in series.keys.columns]
+    columns = [series.keys[c].astype("str").tolist() for c in series.keys.columns]
+    labels: list[Labels] = [tuple(sorted((k, v) for k, v in zip(names, row, strict=True) if v))
+                            for row in zip(*columns, strict=True)]
+    ts = np.floor_divide(series.times, 1_000_000)
+    vals = series.values
+    sid = np.repeat(np.arange(series.n_series), np.diff(series.offsets))
+    offsets = series.offsets
+    if len(ts) > 1:
+        dup = (ts[1:] == ts[:-1]) & (sid[1:] == sid[:-1])
+        if dup.any():
+            keep = np.ones(len(ts), dtype=bool)
+            keep[:-1] = ~dup
+            ts, vals, sid = ts[keep], vals[keep], sid[keep]
+            offsets = np.zeros(series.n_series + 1, dtype=np.int64)
+            np.cumsum(np.bincount(sid, minlength=series.n_series), out=offsets[1:])
+    return SeriesStore(labels, np.asarray(offsets, dtype=np.int64), np.ascontiguousarray(ts, dtype=np.int64),
+                       np.ascontiguousarray(vals, dtype=np.float64))
+
+
+def store_from_frame(frame: pd.DataFrame | SeriesSet, *, name: str = "frame") -> SeriesStore:
+    """Build the store from a long frame (``timestamp``, ``value``, ``metric``, labels), or from the
+    series model (:func:`store_from_series`)."""
+    if isinstance(frame, SeriesSet):
+        return store_from_series(frame)
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{name}: expected a pandas DataFrame in the long format, got {type(frame).__name__}")
     missing = [c for c in ("timestamp", "metric", "value") if c not in frame.columns]
