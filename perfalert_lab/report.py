@@ -146,6 +146,8 @@ def _quoted(col: Any) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
     if len(col) > 1000:
         encoded = col.dictionary_encode()
         if len(encoded.dictionary) * 4 < len(col):

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ._jit import kernel
 from ._time import NAT_NS, col_ns
+from .frames import combine_codes
 
 __all__ = ["PAGING_CHANNELS", "PAGING_INTEGRATIONS", "PAGING_SEVERITIES", "SCORE_COLUMNS", "STATS_COLUMNS",
            "compute_stats", "notification_pages", "oncall_load", "page_rows", "rule_stats", "score_arrays"]
@@ -253,21 +254,54 @@ def oncall_load(alerts: pd.DataFrame, notifications: pd.DataFrame, span_ns: tupl
     fired again within one hour of the previous alert of the same series resolving.
     """
     weeks = (span_ns[1] - span_ns[0]) / NS / 604800
-    delivered = notifications[notifications["delivered"].astype(bool)] if "delivered" in notifications.columns \
-        else notifications
-    pages = notifications[notification_pages(notifications, alerts)]
+    rule_ids = [*dict.fromkeys(alerts["rule_id"].tolist())]
+    index = {rid: k for k, rid in enumerate(rule_ids)}
+    R = len(rule_ids)
+
+    def rule_codes(table: pd.DataFrame) -> np.ndarray:
+        codes, uniques = pd.factorize(table["rule_id"], sort=False)
+        mapped = np.array([index.get(u, R) for u in uniques], dtype=np.int64)  # a rule without alerts: TOTAL only
+        return mapped[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+
+    page_rule = rule_codes(notifications)[notification_pages(notifications, alerts)]
+    pages = np.bincount(page_rule, minlength=R + 1)
+    delivered = notifications["delivered"].to_numpy(dtype=bool) if "delivered" in notifications.columns \
+        else np.ones(len(notifications), dtype=bool)
+    hours = np.zeros((R + 1, 24), dtype=np.int64)
+    first = np.full((R + 1, 24), np.iinfo(np.int64).max)  # ties go to the hour seen first, as value_counts
+    total_first = np.full(24, np.iinfo(np.int64).max)
+    if len(notifications):
+        hour = notifications["at"].dt.hour.to_numpy(dtype=np.int64)[delivered]
+        rule = rule_codes(notifications)[delivered]
+        row = np.arange(len(hour))
+        np.add.at(hours, (rule, hour), 1)
+        np.minimum.at(first, (rule, hour), row)
+        np.minimum.at(total_first, hour, row)
+    # flapping: an alert that fires within an hour of the previous alert of its series resolving
+    flaps = np.zeros(R + 1, dtype=np.int64)
+    live = alerts[alerts["status"] != "suppressed"]
+    if len(live):
+        series, _ = combine_codes([pd.factorize(live[c], sort=True) for c in ("rule_id", "source", "metric")])
+        fired = live["fired_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        resolved = live["resolved_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        order = np.lexsort((fired, series))
+        s_, f_, r_ = series[order], fired[order], resolved[order]
+        same = np.zeros(len(order), dtype=bool)
+        same[1:] = s_[1:] == s_[:-1]
+        prev = np.empty(len(order), dtype=np.int64)
+        prev[0] = NAT_NS
+        prev[1:] = r_[:-1]
+        ok = same & (prev != NAT_NS)
+        gap = f_ - prev
+        flap = ok & (gap >= 0) & (gap <= 3600 * NS)
+        np.add.at(flaps, rule_codes(live)[order][flap], 1)
     rows = []
-    for rid in [*dict.fromkeys(alerts["rule_id"].tolist()), "TOTAL"]:
-        p = pages if rid == "TOTAL" else pages[pages["rule_id"] == rid]
-        d = delivered if rid == "TOTAL" else delivered[delivered["rule_id"] == rid]
-        a = alerts if rid == "TOTAL" else alerts[alerts["rule_id"] == rid]
-        a = a[a["status"] != "suppressed"].sort_values(["rule_id", "source", "metric", "fired_at"])
-        flaps = 0
-        if len(a):
-            prev_res = a.groupby(["rule_id", "source", "metric"])["resolved_at"].shift(1)
-            gap = (a["fired_at"] - prev_res).dt.total_seconds()
-            flaps = int(((gap >= 0) & (gap <= 3600)).sum())
-        busiest = int(d["at"].dt.hour.value_counts().idxmax()) if len(d) else -1
-        rows.append({"rule_id": rid, "pages": int(len(p)), "pages_per_week": len(p) / weeks if weeks > 0 else np.nan,
-                     "busiest_hour_utc": busiest, "flapping": flaps})
+    for k, rid in enumerate([*rule_ids, "TOTAL"]):
+        total = k == R
+        n_pages = int(pages.sum()) if total else int(pages[k])
+        h, seen = (hours.sum(axis=0), total_first) if total else (hours[k], first[k])
+        busiest = int(np.argmin(np.where(h == h.max(), seen, np.iinfo(np.int64).max))) if h.sum() else -1
+        rows.append({"rule_id": rid, "pages": n_pages, "pages_per_week": n_pages / weeks if weeks > 0 else np.nan,
+                     "busiest_hour_utc": busiest,
+                     "flapping": int(flaps.sum()) if total else int(flaps[k])})
     return pd.DataFrame(rows)

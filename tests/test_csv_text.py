@@ -51,3 +51,13 @@ def test_columns_pandas_alone_renders_still_write_as_pandas(tmp_path: Path) -> N
     empty = frame.iloc[:0]
     write_table_csv(empty, path)
     assert path.read_bytes() == empty.to_csv(index=False, lineterminator="\n").encode()
+
+
+def test_a_string_column_held_in_chunks_writes_too(tmp_path: Path) -> None:
+    """A column pandas holds as several Arrow chunks (a concatenation) is written whole."""
+    parts = [pd.DataFrame({"s": pd.array([f"v{i % 7}" for i in range(3000)], dtype="str"), "n": range(3000)})
+             for _ in range(2)]
+    frame = pd.concat(parts, ignore_index=True)
+    path = tmp_path / "t.csv"
+    write_table_csv(frame, path)
+    assert path.read_bytes() == frame.to_csv(index=False, lineterminator="\n").encode()

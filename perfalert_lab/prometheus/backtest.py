@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .._time import NAT_NS, ns_to_timestamps, parse_duration, parse_instant, to_ns
 from ..clock import IntervalClock
@@ -101,8 +103,19 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
 
     ``compared`` counts, per rule, the series its threshold is compared with (the left side of
     ``<expr> > 0.05``); a rule's ``firing_fraction`` divides by it (default: its alert instances)."""
-    cols: dict[str, list[Any]] = {c: [] for c in ALERT_COLUMNS + ALERT_TEXT_COLUMNS}
-    note_cols: dict[str, list[Any]] = {c: [] for c in NOTIFICATION_COLUMNS + NOTIFICATION_TEXT_COLUMNS}
+    # strings are kept once per alert instance (label text, source, metric, severity) and per rule;
+    # rows refer to them by index, and the columns are built in Arrow at the end (no string per row)
+    inst_text: list[str] = []
+    inst_source: list[str] = []
+    inst_metric: list[str] = []
+    inst_severity: list[str] = []
+    a_parts: dict[str, list[np.ndarray]] = {k: [] for k in ("inst", "rule", "pending", "fired", "resolved", "peak")}
+    a_ids: list[str] = []
+    a_annotations: list[str] = []
+    n_parts: dict[str, list[np.ndarray]] = {k: [] for k in ("inst", "rule", "at", "resolved")}
+    n_ids: list[str] = []
+    n_summaries: list[str] = []
+    rule_index = {rid: k for k, rid in enumerate(dict.fromkeys([*rule_ids, *(tl.rule.name for tl in timelines)]))}
     evaluations: dict[str, int] = {}
     watched: dict[str, set[str]] = {}
     n_series: dict[str, int] = {}
@@ -117,30 +130,29 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
         inst, first, fired, stop = _episodes(tl)
         if not len(inst):
             continue
-        # per instance once: its label text, source, metric and severity
-        text = np.array([format_labels(lb) for lb in tl.labels], dtype=object)
-        source = np.array([alert_source(dict(lb)) for lb in tl.labels], dtype=object)
-        metric = np.array([dict(lb).get("__name__", "") for lb in tl.series_labels], dtype=object)
-        severity = np.array([dict(lb).get("severity", "") for lb in tl.labels], dtype=object)
+        base = len(inst_text)
+        text = [format_labels(lb) for lb in tl.labels]
+        inst_text += text
+        inst_source += [alert_source(dict(lb)) for lb in tl.labels]
+        inst_metric += [dict(lb).get("__name__", "") for lb in tl.series_labels]
+        inst_severity += [dict(lb).get("severity", "") for lb in tl.labels]
         S = len(tl.ticks)
         ticks = tl.ticks.astype(np.int64)
         fired_ms = ticks[fired]
         ended = stop >= 0
         resolved_ms = np.where(ended, ticks[np.where(ended, stop, 0)], 0)
         # the peak of each stretch: the largest value (the smallest for '<' rules), NaN when none is finite
-        flat = tl.value.ravel()
         lo, hi = inst * S + first, inst * S + np.where(ended, stop, S)
         bounds = np.ravel(np.column_stack([lo, hi]))
-        padded = np.append(flat, np.nan)  # reduceat needs each end inside the array
+        padded = np.append(tl.value.ravel(), np.nan)  # reduceat needs each end inside the array
         finite = np.add.reduceat(np.isfinite(padded), bounds)[::2]
         extreme = (np.fmin if tl.rule.comparison.get("op") in ("<", "<=") else np.fmax).reduceat(padded, bounds)[::2]
-        peak = np.where(finite > 0, extreme, np.nan)
         ids = [hashlib.sha1(f"{rid}|{text[i]}|{f}".encode()).hexdigest()[:16]
                for i, f in zip(inst.tolist(), fired_ms.tolist(), strict=True)]
         if tl.rule.annotations:  # rendered at the firing tick (and, for the resolved note, the last active one)
             fired_notes = [tl.annotations_at(i, f) for i, f in zip(inst.tolist(), fired.tolist(), strict=True)]
-            annotations = [format_labels(tuple(sorted(a.items()))) for a in fired_notes]
-            summaries = [_summary(a) for a in fired_notes]
+            annotations = [format_labels(tuple(sorted(x.items()))) for x in fired_notes]
+            summaries = [_summary(x) for x in fired_notes]
             resolved_summaries = [_summary(tl.annotations_at(i, st - 1))
                                   for i, st, e in zip(inst.tolist(), stop.tolist(), ended.tolist(), strict=True) if e]
         else:
@@ -148,59 +160,95 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
             summaries = [""] * len(inst)
             resolved_summaries = [""] * int(ended.sum())
         k = len(inst)
-        cols["alert_id"] += ids
-        cols["rule_id"] += [rid] * k
-        cols["source"] += source[inst].tolist()
-        cols["metric"] += metric[inst].tolist()
-        cols["severity"] += severity[inst].tolist()
-        cols["mode"] += ["prometheus"] * k
-        cols["pending_since"] += (tl.active_at[inst, first].astype(np.int64) * _NS_PER_MS).tolist()
-        cols["fired_at"] += (fired_ms * _NS_PER_MS).tolist()
-        cols["resolved_at"] += np.where(ended, resolved_ms * _NS_PER_MS, NAT_NS).tolist()
-        cols["acknowledged_at"] += [NAT_NS] * k
-        cols["status"] += np.where(ended, "resolved", "active").tolist()
-        cols["suppressed_by"] += [""] * k
-        cols["escalation_level"] += [0] * k
-        cols["peak_value"] += peak.tolist()
-        cols["notifications"] += (1 + ended).tolist()
-        cols["labels"] += text[inst].tolist()
-        cols["annotations"] += annotations
+        a_parts["inst"].append(base + inst)
+        a_parts["rule"].append(np.full(k, rule_index[rid], dtype=np.int64))
+        a_parts["pending"].append(tl.active_at[inst, first].astype(np.int64) * _NS_PER_MS)
+        a_parts["fired"].append(fired_ms * _NS_PER_MS)
+        a_parts["resolved"].append(np.where(ended, resolved_ms * _NS_PER_MS, NAT_NS))
+        a_parts["peak"].append(np.where(finite > 0, extreme, np.nan))
+        a_ids += ids
+        a_annotations += annotations
         # notifications: one when each alert fires, then (when it does) one when it resolves
         r = np.flatnonzero(ended)
         order = np.argsort(np.concatenate([2 * np.arange(k), 2 * r + 1]), kind="stable")
-
-        def interleave(firing: list[Any], resolved: list[Any], order: np.ndarray = order) -> list[Any]:
-            both = firing + resolved
-            return [both[j] for j in order.tolist()]
-
-        note_cols["alert_id"] += interleave(ids, [ids[j] for j in r.tolist()])
-        note_cols["rule_id"] += [rid] * (k + len(r))
-        note_cols["source"] += interleave(source[inst].tolist(), source[inst[r]].tolist())
-        note_cols["channel"] += ["alertmanager"] * (k + len(r))
-        note_cols["kind"] += interleave(["firing"] * k, ["resolved"] * len(r))
-        note_cols["level"] += [0] * (k + len(r))
-        note_cols["at"] += interleave((fired_ms * _NS_PER_MS).tolist(), (resolved_ms[r] * _NS_PER_MS).tolist())
-        note_cols["delivered"] += [True] * (k + len(r))
-        note_cols["reason"] += [""] * (k + len(r))
-        note_cols["summary"] += interleave(summaries, resolved_summaries)
-    alerts = pd.DataFrame(cols, columns=ALERT_COLUMNS + ALERT_TEXT_COLUMNS)
-    notifications = pd.DataFrame(note_cols, columns=NOTIFICATION_COLUMNS + NOTIFICATION_TEXT_COLUMNS)
-    for table, time_cols in ((alerts, ("pending_since", "fired_at", "resolved_at", "acknowledged_at")),
-                             (notifications, ("at",))):
-        for c in time_cols:
-            table[c] = ns_to_timestamps(table[c].to_numpy(dtype=np.int64) if len(table) else np.zeros(0, np.int64))
-    alerts = alerts.sort_values(["fired_at", "rule_id", "labels"], kind="stable").reset_index(drop=True)
-    notifications = notifications.sort_values(["at", "rule_id"], kind="stable").reset_index(drop=True)
-    alerts["escalation_level"] = alerts["escalation_level"].astype(np.int64)
-    alerts["notifications"] = alerts["notifications"].astype(np.int64)
-    notifications["level"] = notifications["level"].astype(np.int64)
-    notifications["delivered"] = notifications["delivered"].astype(bool)
+        both_ids = ids + [ids[j] for j in r.tolist()]
+        n_ids += [both_ids[j] for j in order.tolist()]
+        both_summaries = summaries + resolved_summaries
+        n_summaries += [both_summaries[j] for j in order.tolist()]
+        n_parts["inst"].append(base + np.concatenate([inst, inst[r]])[order])
+        n_parts["rule"].append(np.full(k + len(r), rule_index[rid], dtype=np.int64))
+        n_parts["at"].append(np.concatenate([fired_ms, resolved_ms[r]])[order] * _NS_PER_MS)
+        n_parts["resolved"].append(np.concatenate([np.zeros(k, bool), np.ones(len(r), bool)])[order])
+    alerts, notifications = _tables(a_parts, a_ids, a_annotations, n_parts, n_ids, n_summaries, rule_index,
+                                    (inst_text, inst_source, inst_metric, inst_severity))
     span_ns = (span_ms[0] * _NS_PER_MS, span_ms[1] * _NS_PER_MS)
     if compared is not None:
         n_series.update({rid: n for rid, n in compared.items() if rid in n_series})
     stats = compute_stats(alerts, notifications, evaluations, watched, n_series, rule_ids, span_ns, incidents,
                           spans=spans, sources=sources)
     return alerts, notifications, stats
+
+
+def _strings(uniques: list[str], index: np.ndarray) -> Any:
+    """A pandas string column of ``uniques[index]``, gathered in Arrow (no Python string per row)."""
+    return pd.array(pc.take(pa.array(uniques, type=pa.string()), pa.array(index, type=pa.int64())), dtype="str")
+
+
+def _rank(uniques: list[str]) -> np.ndarray:
+    """Each string's place in sorted order (ties share one): a sort key equal to sorting the strings."""
+    values = np.array(uniques, dtype=object)
+    sorted_unique, inverse = np.unique(values, return_inverse=True) if len(values) else (values, np.zeros(0, int))
+    return np.asarray(inverse, dtype=np.int64)
+
+
+def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[str], a_annotations: list[str],
+            n_parts: dict[str, list[np.ndarray]], n_ids: list[str], n_summaries: list[str], rule_index: dict[str, int],
+            instances: tuple[list[str], list[str], list[str], list[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The alerts and notifications tables from the per-row arrays, sorted as SPEC 5 orders them: alerts by
+    firing time, rule and label text; notifications by time and rule (each stably)."""
+    def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+    text, source, metric, severity = instances
+    rules = list(rule_index)
+    rule_rank = _rank(rules)
+    inst, rule = cat(a_parts["inst"], np.int64), cat(a_parts["rule"], np.int64)
+    fired = cat(a_parts["fired"], np.int64)
+    order = np.lexsort((_rank(text)[inst] if len(inst) else inst, rule_rank[rule] if len(rule) else rule, fired))
+    inst, rule, fired = inst[order], rule[order], fired[order]
+    resolved = cat(a_parts["resolved"], np.int64)[order]
+    ended = resolved != NAT_NS
+    n = len(inst)
+
+    def take(values: list[str]) -> Any:
+        return pd.array(pc.take(pa.array(values, type=pa.string()), pa.array(order, type=pa.int64())), dtype="str")
+
+    alerts = pd.DataFrame({
+        "alert_id": take(a_ids), "rule_id": _strings(rules, rule), "source": _strings(source, inst),
+        "metric": _strings(metric, inst), "severity": _strings(severity, inst),
+        "mode": _strings(["prometheus"], np.zeros(n, dtype=np.int64)),
+        "pending_since": ns_to_timestamps(cat(a_parts["pending"], np.int64)[order]),
+        "fired_at": ns_to_timestamps(fired), "resolved_at": ns_to_timestamps(resolved),
+        "acknowledged_at": ns_to_timestamps(np.full(n, NAT_NS, dtype=np.int64)),
+        "status": _strings(["active", "resolved"], ended.astype(np.int64)),
+        "suppressed_by": _strings([""], np.zeros(n, dtype=np.int64)),
+        "escalation_level": np.zeros(n, dtype=np.int64), "peak_value": cat(a_parts["peak"], np.float64)[order],
+        "notifications": 1 + ended.astype(np.int64), "labels": _strings(text, inst),
+        "annotations": take(a_annotations),
+    }, columns=ALERT_COLUMNS + ALERT_TEXT_COLUMNS)
+    n_inst, n_rule = cat(n_parts["inst"], np.int64), cat(n_parts["rule"], np.int64)
+    at = cat(n_parts["at"], np.int64)
+    order = np.lexsort((rule_rank[n_rule] if len(n_rule) else n_rule, at))
+    n_inst, n_rule, at = n_inst[order], n_rule[order], at[order]
+    m = len(order)
+    notifications = pd.DataFrame({
+        "alert_id": take(n_ids), "rule_id": _strings(rules, n_rule), "source": _strings(source, n_inst),
+        "channel": _strings(["alertmanager"], np.zeros(m, dtype=np.int64)),
+        "kind": _strings(["firing", "resolved"], cat(n_parts["resolved"], np.int64)[order]),
+        "level": np.zeros(m, dtype=np.int64), "at": ns_to_timestamps(at), "delivered": np.ones(m, dtype=bool),
+        "reason": _strings([""], np.zeros(m, dtype=np.int64)), "summary": take(n_summaries),
+    }, columns=NOTIFICATION_COLUMNS + NOTIFICATION_TEXT_COLUMNS)
+    return alerts, notifications
 
 
 def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, lookback_ms: int
