@@ -53,6 +53,8 @@ class AlertTimeline:
     value: np.ndarray  # float64 [instance, tick], the expression's value where present
     watched: frozenset[str] = frozenset()  # sources of the series its selectors read (incidents it answers for)
     query: Callable[[str, int], list[Any]] | None = None  # a template's PromQL query at a time (ms)
+    # for '<expression> > 0.05': the expression's value at every tick, every series (what the report draws)
+    compared: Vector | None = None
 
     def annotations_at(self, i: int, j: int) -> dict[str, str]:
         """The rule's annotations rendered for instance ``i`` at tick ``j`` (a template's ``query``
@@ -222,12 +224,46 @@ def _add_series(store: SeriesStore, labels: list[Labels], ts: list[np.ndarray], 
     return SeriesStore(all_labels, offsets, cat_t.astype(np.int64), cat_v.astype(np.float64))
 
 
+_FILTERS = {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.less_equal, "==": np.equal,
+            "!=": np.not_equal}
+
+
+def _compared_side(rule: PromRule) -> tuple[Any, str, float] | None:
+    """``(left side, op, number)`` of an alert expression ``<vector expression> <op> <number>`` (a
+    filtering comparison, not ``bool``); None for any other shape."""
+    import promql_parser as pp
+
+    if rule.comparison.get("threshold") is None:
+        return None
+    node: Any = parse(rule.expr)
+    while isinstance(node, pp.ParenExpr):
+        node = node.expr
+    if not isinstance(node, pp.BinaryExpr) or (node.modifier is not None and node.modifier.return_bool):
+        return None
+    rhs: Any = node.rhs
+    while isinstance(rhs, pp.ParenExpr):
+        rhs = rhs.expr
+    op = str(rule.comparison.get("op"))
+    if not isinstance(rhs, pp.NumberLiteral) or op not in _FILTERS:
+        return None
+    return node.lhs, op, float(rhs.val)
+
+
+def _filtered(lhs: Vector, op: str, bound: float) -> Vector:
+    """``lhs <op> bound`` as PromQL filters a vector by a scalar: each series where the comparison holds,
+    its value and labels unchanged, series never kept dropped."""
+    with np.errstate(invalid="ignore"):
+        present = lhs.present & _FILTERS[op](lhs.values, bound)
+    rows = np.flatnonzero(present.any(axis=1))
+    return Vector([lhs.labels[i] for i in rows], lhs.values[rows], present[rows])
+
+
 def _evaluate(store: SeriesStore, rule: PromRule, group: PromGroup, ticks: np.ndarray, *, lookback_ms: int,
-              compat: str, where: str) -> Vector:
+              compat: str, where: str, node: Any = None) -> Vector:
     ev = Evaluator(store, ticks - group.query_offset_ms, lookback_ms=lookback_ms, compat=compat,
                    subquery_step_ms=group.interval_ms, text=rule.expr)
     try:
-        out = ev.eval(parse(rule.expr))
+        out = ev.eval(parse(rule.expr) if node is None else node)
     except PromQLError as exc:
         raise RulesError(f"{where}: rule {rule.name!r}: {exc}") from None
     if isinstance(out, Scalar):  # a scalar result is one series without labels
@@ -338,7 +374,15 @@ def _one_pass(store: SeriesStore, rules: PromRuleFile, start_ms: int, end_ms: in
         ticks = rule_ticks(group, start_ms, end_ms, group_offset_ms)
         where = f"{rules.path}: group {group.name!r}"
         for rule in group.rules:
-            out = _evaluate(store, rule, group, ticks, lookback_ms=lookback_ms, compat=compat, where=where)
+            compared = None
+            if rule.kind == "alert" and (split := _compared_side(rule)) is not None:
+                # evaluated once: its left side, every series, then the comparison as PromQL filters (the
+                # left side is what the report draws, so it is not evaluated again)
+                compared = _evaluate(store, rule, group, ticks, lookback_ms=lookback_ms, compat=compat, where=where,
+                                     node=split[0])
+                out = _filtered(compared, split[1], split[2])
+            else:
+                out = _evaluate(store, rule, group, ticks, lookback_ms=lookback_ms, compat=compat, where=where)
             if rule.kind == "record":
                 labels, ts, vals = [], [], []
                 for row, lb in enumerate(out.labels):
@@ -386,7 +430,7 @@ def _one_pass(store: SeriesStore, rules: PromRuleFile, start_ms: int, end_ms: in
                 _warn_failed(where, rule, ticks, failed)
             state, active_at = alert_states(present, ticks, rule.for_ms, rule.keep_firing_for_ms, group.limit, failed)
             timelines.append(AlertTimeline(rule, group, ticks, labels, series, state, active_at, value,
-                                           watched_sources(store, rule.expr)))
+                                           watched_sources(store, rule.expr), compared=compared))
     final = store  # a template's query sees every series, recorded ones included, as they were at its tick
 
     def query(expr: str, at_ms: int) -> list[Any]:

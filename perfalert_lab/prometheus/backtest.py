@@ -196,8 +196,9 @@ def _strings(uniques: list[str], index: np.ndarray) -> Any:
 
 def _rank(uniques: list[str]) -> np.ndarray:
     """Each string's place in sorted order (ties share one): a sort key equal to sorting the strings."""
-    values = np.array(uniques, dtype=object)
-    sorted_unique, inverse = np.unique(values, return_inverse=True) if len(values) else (values, np.zeros(0, int))
+    if not uniques:
+        return np.zeros(0, dtype=np.int64)
+    _, inverse = np.unique(np.array(uniques, dtype=object), return_inverse=True)
     return np.asarray(inverse, dtype=np.int64)
 
 
@@ -265,10 +266,14 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
     keys: list[tuple[str, str, str]] = []
     times: list[np.ndarray] = []
     vals: list[np.ndarray] = []
+    lengths: list[np.ndarray] = []
     compared: dict[str, int] = {}
     for tl in timelines:
         labels, values_all = tl.labels, tl.value
-        if tl.rule.comparison.get("threshold") is not None:
+        if tl.compared is not None:  # the left side of '<expression> > 0.05', as the replay evaluated it
+            labels, _, present, values_all, _ = _alert_instances(tl.rule, tl.compared, "timeline")
+            values_all = np.where(present, values_all, np.nan)
+        elif tl.rule.comparison.get("threshold") is not None:
             node: Any = pp.parse(tl.rule.expr)
             while isinstance(node, pp.ParenExpr):
                 node = node.expr
@@ -280,27 +285,36 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
                 values_all = np.where(present, values_all, np.nan)
         compared[tl.rule.name] = compared.get(tl.rule.name, 0) + len(labels)
         ok_all = np.isfinite(values_all)
+        counts = ok_all.sum(axis=1)
+        rows = np.flatnonzero(counts)
+        if not len(rows):
+            continue
         ticks_ns = tl.ticks.astype(np.int64) * _NS_PER_MS
-        for i in np.flatnonzero(ok_all.any(axis=1)).tolist():
-            ok = ok_all[i]
-            keys.append((alert_source(dict(labels[i])), tl.rule.name, format_labels(labels[i])))
-            times.append(ticks_ns[ok])
-            vals.append(values_all[i][ok])
+        flat = np.flatnonzero(ok_all[rows])  # row-major: each instance's samples in time order
+        cols = flat % ok_all.shape[1]
+        keys += [(alert_source(dict(labels[i])), tl.rule.name, format_labels(labels[i])) for i in rows.tolist()]
+        times.append(ticks_ns[cols])
+        vals.append(values_all[rows].ravel()[flat])
+        lengths.append(counts[rows])
     if not keys:
         return None, compared
+    all_times, all_vals = np.concatenate(times), np.concatenate(vals).astype(np.float64)
+    count = np.concatenate(lengths).astype(np.int64)
+    start = np.zeros(len(count), dtype=np.int64)
+    np.cumsum(count[:-1], out=start[1:])
     if len(set(keys)) < len(keys):  # one label set from two timelines: merged as a frame merges it
-        frame = pd.concat([pd.DataFrame({"timestamp": ns_to_timestamps(t), "source": k[0], "metric": k[1],
-                                         "value": v, "labels": k[2]})
-                           for k, t, v in zip(keys, times, vals, strict=True)], ignore_index=True)
+        owner = np.repeat(np.arange(len(keys)), count)
+        frame = pd.DataFrame({"timestamp": ns_to_timestamps(all_times),
+                              "source": [keys[i][0] for i in owner], "metric": [keys[i][1] for i in owner],
+                              "value": all_vals, "labels": [keys[i][2] for i in owner]})
         return SeriesSet.from_frame(frame), compared
     # one series per alert instance, in (source, metric, labels) order as every table lists series
-    order = sorted(range(len(keys)), key=keys.__getitem__)
-    lengths = np.array([len(times[i]) for i in order], dtype=np.int64)
+    order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
     offsets = np.zeros(len(order) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    all_t = np.concatenate([times[i] for i in order])
-    all_v = np.concatenate([vals[i] for i in order]).astype(np.float64)
-    key_frame = pd.DataFrame({name: pd.array([keys[i][c] for i in order], dtype="str")
+    np.cumsum(count[order], out=offsets[1:])
+    take = np.repeat(start[order] - offsets[:-1], count[order]) + np.arange(offsets[-1])
+    all_t, all_v = all_times[take], all_vals[take]
+    key_frame = pd.DataFrame({name: pd.array([keys[i][c] for i in order.tolist()], dtype="str")
                               for c, name in enumerate(("source", "metric", "labels"))})
     return SeriesSet(times=all_t, values=all_v, offsets=offsets, keys=key_frame, start_ns=int(all_t.min()),
                      end_ns=int(all_t.max())), compared
