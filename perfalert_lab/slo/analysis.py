@@ -173,6 +173,16 @@ def one_series(burn: pd.DataFrame, slo: SLO, what: str) -> None:
                          "'by'), or give incidents")
 
 
+def runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each run of True in ``mask`` starts, and where it stops (the index after its last).
+
+    >>> runs(np.array([False, True, True, False, True]))
+    (array([1, 4]), array([3, 5]))
+    """
+    edges = np.diff(np.concatenate(([0], np.asarray(mask, dtype=np.int8), [0])))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
 def _events(slo: SLO, incidents: pd.DataFrame | None, burn: pd.DataFrame, window: str, rate: float,
             span: tuple[int, int]) -> pd.DataFrame:
     """The events an SLO's alerts are scored on: the incidents, else the stretches of evaluations
@@ -183,19 +193,9 @@ def _events(slo: SLO, incidents: pd.DataFrame | None, burn: pd.DataFrame, window
     one_series(burn, slo, "scoring on the burn without incidents")
     mine = burn[(burn["slo"] == slo.id) & (burn["window"] == window)]
     t = mine["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    hot = (mine["burn_rate"].to_numpy(dtype=np.float64) > rate)
-    starts, ends = [], []
-    i = 0
-    while i < len(hot):
-        if not hot[i]:
-            i += 1
-            continue
-        j = i
-        while j < len(hot) and hot[j]:
-            j += 1
-        starts.append(t[i])
-        ends.append(t[j] if j < len(t) else span[1])
-        i = j
+    first, stop = runs(mine["burn_rate"].to_numpy(dtype=np.float64) > rate)
+    starts = t[first]
+    ends = np.where(stop < len(t), t[np.minimum(stop, len(t) - 1)], span[1])
     return pd.DataFrame({"start": pd.to_datetime(np.array(starts, dtype=np.int64), utc=True),
                          "end": pd.to_datetime(np.array(ends, dtype=np.int64), utc=True), "slo": slo.id,
                          "kind": "burn"})

@@ -22,7 +22,7 @@ import yaml
 from .._time import format_duration, parse_duration, to_ns
 from ..errors import UsageError
 from ..prometheus.alerting import alert_states
-from .analysis import _score, backtest_slo, one_series
+from .analysis import _score, backtest_slo, one_series, runs
 from .generate import go_float
 from .model import SLO
 
@@ -107,19 +107,12 @@ def _alerts(slo: SLO, ratios: dict[str, np.ndarray], ticks: np.ndarray, span: tu
             with np.errstate(invalid="ignore"):
                 cond |= (short > bound) & (long > bound)
         state, _ = alert_states(cond[None, :], ticks, to_ns(parse_duration(for_)) // _NS_PER_MS)
-        firing = state[0] == 2
-        active = state[0] != 0
-        j = 0
-        while j < len(ticks):
-            if not firing[j]:
-                j += 1
-                continue
-            k = j
-            while k < len(ticks) and active[k]:
-                k += 1
-            rows.append({"tier": tier, "fired_at": ticks[j] * _NS_PER_MS,
-                         "resolved_at": ticks[k] * _NS_PER_MS if k < len(ticks) else np.iinfo(np.int64).min})
-            j = k
+        firing = np.flatnonzero(state[0] == 2)
+        for start, stop in zip(*runs(state[0] != 0), strict=True):  # each active stretch, fired or not
+            k = int(np.searchsorted(firing, start))
+            if k < len(firing) and firing[k] < stop:
+                rows.append({"tier": tier, "fired_at": ticks[firing[k]] * _NS_PER_MS,
+                             "resolved_at": ticks[stop] * _NS_PER_MS if stop < len(ticks) else np.iinfo(np.int64).min})
     frame = pd.DataFrame(rows, columns=["tier", "fired_at", "resolved_at"])
     return frame.assign(fired_at=pd.to_datetime(frame["fired_at"].astype(np.int64), utc=True),
                         resolved_at=pd.to_datetime(frame["resolved_at"].astype(np.int64), utc=True))
