@@ -163,7 +163,7 @@ class Tuner(ipywidgets.VBox):  # type: ignore[misc, name-defined]
             self.status, ipywidgets.HBox([self.stats_view, self.curve_view]), self.plot_view,
             ipywidgets.HBox([self.yaml_button, self.save_path, save]), self.yaml_view,
         ])
-        self._refresh()
+        self._refresh(self.result)  # the first replay, already run to find the busiest series
 
     # -- the values -------------------------------------------------------------
 
@@ -191,10 +191,10 @@ class Tuner(ipywidgets.VBox):  # type: ignore[misc, name-defined]
             return
         self._refresh()
 
-    def _refresh(self) -> None:
+    def _refresh(self, result: BacktestResult | None = None) -> None:
         values = self.values()
         try:
-            self.result = self.model.run(**values)
+            self.result = result if result is not None else self.model.run(**values)
             text = self.model.describe(**values)
         except RulesError as exc:
             self.status.value = f"<span style='color:#c0392b'>{_escape('; '.join(exc.problems))}</span>"

@@ -33,7 +33,8 @@ from ..promql_engine.store import Labels, SeriesStore
 from ..rules.promfile import PromGroup, PromRule, PromRuleFile
 from ..templates import render
 
-__all__ = ["AlertTimeline", "alert_states", "evaluate_rule_file", "instant_query", "rule_ticks"]
+__all__ = ["AlertTimeline", "alert_states", "compared_side", "evaluate_rule_file", "instant_query", "rule_ticks",
+           "top_expression"]
 
 INACTIVE, PENDING, FIRING = int(AlertState.INACTIVE), int(AlertState.PENDING), int(AlertState.FIRING)
 _STALE = np.array([STALE_NAN_BITS], dtype=np.int64).view(np.float64)[0]
@@ -83,7 +84,6 @@ def instant_query(store: SeriesStore, expr: str, at_ms: int, *, lookback_ms: int
 def selectors(expr: str) -> list[Any]:
     """The vector selectors of an expression (in range selectors and subqueries too)."""
     import promql_parser as pp
-
 
     found = []
     stack = [parse(expr)]
@@ -228,25 +228,29 @@ _FILTERS = {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.less
             "!=": np.not_equal}
 
 
-def _compared_side(rule: PromRule) -> tuple[Any, str, float] | None:
-    """``(left side, op, number)`` of an alert expression ``<vector expression> <op> <number>`` (a
-    filtering comparison, not ``bool``); None for any other shape."""
+def top_expression(expr: str) -> Any:
+    """``expr`` parsed, without the parentheses around the whole of it."""
     import promql_parser as pp
 
-    if rule.comparison.get("threshold") is None:
-        return None
-    node: Any = parse(rule.expr)
+    node: Any = parse(expr)
     while isinstance(node, pp.ParenExpr):
         node = node.expr
-    if not isinstance(node, pp.BinaryExpr) or (node.modifier is not None and node.modifier.return_bool):
+    return node
+
+
+def compared_side(rule: PromRule) -> tuple[Any, str, float] | None:
+    """``(left side, op, number)`` of an alert expression ``<vector expression> <op> <number>`` (a
+    filtering comparison, not ``bool``: :attr:`PromRule.comparison` with a threshold); None for any other shape."""
+    import promql_parser as pp
+
+    op, bound = rule.comparison.get("op"), rule.comparison.get("threshold")
+    if bound is None or op not in _FILTERS:
         return None
-    rhs: Any = node.rhs
-    while isinstance(rhs, pp.ParenExpr):
-        rhs = rhs.expr
-    op = str(rule.comparison.get("op"))
-    if not isinstance(rhs, pp.NumberLiteral) or op not in _FILTERS:
+    node = top_expression(rule.expr)
+    if node.modifier is not None and node.modifier.return_bool:
         return None
-    return node.lhs, op, float(rhs.val)
+    assert isinstance(node, pp.BinaryExpr)  # comparison_of found a top-level comparison with a number on the right
+    return node.lhs, str(op), float(bound)
 
 
 def _filtered(lhs: Vector, op: str, bound: float) -> Vector:
@@ -375,7 +379,7 @@ def _one_pass(store: SeriesStore, rules: PromRuleFile, start_ms: int, end_ms: in
         where = f"{rules.path}: group {group.name!r}"
         for rule in group.rules:
             compared = None
-            if rule.kind == "alert" and (split := _compared_side(rule)) is not None:
+            if rule.kind == "alert" and (split := compared_side(rule)) is not None:
                 # evaluated once: its left side, every series, then the comparison as PromQL filters (the
                 # left side is what the report draws, so it is not evaluated again)
                 compared = _evaluate(store, rule, group, ticks, lookback_ms=lookback_ms, compat=compat, where=where,

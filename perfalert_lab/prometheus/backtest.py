@@ -31,7 +31,7 @@ from ..result import BacktestResult
 from ..rules.promfile import PromRuleFile
 from ..stats import compute_stats
 from ..templates import format_labels
-from .alerting import AlertTimeline, _alert_instances, evaluate_rule_file
+from .alerting import AlertTimeline, _alert_instances, evaluate_rule_file, top_expression
 
 __all__ = ["backtest_prometheus"]
 
@@ -58,10 +58,9 @@ def _episodes(tl: AlertTimeline) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     pos = np.flatnonzero(active)
     lengths = np.bincount(run[pos], minlength=len(starts))
     fired_pos = np.flatnonzero(state == 2)
-    runs_fired, first = np.unique(run[fired_pos], return_index=True)
-    keep = runs_fired
-    start = starts[keep]
-    end = start + lengths[keep]
+    fired_runs, first = np.unique(run[fired_pos], return_index=True)
+    start = starts[fired_runs]
+    end = start + lengths[fired_runs]
     inst = start // S
     stop = end - inst * S
     return inst, start - inst * S, fired_pos[first] - inst * S, np.where(stop < S, stop, -1)
@@ -220,12 +219,8 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[str], a_annotation
     resolved = cat(a_parts["resolved"], np.int64)[order]
     ended = resolved != NAT_NS
     n = len(inst)
-
-    def take(values: list[str]) -> Any:
-        return pd.array(pc.take(pa.array(values, type=pa.string()), pa.array(order, type=pa.int64())), dtype="str")
-
     alerts = pd.DataFrame({
-        "alert_id": take(a_ids), "rule_id": _strings(rules, rule), "source": _strings(source, inst),
+        "alert_id": _strings(a_ids, order), "rule_id": _strings(rules, rule), "source": _strings(source, inst),
         "metric": _strings(metric, inst), "severity": _strings(severity, inst),
         "mode": _strings(["prometheus"], np.zeros(n, dtype=np.int64)),
         "pending_since": ns_to_timestamps(cat(a_parts["pending"], np.int64)[order]),
@@ -235,7 +230,7 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[str], a_annotation
         "suppressed_by": _strings([""], np.zeros(n, dtype=np.int64)),
         "escalation_level": np.zeros(n, dtype=np.int64), "peak_value": cat(a_parts["peak"], np.float64)[order],
         "notifications": 1 + ended.astype(np.int64), "labels": _strings(text, inst),
-        "annotations": take(a_annotations),
+        "annotations": _strings(a_annotations, order),
     }, columns=ALERT_COLUMNS + ALERT_TEXT_COLUMNS)
     n_inst, n_rule = cat(n_parts["inst"], np.int64), cat(n_parts["rule"], np.int64)
     at = cat(n_parts["at"], np.int64)
@@ -243,11 +238,11 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[str], a_annotation
     n_inst, n_rule, at = n_inst[order], n_rule[order], at[order]
     m = len(order)
     notifications = pd.DataFrame({
-        "alert_id": take(n_ids), "rule_id": _strings(rules, n_rule), "source": _strings(source, n_inst),
+        "alert_id": _strings(n_ids, order), "rule_id": _strings(rules, n_rule), "source": _strings(source, n_inst),
         "channel": _strings(["alertmanager"], np.zeros(m, dtype=np.int64)),
         "kind": _strings(["firing", "resolved"], cat(n_parts["resolved"], np.int64)[order]),
         "level": np.zeros(m, dtype=np.int64), "at": ns_to_timestamps(at), "delivered": np.ones(m, dtype=bool),
-        "reason": _strings([""], np.zeros(m, dtype=np.int64)), "summary": take(n_summaries),
+        "reason": _strings([""], np.zeros(m, dtype=np.int64)), "summary": _strings(n_summaries, order),
     }, columns=NOTIFICATION_COLUMNS + NOTIFICATION_TEXT_COLUMNS)
     return alerts, notifications
 
@@ -260,7 +255,6 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
     every tick, so the approach to the threshold shows), else the alert expression's own value (for
     ``x and y``, ``absent(x)`` or a bare selector: its value while active). Also how many series
     each rule compares."""
-    import promql_parser as pp
 
 
     keys: list[tuple[str, str, str]] = []
@@ -273,10 +267,8 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
         if tl.compared is not None:  # the left side of '<expression> > 0.05', as the replay evaluated it
             labels, _, present, values_all, _ = _alert_instances(tl.rule, tl.compared, "timeline")
             values_all = np.where(present, values_all, np.nan)
-        elif tl.rule.comparison.get("threshold") is not None:
-            node: Any = pp.parse(tl.rule.expr)
-            while isinstance(node, pp.ParenExpr):
-                node = node.expr
+        elif tl.rule.comparison.get("threshold") is not None:  # '> bool 5': its left side, evaluated here
+            node = top_expression(tl.rule.expr)
             ev = Evaluator(store, tl.ticks - tl.group.query_offset_ms, lookback_ms=lookback_ms, compat=compat,
                            subquery_step_ms=tl.group.interval_ms, text=tl.rule.expr)
             lhs = ev.eval(node.lhs)

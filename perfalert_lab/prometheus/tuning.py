@@ -29,17 +29,23 @@ from ..result import BacktestResult
 from ..rules.promfile import PromRule, PromRuleFile, comparison_of
 from ..rules.writeback import update_prometheus_rule, updated_prometheus_text
 from ..stats import notification_pages
-from .alerting import AlertTimeline, _alert_instances, alert_states, evaluate_rule_file, rule_ticks, watched_sources
+from .alerting import (
+    _FILTERS,
+    AlertTimeline,
+    _alert_instances,
+    alert_states,
+    compared_side,
+    evaluate_rule_file,
+    rule_ticks,
+    top_expression,
+    watched_sources,
+)
 from .backtest import _expression_series, alert_source, tables_from_timelines
 
 __all__ = ["PromRuleReplay", "sweep_prometheus"]
 
 
 _NS_PER_MS = 1_000_000
-_COMPARE = {">": np.greater, "<": np.less, ">=": np.greater_equal, "<=": np.less_equal, "==": np.equal,
-            "!=": np.not_equal}
-
-
 def _ms(value: Any) -> int:
     return to_ns(parse_duration(value)) // _NS_PER_MS
 
@@ -74,20 +80,13 @@ class PromRuleReplay:
         _, full = evaluate_rule_file(store, records, self.span_ms[0], self.span_ms[1], compat=compat,
                                      lookback_ms=lookback_ms)
         self.ticks = rule_ticks(self.group, *self.span_ms)
-        import promql_parser as pp
-
-        node: Any = pp.parse(rule.expr)
-        while isinstance(node, pp.ParenExpr):
-            node = node.expr
-        info = rule.comparison
-        self.op: str | None = info.get("op")
-        self.threshold: float | None = info.get("threshold")
-        if getattr(node, "modifier", None) is not None and node.modifier.return_bool:
-            self.threshold = None  # '> bool 5' returns 0 or 1 for every series: no threshold to move
+        split = compared_side(rule)  # None for '> bool 5' (0 or 1 for every series: no threshold to move)
+        self.op: str | None = rule.comparison.get("op")
+        self.threshold: float | None = split[2] if split is not None else None
         ev = Evaluator(full, self.ticks - self.group.query_offset_ms, lookback_ms=lookback_ms, compat=compat,
                        subquery_step_ms=self.group.interval_ms, text=rule.expr)
         where = f"{rules.path}: group {self.group.name!r}"
-        out = ev.eval(node.lhs if self.threshold is not None else node)
+        out = ev.eval(split[0] if split is not None else top_expression(rule.expr))
         if not isinstance(out, Vector):
             raise UsageError(f"{caller}: rule {name!r}: the left side of the comparison is not a vector")
         self.labels, self.series, self.present, self.values, _ = _alert_instances(rule, out, where)
@@ -183,7 +182,7 @@ class PromRuleReplay:
         if self.threshold is not None:
             with np.errstate(invalid="ignore"):
                 bound = float(comparison_of(variant.expr)["threshold"])
-                cond = self.present & _COMPARE[str(self.op)](self.values, bound)
+                cond = self.present & _FILTERS[str(self.op)](self.values, bound)
         state, active_at = alert_states(cond, self.ticks, variant.for_ms, variant.keep_firing_for_ms,
                                         self.group.limit)
         return AlertTimeline(variant, self.group, self.ticks, self.labels, self.series, state, active_at,
