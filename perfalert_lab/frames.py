@@ -311,6 +311,11 @@ class SeriesSet:
             return self.start_ns, self.end_ns
         return int(self.times[self.offsets[sids]].min()), int(self.times[self.offsets[sids + 1] - 1].max())
 
+    def points(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """Series ``s``'s times and values."""
+        a, b = self.offsets[s], self.offsets[s + 1]
+        return self.times[a:b], self.values[a:b]
+
     @functools.cached_property
     def hashes(self) -> np.ndarray:
         """A stable 64-bit hash of each series' label set: the series part of alert ids. A series

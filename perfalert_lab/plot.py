@@ -261,9 +261,7 @@ class TimelineDisplay(_Picture):
             mask &= (keys[k].astype("str").fillna("") == want).to_numpy(dtype=bool)
         hits = np.flatnonzero(mask)
         if len(hits):  # the series' values; an alert whose expression has no value to draw shows its spans alone
-            s = int(hits[0])
-            a, b = series.offsets[s], series.offsets[s + 1]
-            t, v = points if points is not None else decimate(series.times[a:b], series.values[a:b], bins)
+            t, v = points if points is not None else decimate(*series.points(int(hits[0])), bins)
         else:
             t, v = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
         source, metric = chosen.get("source", ""), chosen.get("metric", "")

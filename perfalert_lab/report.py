@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ._secrets import redact_settings
+from ._time import NAT_NS
 from .present import stats_for_people
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -168,20 +169,20 @@ def _csv_column(series: pd.Series) -> Any:
     dtype = series.dtype
     if isinstance(dtype, pd.DatetimeTZDtype):
         utc = series.dt.tz_convert("UTC")
-        ns = utc.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        valid = ~series.isna().to_numpy()
-        whole = bool(((ns[valid] % 1_000_000_000) == 0).all())
+        codes, uniques = pd.factorize(utc.to_numpy(dtype="datetime64[ns]").astype(np.int64))  # NaT: -1
+        ns = uniques[uniques != NAT_NS]
+        whole = bool(((ns % 1_000_000_000) == 0).all())
         unit = pa.timestamp("s" if whole else "us", "UTC")
-        return pc.fill_null(pc.strftime(pc.cast(pa.array(utc), unit, safe=False), format="%Y-%m-%dT%H:%M:%SZ"), "")
+        stamps = pa.array(uniques.view("datetime64[ns]"), type=pa.timestamp("ns", "UTC"),
+                          mask=uniques == NAT_NS)  # each distinct time formatted once (a tick repeats often)
+        text = pc.strftime(pc.cast(stamps, unit, safe=False), format="%Y-%m-%dT%H:%M:%SZ")
+        return pc.fill_null(pc.take(text, pa.array(codes, mask=codes < 0)), "")
     if pd.api.types.is_bool_dtype(dtype) and not series.isna().any():
         return pc.if_else(pa.array(series.to_numpy(dtype=bool)), "True", "False")
     if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
         return pc.cast(pa.array(series.to_numpy()), pa.string())
     if pd.api.types.is_float_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
-        values = series.to_numpy(dtype=np.float64)
-        text = values.astype(str).astype(object)  # numpy's shortest round trip: what pandas writes
-        text[np.isnan(values)] = ""
-        return pa.array(text, type=pa.string())
+        return _float_text(series.to_numpy(dtype=np.float64))
     if pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
         try:
             arr = pa.array(series, from_pandas=True)
@@ -193,6 +194,31 @@ def _csv_column(series: pd.Series) -> Any:
             return None
         return _quoted(pc.fill_null(pc.cast(arr, pa.string()), ""))
     return None
+
+
+def _float_text(values: np.ndarray) -> Any:
+    """Floats as pandas writes them (numpy's ``str``: the shortest round trip, positional for 1e-4 <= |x| <
+    1e16 with ``.0`` on whole numbers, else exponent form; NaN empty), in Arrow. Arrow's cast finds the
+    same shortest digits; where it prints them otherwise (an exponent, a whole number without ``.0``,
+    zero) the text is mended or taken from numpy."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.cast(pa.array(values), pa.string())
+    with np.errstate(invalid="ignore"):
+        mag = np.abs(values)
+        fast = (mag >= 1e-4) & (mag < 1e16)
+    fast &= ~pc.match_substring(text, "e").to_numpy(zero_copy_only=False)
+    whole = fast & (values == np.trunc(values))
+    if whole.any():
+        text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
+    zero = values == 0
+    if zero.any():
+        text = pc.if_else(pa.array(zero), pc.if_else(pa.array(np.signbit(values)), "-0.0", "0.0"), text)
+    slow = ~fast & ~zero & ~np.isnan(values)
+    if slow.any():  # tiny, huge or infinite: numpy's own text
+        text = pc.replace_with_mask(text, pa.array(slow), pa.array(values[slow].astype(str), type=pa.string()))
+    return pc.fill_null(pc.if_else(pa.array(np.isnan(values)), pa.scalar(None, pa.string()), text), "")
 
 
 def csv_text(frame: pd.DataFrame) -> bytes | None:
@@ -210,9 +236,10 @@ def csv_text(frame: pd.DataFrame) -> bytes | None:
     cols = [_csv_column(frame[c]) for c in frame.columns]
     if any(c is None for c in cols):
         return None
-    sep, end, none = (pa.scalar(x, pa.large_string()) for x in (",", "\n", ""))
-    lines = pc.binary_join_element_wise(*(pc.cast(c, pa.large_string()) for c in cols), sep)
-    lines = pc.binary_join_element_wise(lines, end, none)
+    cols[-1] = pc.binary_join_element_wise(cols[-1], "\n", "")  # the line's end, on its last field
+    size = sum(c.nbytes for c in cols) + len(frame) * len(cols)
+    kind = pa.string() if size < 2**31 - 1 else pa.large_string()  # 32-bit offsets while the text fits them
+    lines = pc.binary_join_element_wise(*(pc.cast(c, kind) for c in cols), pa.scalar(",", kind))
     return header.encode() + _value_bytes(lines)
 
 

@@ -23,6 +23,7 @@ def _frame(seed: int, n: int) -> pd.DataFrame:
         "few": pd.array(rng.choice(["page", "ticket,x"], n), dtype="str"),  # dictionary-quoted path
         "i": rng.integers(-5, 10**12, n),
         "f": np.where(rng.random(n) < 0.1, np.nan, floats * rng.choice([1, 3.3, -2], n)),
+        "g": _any_floats(rng, n),
         "b": rng.random(n) < 0.5,
         "t": pd.to_datetime(rng.integers(int(1.7e18), int(1.8e18), n), utc=True).floor("s"),
         "tf": pd.to_datetime(rng.integers(int(1.7e18), int(1.8e18), n), utc=True),
@@ -33,10 +34,22 @@ def _frame(seed: int, n: int) -> pd.DataFrame:
     return frame
 
 
+def _any_floats(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Floats of every magnitude, with 1 to 17 significant digits, whole numbers, zeros and the edges
+    where numpy's text turns to exponent form (1e-4, 1e16)."""
+    x = np.sign(rng.normal(size=n)) * 10 ** rng.uniform(-8, 20, n)
+    digits = rng.integers(1, 18, n)
+    x = np.array([float(f"{v:.{d - 1}e}") for v, d in zip(x.tolist(), digits.tolist(), strict=True)])
+    pick = rng.random(n)
+    x = np.where(pick < 0.1, np.round(x), x)
+    edges = np.array([1e-4, 9.999999999999999e-05, 1e16, 9999999999999998.0, 0.0, -0.0, 5e-324, 1e308])
+    return np.where(pick > 0.95, rng.choice(edges, n), x)
+
+
 @pytest.mark.parametrize(("seed", "n"), [(0, 50), (1, 3000), (2, 20_000), (3, 1)])
 def test_the_csv_text_is_pandas_text(tmp_path: Path, seed: int, n: int) -> None:
     frame = _frame(seed, n)
-    for cols in (list(frame.columns), ["s", "i"], ["t", "b", "few"], ["o", "tf"]):
+    for cols in (list(frame.columns), ["s", "i"], ["t", "b", "few"], ["o", "tf"], ["g", "f"]):
         path = tmp_path / "t.csv"
         write_table_csv(frame[cols], path)
         want = csv_ready(frame[cols]).to_csv(index=False, lineterminator="\n").encode()

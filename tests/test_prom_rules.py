@@ -88,12 +88,33 @@ def test_every_random_rule_file_writes_every_output(tmp_path):
         for name in ("alerts.csv", "notifications.csv", "stats.csv", "report.html"):
             assert (out / name).stat().st_size > 0
         result = pal.backtest(frame, load_prometheus_rules(rules_path))
+        _drawn_series_hold_together(result.series)
         for row in result.alerts.drop_duplicates(["rule_id", "labels"]).itertuples():
             d = TimelineDisplay.from_result(result, metric=row.rule_id, labels={"labels": row.labels}).plot()
             assert len(d.alerts) >= 1 and d.figure_ is not None
             fired += 1
     assert fired > 50, fired
     assert all(v > 0 for v in shapes.values()), shapes  # every shape was drawn at least once
+
+
+def _drawn_series_hold_together(drawn) -> None:
+    """The drawn series (kept as the replay's matrices, gathered on demand) are one SeriesSet: each
+    series' points are its slice of ``times``/``values`` (time-ordered, finite), spans agree."""
+    from perfalert_lab.frames import SeriesSet
+
+    if drawn is None:
+        return
+    plain = SeriesSet(drawn.times, drawn.values, drawn.offsets, drawn.keys, drawn.start_ns, drawn.end_ns)
+    assert drawn.offsets[-1] == len(drawn.times) == len(drawn.values)
+    for s in range(drawn.n_series):
+        t, v = drawn.points(s)
+        pt, pv = plain.points(s)
+        assert np.array_equal(t, pt) and np.array_equal(v, pv) and len(t) > 0
+        assert (np.diff(t) > 0).all() and np.isfinite(v).all()
+        assert drawn.span_of(np.array([s])) == plain.span_of(np.array([s]))
+    assert drawn.span_of(np.arange(drawn.n_series)) == plain.span_of(np.arange(drawn.n_series))
+    keys = list(drawn.keys.itertuples(index=False, name=None))
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
 
 
 @pytest.mark.filterwarnings("ignore:.*YAML document:perfalert_lab.errors.PerfAlertWarning")  # ok_multidoc.yml

@@ -11,6 +11,7 @@ and when it resolves. Statistics and incident scoring are section 5's.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -247,6 +248,48 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[str], a_annotation
     return alerts, notifications
 
 
+class DrawnSeries(SeriesSet):
+    """The series a rule file's report draws, kept as the replay left them: one row of an (instance x
+    tick) matrix per series, NaN where it has no value. A series' points are gathered when asked (the
+    report draws six); ``times`` and ``values`` of every series only when read."""
+
+    def __init__(self, keys: pd.DataFrame, blocks: list[tuple[np.ndarray, np.ndarray]], block: np.ndarray,
+                 row: np.ndarray, counts: np.ndarray, first: np.ndarray, last: np.ndarray) -> None:
+        offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        for name, value in (("keys", keys), ("offsets", offsets), ("start_ns", int(first.min())),
+                            ("end_ns", int(last.max())), ("_blocks", blocks), ("_where", (block, row)),
+                            ("_first", first), ("_last", last)):
+            object.__setattr__(self, name, value)
+
+    def points(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        ticks_ns, values = self._blocks[int(self._where[0][s])]
+        row = values[int(self._where[1][s])]
+        ok = np.isfinite(row)
+        return ticks_ns[ok], row[ok].astype(np.float64)
+
+    def span_of(self, sids: np.ndarray) -> tuple[int, int]:
+        sids = np.asarray(sids, dtype=np.int64)
+        if len(sids) == 0:
+            return self.start_ns, self.end_ns
+        return int(self._first[sids].min()), int(self._last[sids].max())
+
+    @functools.cached_property
+    def times(self) -> np.ndarray:  # type: ignore[override]
+        return self._gather()[0]
+
+    @functools.cached_property
+    def values(self) -> np.ndarray:  # type: ignore[override]
+        return self._gather()[1]
+
+    def _gather(self) -> tuple[np.ndarray, np.ndarray]:
+        if "_all" not in self.__dict__:
+            parts = [self.points(s) for s in range(self.n_series)]
+            self.__dict__["_all"] = (np.concatenate([p[0] for p in parts]).astype(np.int64),
+                                     np.concatenate([p[1] for p in parts]).astype(np.float64))
+        return self.__dict__["_all"]  # type: ignore[no-any-return]
+
+
 def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, lookback_ms: int
                        ) -> tuple[Any, dict[str, int]]:
     """What the timelines and the report draw for each alert rule: one series per alert instance,
@@ -254,62 +297,59 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
     text), holding the value its threshold is compared with (the left side of ``<expr> > 0.05``, at
     every tick, so the approach to the threshold shows), else the alert expression's own value (for
     ``x and y``, ``absent(x)`` or a bare selector: its value while active). Also how many series
-    each rule compares."""
-
-
+    each rule compares. The series stay the replay's matrices (:class:`DrawnSeries`)."""
     keys: list[tuple[str, str, str]] = []
-    times: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
-    lengths: list[np.ndarray] = []
+    blocks: list[tuple[np.ndarray, np.ndarray]] = []
+    where: list[tuple[np.ndarray, np.ndarray]] = []
+    counts: list[np.ndarray] = []
+    firsts: list[np.ndarray] = []
+    lasts: list[np.ndarray] = []
     compared: dict[str, int] = {}
     for tl in timelines:
-        labels, values_all = tl.labels, tl.value
+        labels, values_all = tl.labels, tl.value  # NaN where an instance has no value
         if tl.compared is not None:  # the left side of '<expression> > 0.05', as the replay evaluated it
-            labels, _, present, values_all, _ = _alert_instances(tl.rule, tl.compared, "timeline")
-            values_all = np.where(present, values_all, np.nan)
+            labels, _, _, values_all, _ = _alert_instances(tl.rule, tl.compared, "timeline")
         elif tl.rule.comparison.get("threshold") is not None:  # '> bool 5': its left side, evaluated here
             node = top_expression(tl.rule.expr)
             ev = Evaluator(store, tl.ticks - tl.group.query_offset_ms, lookback_ms=lookback_ms, compat=compat,
                            subquery_step_ms=tl.group.interval_ms, text=tl.rule.expr)
             lhs = ev.eval(node.lhs)
             if isinstance(lhs, Vector):
-                labels, _, present, values_all, _ = _alert_instances(tl.rule, lhs, "timeline")
-                values_all = np.where(present, values_all, np.nan)
+                labels, _, _, values_all, _ = _alert_instances(tl.rule, lhs, "timeline")
         compared[tl.rule.name] = compared.get(tl.rule.name, 0) + len(labels)
         ok_all = np.isfinite(values_all)
-        counts = ok_all.sum(axis=1)
-        rows = np.flatnonzero(counts)
+        count = ok_all.sum(axis=1)
+        rows = np.flatnonzero(count)
         if not len(rows):
             continue
         ticks_ns = tl.ticks.astype(np.int64) * _NS_PER_MS
-        flat = np.flatnonzero(ok_all[rows])  # row-major: each instance's samples in time order
-        cols = flat % ok_all.shape[1]
+        ok = ok_all[rows]
+        S = ok.shape[1]
+        firsts.append(ticks_ns[np.argmax(ok, axis=1)])
+        lasts.append(ticks_ns[S - 1 - np.argmax(ok[:, ::-1], axis=1)])
         keys += [(alert_source(dict(labels[i])), tl.rule.name, format_labels(labels[i])) for i in rows.tolist()]
-        times.append(ticks_ns[cols])
-        vals.append(values_all[rows].ravel()[flat])
-        lengths.append(counts[rows])
+        where.append((np.full(len(rows), len(blocks), dtype=np.int64), rows))
+        blocks.append((ticks_ns, values_all))
+        counts.append(count[rows])
     if not keys:
         return None, compared
-    all_times, all_vals = np.concatenate(times), np.concatenate(vals).astype(np.float64)
-    count = np.concatenate(lengths).astype(np.int64)
-    start = np.zeros(len(count), dtype=np.int64)
-    np.cumsum(count[:-1], out=start[1:])
+    block, row = np.concatenate([w[0] for w in where]), np.concatenate([w[1] for w in where])
+    count, first, last = np.concatenate(counts), np.concatenate(firsts), np.concatenate(lasts)
     if len(set(keys)) < len(keys):  # one label set from two timelines: merged as a frame merges it
+        parts = [(blocks[b], r) for b, r in zip(block.tolist(), row.tolist(), strict=True)]
+        pts = [(t[np.isfinite(v[r])], v[r][np.isfinite(v[r])]) for (t, v), r in parts]
         owner = np.repeat(np.arange(len(keys)), count)
-        frame = pd.DataFrame({"timestamp": ns_to_timestamps(all_times),
+        frame = pd.DataFrame({"timestamp": ns_to_timestamps(np.concatenate([p[0] for p in pts])),
                               "source": [keys[i][0] for i in owner], "metric": [keys[i][1] for i in owner],
-                              "value": all_vals, "labels": [keys[i][2] for i in owner]})
+                              "value": np.concatenate([p[1] for p in pts]).astype(np.float64),
+                              "labels": [keys[i][2] for i in owner]})
         return SeriesSet.from_frame(frame), compared
     # one series per alert instance, in (source, metric, labels) order as every table lists series
     order = np.array(sorted(range(len(keys)), key=keys.__getitem__), dtype=np.int64)
-    offsets = np.zeros(len(order) + 1, dtype=np.int64)
-    np.cumsum(count[order], out=offsets[1:])
-    take = np.repeat(start[order] - offsets[:-1], count[order]) + np.arange(offsets[-1])
-    all_t, all_v = all_times[take], all_vals[take]
     key_frame = pd.DataFrame({name: pd.array([keys[i][c] for i in order.tolist()], dtype="str")
                               for c, name in enumerate(("source", "metric", "labels"))})
-    return SeriesSet(times=all_t, values=all_v, offsets=offsets, keys=key_frame, start_ns=int(all_t.min()),
-                     end_ns=int(all_t.max())), compared
+    return DrawnSeries(key_frame, blocks, block[order], row[order], count[order], first[order],
+                       last[order]), compared
 
 
 def _summary(annotations: dict[str, str]) -> str:
