@@ -253,6 +253,11 @@ class DrawnSeries(SeriesSet):
     tick) matrix per series, NaN where it has no value. A series' points are gathered when asked (the
     report draws six); ``times`` and ``values`` of every series only when read."""
 
+    _blocks: list[tuple[np.ndarray, np.ndarray]]  # (tick times in ns, instance x tick values) per rule
+    _where: tuple[np.ndarray, np.ndarray]  # each series' block and row
+    _first: np.ndarray
+    _last: np.ndarray
+
     def __init__(self, keys: pd.DataFrame, blocks: list[tuple[np.ndarray, np.ndarray]], block: np.ndarray,
                  row: np.ndarray, counts: np.ndarray, first: np.ndarray, last: np.ndarray) -> None:
         offsets = np.zeros(len(counts) + 1, dtype=np.int64)
