@@ -194,3 +194,33 @@ def test_quantiles_sort_nan_first_as_promtool_does():
     assert one("quantile(0.5, sqrt(g))", 0) == 1.0
     assert one("quantile_over_time(0.5, sqrt(h)[3m:1m])", 120_000) == 1.0
     assert np.isnan(one("quantile_over_time(0, sqrt(h)[3m:1m])", 120_000))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_frame_in_series_order_stores_as_a_shuffled_one(seed, monkeypatch):
+    """A frame of over 65,536 rows one series after another is stored from its label columns' runs (no
+    hashing of rows); the store equals the one built by hashing every row: series with extra and empty
+    labels, one series in two stretches, a repeated millisecond (the last sample wins), NaN samples."""
+    from perfalert_lab.promql_engine import store as st
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for i in range(40):
+        n = int(rng.integers(1000, 3000))
+        t = np.sort(rng.choice(10**7, n, replace=False)) * 1000
+        parts.append(pd.DataFrame({"timestamp": t, "metric": f"m{i % 3}", "source": f"h{i % 7}",
+                                   "zone": ["", "a", "b,c"][i % 3], "value": rng.normal(size=n)}))
+    parts.append(parts[5].assign(timestamp=parts[5]["timestamp"] + 10**10))  # series 5 again, later
+    frame = pd.concat(parts, ignore_index=True)
+    frame.loc[rng.random(len(frame)) < 0.01, "value"] = np.nan
+    frame.loc[100, "timestamp"] = frame.loc[99, "timestamp"] + 400  # two samples in one millisecond
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], unit="us", utc=True)
+    for col in ("metric", "source", "zone"):
+        frame[col] = pd.array(frame[col], dtype="str")
+    assert len(frame) > 65_536 and st._grouped(frame, ["metric", "source", "zone"], len(frame)) is not None
+    fast = st.store_from_frame(frame)
+    monkeypatch.setattr(st, "_runs", lambda col: None)
+    slow = st.store_from_frame(frame)
+    assert fast.labels == slow.labels
+    for a, b in ((fast.offsets, slow.offsets), (fast.ts, slow.ts), (fast.vals, slow.vals)):
+        np.testing.assert_array_equal(a, b)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..frames import SeriesSet, frame_timestamps, frame_values
+from ..frames import SeriesSet, _runs, frame_timestamps, frame_values
 from .kernels import STALE_NAN_BITS
 
 Labels = tuple[tuple[str, str], ...]  # sorted by name, no empty values
@@ -113,6 +113,10 @@ def store_from_frame(frame: pd.DataFrame | SeriesSet, *, name: str = "frame") ->
     vals = frame_values(frame, name)
     # NaN is a sample value in Prometheus (a scrape can report it), so it is kept here
     ts = np.floor_divide(ts_ns, 1_000_000)
+    grouped = _grouped(frame, label_cols, len(ts))
+    if grouped is not None:  # rows one series after another (as the CLI reads them): no hashing of rows
+        labels, sid = grouped
+        return _sorted_store(labels, ts, vals, sid)
     codes: list[np.ndarray] = []
     uniques: list[np.ndarray] = []
     for col in label_cols:
@@ -150,7 +154,30 @@ def store_from_frame(frame: pd.DataFrame | SeriesSet, *, name: str = "frame") ->
             if v:
                 pairs.append(("__name__" if col == "metric" else col, v))
         labels.append(tuple(sorted(pairs)))
-    # one sort of the input, and none when it is already in series then time order
+    return _sorted_store(labels, ts, vals, sid)
+
+
+def _grouped(frame: pd.DataFrame, label_cols: list[str], n: int) -> tuple[list[Labels], np.ndarray] | None:
+    """Labels and series numbers (by first appearance) when every label column comes in few long runs
+    (:func:`~perfalert_lab.frames._runs`): each stretch where no column changes is one series' rows."""
+    runs = [_runs(frame[col]) for col in label_cols]
+    if not label_cols or any(r is None for r in runs):
+        return None
+    bounds = np.unique(np.concatenate([r[0] for r in runs if r is not None]))
+    values = [np.asarray(r[1], dtype=object)[np.searchsorted(r[0], bounds, side="right") - 1]
+              for r in runs if r is not None]
+    names = ["__name__" if col == "metric" else col for col in label_cols]
+    index: dict[Labels, int] = {}
+    seg = [index.setdefault(tuple(sorted((k, str(v)) for k, v in zip(names, row, strict=True) if v)), len(index))
+           for row in zip(*values, strict=True)]
+    sid = np.repeat(np.array(seg, dtype=np.int64), np.diff(np.append(bounds, n)))
+    return list(index), sid
+
+
+def _sorted_store(labels: list[Labels], ts: np.ndarray, vals: np.ndarray, sid: np.ndarray) -> SeriesStore:
+    """The store of samples numbered by series: one sort of the input, none when it is already in series
+    then time order; of two samples of a series at one millisecond, the last."""
+    n = len(labels)
     if len(ts) > 1:
         series_major = bool(np.all(sid[1:] >= sid[:-1]))
         if not (series_major and np.all((ts[1:] >= ts[:-1]) | (sid[1:] != sid[:-1]))):
