@@ -115,8 +115,7 @@ def store_from_frame(frame: pd.DataFrame | SeriesSet, *, name: str = "frame") ->
     ts = np.floor_divide(ts_ns, 1_000_000)
     grouped = _grouped(frame, label_cols, len(ts))
     if grouped is not None:  # rows one series after another (as the CLI reads them): no hashing of rows
-        labels, sid = grouped
-        return _sorted_store(labels, ts, vals, sid)
+        return _sorted_store(grouped[0], ts, vals, grouped[1])
     codes: list[np.ndarray] = []
     uniques: list[np.ndarray] = []
     for col in label_cols:
