@@ -604,3 +604,46 @@ def test_a_forward_reference_file_says_each_warning_once(tmp_path):
         warnings.simplefilter("always")
         pal.backtest(pd.DataFrame(rows), rules)
     assert [str(w.message).split(":")[2] for w in said] == [" rule 'r'"], [str(w.message) for w in said]
+
+
+def _stretches_by_hand(state, active_at, value, lower):
+    """The fired stretches of a timeline, tick by tick (the reference for ``fired_stretches``)."""
+    out = []
+    for i in range(state.shape[0]):
+        j, S = 0, state.shape[1]
+        while j < S:
+            if state[i, j] == 0:
+                j += 1
+                continue
+            first, since = j, active_at[i, j]
+            while j < S and state[i, j] != 0 and active_at[i, j] == since:
+                j += 1
+            states = list(state[i, first:j])
+            if 2 in states:
+                vals = [v for v in value[i, first:j] if not np.isnan(v)]
+                finite = any(np.isfinite(v) for v in vals)
+                peak = (min(vals) if lower else max(vals)) if finite else np.nan
+                out.append((i, first, first + states.index(2), j if j < S else -1, peak))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fired_stretches_are_the_timelines_runs(seed):
+    """Stretches found in one compiled pass equal those found tick by tick: runs broken by an inactive
+    tick or a new ``active_at``, pending-only runs left out, peaks over NaN, inf and all-NaN runs."""
+    from perfalert_lab.prometheus.alerting import fired_stretches
+
+    rng = np.random.default_rng(seed)
+    n, S = 30, 400
+    state = rng.choice(np.array([0, 1, 2], dtype=np.int8), (n, S), p=[0.4, 0.2, 0.4])
+    active_at = np.cumsum(rng.random((n, S)) < 0.05, axis=1).astype(np.int64) * 60_000
+    value = rng.normal(size=(n, S))
+    value[rng.random((n, S)) < 0.3] = np.nan
+    value[rng.random((n, S)) < 0.02] = np.inf
+    value[:3] = np.nan  # rows with no value at all
+    for lower in (False, True):
+        got = list(zip(*(a.tolist() for a in fired_stretches(state, active_at, value, lower)), strict=True))
+        want = _stretches_by_hand(state, active_at, value, lower)
+        assert len(got) == len(want) > 100
+        for g, w in zip(got, want, strict=True):
+            assert g[:4] == w[:4] and (g[4] == w[4] or (np.isnan(g[4]) and np.isnan(w[4]))), (g, w)

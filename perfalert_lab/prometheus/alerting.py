@@ -183,6 +183,61 @@ def _states(present, ticks, failed, for_ms, keep_ms, limit, state, active_at):  
             active_at[i, j] = since[i]
 
 
+@numba.njit(cache=True, nogil=True)
+def _stretches(state, active_at, value, lower, out, peak):  # pragma: no cover - compiled
+    """Each stretch that fired (a run of active ticks with one ``active_at`` holding a firing tick) as a
+    row of ``out``: instance, first tick, firing tick, end tick (exclusive; -1: active at the last tick);
+    ``peak``: the largest (``lower``: smallest) value over [first, end), NaN when none is finite. With
+    ``out`` of no rows the stretches are only counted. Returns how many."""
+    n, S = state.shape
+    k = 0
+    for i in range(n):
+        j = 0
+        while j < S:
+            if state[i, j] == INACTIVE:
+                j += 1
+                continue
+            first = j
+            since = active_at[i, j]
+            fired = -1
+            while j < S and state[i, j] != INACTIVE and active_at[i, j] == since:
+                if fired < 0 and state[i, j] == FIRING:
+                    fired = j
+                j += 1
+            if fired < 0:
+                continue
+            if out.shape[0]:
+                best = np.nan  # over the values that are not NaN; NaN when none is finite
+                finite = False
+                for m in range(first, j):
+                    v = value[i, m]
+                    if not np.isnan(v) and (np.isnan(best) or (v < best if lower else v > best)):
+                        best = v
+                    finite = finite or np.isfinite(v)
+                if not finite:
+                    best = np.nan
+                out[k, 0] = i
+                out[k, 1] = first
+                out[k, 2] = fired
+                out[k, 3] = j if j < S else -1
+                peak[k] = best
+            k += 1
+    return k
+
+
+def fired_stretches(state: np.ndarray, active_at: np.ndarray, value: np.ndarray, lower: bool
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every stretch of an alert timeline that fired, in two passes over its state (count, fill):
+    instance, first tick, firing tick, end tick (-1: still active at the last tick) and its peak value
+    (the largest, the smallest for ``lower``; NaN when no value in it is finite)."""
+    value = np.ascontiguousarray(value, dtype=np.float64)
+    state, active_at = np.ascontiguousarray(state), np.ascontiguousarray(active_at)
+    k = _stretches(state, active_at, value, lower, np.zeros((0, 4), dtype=np.int64), np.zeros(0))
+    out, peak = np.zeros((k, 4), dtype=np.int64), np.zeros(k)
+    _stretches(state, active_at, value, lower, out, peak)
+    return out[:, 0].copy(), out[:, 1].copy(), out[:, 2].copy(), out[:, 3].copy(), peak
+
+
 def alert_states(present: np.ndarray, ticks: np.ndarray, for_ms: int, keep_firing_for_ms: int = 0,
                  limit: int = 0, failed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(state, active_at)`` of every instance at every tick, from where its series is present;

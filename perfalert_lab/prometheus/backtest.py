@@ -32,39 +32,11 @@ from ..result import BacktestResult
 from ..rules.promfile import PromRuleFile
 from ..stats import compute_stats
 from ..templates import format_labels
-from .alerting import AlertTimeline, _alert_instances, evaluate_rule_file, top_expression
+from .alerting import AlertTimeline, _alert_instances, evaluate_rule_file, fired_stretches, top_expression
 
 __all__ = ["backtest_prometheus"]
 
 _NS_PER_MS = 1_000_000
-
-
-def _episodes(tl: AlertTimeline) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every stretch that fired, as arrays: instance, first tick, fired tick, end tick (-1: still
-    active at the last tick). A stretch is a run of active ticks with one ``active_at``."""
-    n, S = tl.state.shape
-    empty = np.zeros(0, dtype=np.int64)
-    if n == 0 or S == 0:
-        return empty, empty, empty, empty
-    state = tl.state.ravel()
-    since = tl.active_at.ravel()
-    active = state != 0
-    new = np.ones(n * S, dtype=bool)  # a run starts at a row's first tick, after an inactive tick, or a new active_at
-    new[1:] = ~active[:-1] | (since[1:] != since[:-1])
-    new[::S] = True
-    starts = np.flatnonzero(active & new)
-    if not len(starts):
-        return empty, empty, empty, empty
-    run = np.cumsum(active & new) - 1  # the run each active position belongs to
-    pos = np.flatnonzero(active)
-    lengths = np.bincount(run[pos], minlength=len(starts))
-    fired_pos = np.flatnonzero(state == 2)
-    fired_runs, first = np.unique(run[fired_pos], return_index=True)
-    start = starts[fired_runs]
-    end = start + lengths[fired_runs]
-    inst = start // S
-    stop = end - inst * S
-    return inst, start - inst * S, fired_pos[first] - inst * S, np.where(stop < S, stop, -1)
 
 
 def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFrame | None = None,
@@ -127,7 +99,8 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
         watched.setdefault(rid, set()).update(tl.watched or {alert_source(dict(lb)) for lb in tl.labels})
         if len(tl.ticks):
             spans[rid] = (int(tl.ticks[0]) * _NS_PER_MS, int(tl.ticks[-1]) * _NS_PER_MS)
-        inst, first, fired, stop = _episodes(tl)
+        lower = tl.rule.comparison.get("op") in ("<", "<=")  # a '<' rule's peak is its smallest value
+        inst, first, fired, stop, peak = fired_stretches(tl.state, tl.active_at, tl.value, lower)
         if not len(inst):
             continue
         base = len(inst_text)
@@ -136,17 +109,10 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
         inst_source += [alert_source(dict(lb)) for lb in tl.labels]
         inst_metric += [dict(lb).get("__name__", "") for lb in tl.series_labels]
         inst_severity += [dict(lb).get("severity", "") for lb in tl.labels]
-        S = len(tl.ticks)
         ticks = tl.ticks.astype(np.int64)
         fired_ms = ticks[fired]
         ended = stop >= 0
         resolved_ms = np.where(ended, ticks[np.where(ended, stop, 0)], 0)
-        # the peak of each stretch: the largest value (the smallest for '<' rules), NaN when none is finite
-        lo, hi = inst * S + first, inst * S + np.where(ended, stop, S)
-        bounds = np.ravel(np.column_stack([lo, hi]))
-        padded = np.append(tl.value.ravel(), np.nan)  # reduceat needs each end inside the array
-        finite = np.add.reduceat(np.isfinite(padded), bounds)[::2]
-        extreme = (np.fmin if tl.rule.comparison.get("op") in ("<", "<=") else np.fmax).reduceat(padded, bounds)[::2]
         ids = [hashlib.sha1(f"{rid}|{text[i]}|{f}".encode()).hexdigest()[:16]
                for i, f in zip(inst.tolist(), fired_ms.tolist(), strict=True)]
         if tl.rule.annotations:  # rendered at the firing tick (and, for the resolved note, the last active one)
@@ -165,7 +131,7 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
         a_parts["pending"].append(tl.active_at[inst, first].astype(np.int64) * _NS_PER_MS)
         a_parts["fired"].append(fired_ms * _NS_PER_MS)
         a_parts["resolved"].append(np.where(ended, resolved_ms * _NS_PER_MS, NAT_NS))
-        a_parts["peak"].append(np.where(finite > 0, extreme, np.nan))
+        a_parts["peak"].append(peak)
         a_ids += ids
         a_annotations += annotations
         # notifications: one when each alert fires, then (when it does) one when it resolves
