@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -298,6 +298,8 @@ class SeriesSet:
     keys: pd.DataFrame
     start_ns: int
     end_ns: int
+    # what reading dropped or moved (:func:`~perfalert_lab.reading.read_series`), as a frame's attrs["perfalert"]
+    info: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def n_series(self) -> int:
@@ -337,7 +339,7 @@ class SeriesSet:
         ts = col_ns(frame["timestamp"])
         # a series is its label set: source, metric and every label column (SPEC 1)
         id_cols = ["source", "metric", *(col for col in frame.columns if col not in METRIC_COLUMNS)]
-        runs = [_runs(frame[col]) for col in id_cols]  # where the strings change, if rarely
+        runs = [value_runs(frame[col]) for col in id_cols]  # where the strings change, if rarely
         fast = _grouped_series(ts, runs)
         if fast is not None:  # rows come one series after another, each in time order: no sort, no codes
             offsets = fast
@@ -390,7 +392,7 @@ class SeriesSet:
 
 def _factorize(col: pd.Series, runs: tuple[np.ndarray, Any] | None = None) -> tuple[np.ndarray, Any]:
     """Codes and sorted uniques of a string column; a categorical's codes are reused (no hashing), and
-    a column in few long ``runs`` (:func:`_runs`) is factorised one value per run."""
+    a column in few long ``runs`` (:func:`value_runs`) is factorised one value per run."""
     if isinstance(col.dtype, pd.CategoricalDtype):
         cat = col.cat.remove_unused_categories()
         cats = np.asarray(cat.cat.categories.astype(str), dtype=object)
@@ -425,7 +427,7 @@ def _grouped_series(ts: np.ndarray, runs: list[tuple[np.ndarray, Any] | None]) -
     """The series' offsets when the frame's rows come one series after another, series in
     (source, metric, labels) order, each in strictly increasing time (what a frame sorted by series
     and time, or written one series at a time, looks like); ``None`` otherwise. Reads only where the
-    strings change (:func:`_runs`) and one difference of the timestamps."""
+    strings change (:func:`value_runs`) and one difference of the timestamps."""
     n = len(ts)
     if any(r is None for r in runs):
         return None
@@ -445,7 +447,7 @@ def _grouped_series(ts: np.ndarray, runs: list[tuple[np.ndarray, Any] | None]) -
     return np.append(starts, n).astype(np.int64)
 
 
-def _runs(col: pd.Series) -> tuple[np.ndarray, Any] | None:
+def value_runs(col: pd.Series) -> tuple[np.ndarray, Any] | None:
     """Where the value of an arrow string column changes, and the value of each run, when the rows
     come in few long runs (a frame grouped by series); ``None`` otherwise (then hashing every row is
     as quick). Compares neighbours with arrow kernels: no Python object per row."""

@@ -25,9 +25,9 @@ def fleet(rows: int, series: int, seed: int = 0) -> pd.DataFrame:
 def grouped(frame: pd.DataFrame):
     """The fast path's answer for ``frame`` (offsets, or None when it declines)."""
     from perfalert_lab._time import col_ns
-    from perfalert_lab.frames import _grouped_series, _runs
+    from perfalert_lab.frames import _grouped_series, value_runs
 
-    return _grouped_series(col_ns(frame["timestamp"]), [_runs(frame["source"]), _runs(frame["metric"])])
+    return _grouped_series(col_ns(frame["timestamp"]), [value_runs(frame["source"]), value_runs(frame["metric"])])
 
 
 def same(a, b) -> None:
@@ -53,9 +53,9 @@ def test_every_layout_and_encoding_gives_the_same_series(layout: str, encoding: 
         frame[col] = frame[col].astype({"str": "str", "category": "category", "object": object}[encoding])
     frame = frame.reset_index(drop=True)
     if layout == "grouped" and encoding == "str":  # the run-length path is the one taken
-        from perfalert_lab.frames import _runs
+        from perfalert_lab.frames import value_runs
 
-        assert _runs(frame["source"]) is not None and len(_runs(frame["source"])[0]) == 7
+        assert value_runs(frame["source"]) is not None and len(value_runs(frame["source"])[0]) == 7
         assert grouped(frame) is not None
     got = prepare(frame)
     same(got, expected)

@@ -219,7 +219,7 @@ def test_a_frame_in_series_order_stores_as_a_shuffled_one(seed, monkeypatch):
         frame[col] = pd.array(frame[col], dtype="str")
     assert len(frame) > 65_536 and st._grouped(frame, ["metric", "source", "zone"], len(frame)) is not None
     fast = st.store_from_frame(frame)
-    monkeypatch.setattr(st, "_runs", lambda col: None)
+    monkeypatch.setattr(st, "value_runs", lambda col: None)
     slow = st.store_from_frame(frame)
     assert fast.labels == slow.labels
     for a, b in ((fast.offsets, slow.offsets), (fast.ts, slow.ts), (fast.vals, slow.vals)):

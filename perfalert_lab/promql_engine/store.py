@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..frames import SeriesSet, _runs, frame_timestamps, frame_values
+from ..frames import SeriesSet, frame_timestamps, frame_values, value_runs
 from .kernels import STALE_NAN_BITS
 
 Labels = tuple[tuple[str, str], ...]  # sorted by name, no empty values
@@ -158,8 +158,8 @@ def store_from_frame(frame: pd.DataFrame | SeriesSet, *, name: str = "frame") ->
 
 def _grouped(frame: pd.DataFrame, label_cols: list[str], n: int) -> tuple[list[Labels], np.ndarray] | None:
     """Labels and series numbers (by first appearance) when every label column comes in few long runs
-    (:func:`~perfalert_lab.frames._runs`): each stretch where no column changes is one series' rows."""
-    runs = [_runs(frame[col]) for col in label_cols]
+    (:func:`~perfalert_lab.frames.value_runs`): each stretch where no column changes is one series' rows."""
+    runs = [value_runs(frame[col]) for col in label_cols]
     if not label_cols or any(r is None for r in runs):
         return None
     bounds = np.unique(np.concatenate([r[0] for r in runs if r is not None]))
