@@ -38,6 +38,7 @@ _LAZY = {
     "BacktestResult": ".backtesting",
     "explain": ".engine.reference",
     "read_metrics": ".reading",
+    "read_series": ".reading",
     "read_incidents": ".reading",
     "normalize_frame": ".frames",
     "datasets": ".datasets",
@@ -92,6 +93,7 @@ __all__ = [
     "promql",
     "read_incidents",
     "read_metrics",
+    "read_series",
     "recommend",
     "save_rules",
     "slo",
@@ -108,7 +110,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import PromQLError, UnsupportedPromQL
     from .frames import normalize_frame
     from .promql_engine import promql
-    from .reading import read_incidents, read_metrics
+    from .reading import read_incidents, read_metrics, read_series
     from .rules.prometheus import to_prometheus
     from .rules.promfile import load_prometheus_rules
     from .slo import SLO, backtest_slo, load_slos

@@ -31,7 +31,7 @@ from .clock import parse_clock
 from .distributed import local_client
 from .errors import InputError, PerfAlertError, PerfAlertWarning, UsageError, require_module
 from .present import stats_for_people
-from .reading import is_parquet_dataset, iter_files, read_incidents, read_metrics
+from .reading import is_parquet_dataset, iter_files, read_incidents, read_metrics, read_series
 from .report import table_html, write_report, write_table_csv
 from .rules import load_rules
 from .rules.prometheus import to_prometheus
@@ -55,12 +55,20 @@ def _interactive() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 
 
-def _read_metrics(paths: list[str], args: argparse.Namespace, source: str | None = None) -> Any:
+def _read_metrics(paths: list[str], args: argparse.Namespace, source: str | None = None,
+                  series: bool = False) -> Any:
+    """The metric files as one frame in series order (what the engine and the PromQL store read without
+    sorting again), or with ``series`` as the series model itself (no string per row)."""
     files = iter_files(paths)
-    # one series after another: what the engine and the PromQL store read without sorting again
-    frame = read_metrics(files, source=source, timezone=args.timezone, duplicates=args.duplicates, order="series")
-    info = frame.attrs.get("perfalert", {})
-    notes = [f"{info.get('rows', len(frame))} samples from {len(files)} file(s)"]
+    frame: Any
+    if series:
+        frame = read_series(files, source=source, timezone=args.timezone, duplicates=args.duplicates)
+        info = frame.info or {}
+    else:
+        frame = read_metrics(files, source=source, timezone=args.timezone, duplicates=args.duplicates,
+                             order="series")
+        info = frame.attrs.get("perfalert", {})
+    notes = [f"{info.get('rows', len(frame.values) if series else len(frame))} samples from {len(files)} file(s)"]
     if info.get("missing_dropped"):
         notes.append(f"{info['missing_dropped']} empty values dropped")
     if info.get("duplicates_dropped"):
@@ -149,7 +157,7 @@ def _cmd_backtest(args: argparse.Namespace) -> int:
         if alertmanager is not None:
             result = apply_alertmanager(result, alertmanager)
     else:
-        frame = _read_metrics(args.metrics, args, source=source)
+        frame = _read_metrics(args.metrics, args, source=source, series=True)
         result = backtest(frame, rules, clock=clock, incidents=incidents, progress=_interactive(), strict=args.strict,
                           alertmanager=alertmanager, prometheus=options, texts=args.summaries or None)
     _print_stats(result)

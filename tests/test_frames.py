@@ -12,6 +12,7 @@ from conftest import NAB, SHARED_NAB
 from series import at, series_frame
 
 import perfalert_lab as pal
+from perfalert_lab.errors import DataError
 from perfalert_lab.frames import SeriesSet
 
 T = pd.Timestamp("2026-01-01T00:00:00Z")
@@ -261,3 +262,67 @@ def test_parquet_with_times_and_numbers_written_as_text(tmp_path) -> None:
     pd.DataFrame({"timestamp": ["2026-01-01T00:00:00Z"], "source": ["a"], "cpu": ["1.5"],
                   "mem": ["3"]}).to_parquet(wide)
     assert sorted(pal.read_metrics(wide)["value"].tolist()) == [1.5, 3.0]
+
+
+def _random_files(tmp_path: Path, seed: int) -> list[Path]:
+    """Metric files as users bring them: long with labels (some missing), rows out of order, repeated
+    timestamps, several files (one Parquet), a wide and a NAB file, series interleaved."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(3):
+        n = int(rng.integers(50, 400))
+        frame = pd.DataFrame({
+            "timestamp": pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 300, n), "min"),
+            "source": rng.choice(["web-2", "web-1", "db", "é"], n),
+            "metric": rng.choice(["cpu", "mem", "a,b"], n),
+            "value": np.where(rng.random(n) < 0.05, np.nan, rng.normal(50, 20, n)),
+        })
+        if k != 1:
+            frame["zone"] = rng.choice(["b", "a", ""], n)
+        path = tmp_path / f"long{k}.{'parquet' if k == 2 else 'csv'}"
+        frame.to_parquet(path) if k == 2 else frame.to_csv(path, index=False)
+        out.append(path)
+    wide = tmp_path / "wide.csv"
+    pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=30, freq="1min"), "source": "w",
+                  "cpu": rng.normal(size=30), "disk": rng.normal(size=30)}).to_csv(wide, index=False)
+    nab = tmp_path / "nab_cpu.csv"
+    pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=30, freq="5min")[::-1],
+                  "value": rng.normal(size=30)}).to_csv(nab, index=False)
+    return [*out, wide, nab]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("duplicates", ["last", "first", "mean"])
+def test_read_series_is_the_series_of_the_frame_read(tmp_path: Path, seed: int, duplicates: str) -> None:
+    """``read_series`` (no string per row) equals ``SeriesSet.from_frame(read_metrics(...))``: the same
+    series in the same order, times, values, keys and counts of what was dropped or moved."""
+    files = _random_files(tmp_path, seed)
+    for chosen in (files, files[:1], files[3:], [files[1], files[0]]):
+        frame = pal.read_metrics(chosen, duplicates=duplicates, order="series")
+        want = SeriesSet.from_frame(frame)
+        got = pal.read_series(chosen, duplicates=duplicates)
+        np.testing.assert_array_equal(got.offsets, want.offsets)
+        np.testing.assert_array_equal(got.times, want.times)
+        np.testing.assert_array_equal(got.values, want.values)
+        pd.testing.assert_frame_equal(got.keys, want.keys)
+        assert (got.start_ns, got.end_ns) == (want.start_ns, want.end_ns)
+        assert got.info == frame.attrs["perfalert"]
+    assert got.info["duplicates_dropped"] > 0 and got.info["missing_dropped"] > 0  # the cases reach both
+    with pytest.raises(DataError, match=r"long0.csv:\d+: duplicate timestamp"):
+        pal.read_series(files[0], duplicates="error")
+
+
+def test_a_label_set_on_some_rows_only_is_two_series_not_a_duplicate(tmp_path: Path) -> None:
+    """``zone="x"`` and no zone at one time are two series (before, a label column with one value was
+    not looked at, and the second row was dropped as a duplicate); an empty label is no label."""
+    path = tmp_path / "m.csv"
+    path.write_text("timestamp,source,metric,value,zone\n2026-01-01 00:00:00,a,cpu,1,x\n"
+                    "2026-01-01 00:00:00,a,cpu,2,\n2026-01-01 00:01:00,a,cpu,3,x\n")
+    frame = pal.read_metrics(path)
+    assert frame["value"].tolist() == [1.0, 2.0, 3.0] and frame.attrs["perfalert"]["duplicates_dropped"] == 0
+    series = pal.read_series(path)
+    assert series.keys["zone"].tolist() == ["", "x"] and series.offsets.tolist() == [0, 1, 3]
+    pq = tmp_path / "m.parquet"  # Parquet keeps the empty label as "": the same series as a missing one
+    pd.DataFrame({"timestamp": pd.to_datetime(["2026-01-01 00:02:00"], utc=True), "source": ["a"],
+                  "metric": ["cpu"], "value": [4.0], "zone": [""]}).to_parquet(pq)
+    assert pal.read_series([path, pq]).offsets.tolist() == [0, 2, 4]

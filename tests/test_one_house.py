@@ -334,3 +334,25 @@ def test_the_series_model_goes_into_promql_and_a_rule_file_replay(tmp_path: Path
     assert len(a.alerts) > 0
     pd.testing.assert_frame_equal(a.alerts, b.alerts)
     pd.testing.assert_frame_equal(a.stats, b.stats)
+
+
+def test_our_rules_take_the_series_model_and_read_series_feeds_both_kinds(tmp_path: Path) -> None:
+    """Our own rules replay a SeriesSet as the frame it was made from (before, ``pal.backtest(series,
+    our rules)`` crashed in the engine's first stage), and what ``pal.read_series`` reads (what the CLI
+    now replays: no string per row) gives both kinds of rule the alerts the read frame gives."""
+    frame = _codes_frame()
+    ours = pal.rules.parse_rules(OURS)
+    a, b = pal.backtest(SeriesSet.from_frame(frame), ours), pal.backtest(frame, ours)
+    assert len(a.alerts) > 0
+    pd.testing.assert_frame_equal(a.alerts, b.alerts)
+    pd.testing.assert_frame_equal(a.notifications, b.notifications)
+    pd.testing.assert_frame_equal(a.stats, b.stats)
+    data = tmp_path / "m.csv"
+    frame.to_csv(data, index=False)
+    path = tmp_path / "alerts.yml"
+    path.write_text(PROM)
+    for rules in (ours, pal.load_prometheus_rules(path)):
+        a, b = pal.backtest(pal.read_series(data), rules), pal.backtest(pal.read_metrics(data), rules)
+        assert len(a.alerts) > 0
+        pd.testing.assert_frame_equal(a.alerts, b.alerts)
+        pd.testing.assert_frame_equal(a.stats, b.stats)

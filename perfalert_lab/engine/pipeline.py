@@ -136,7 +136,10 @@ class Replay:
 
 
 def prepare(frame: Any, *, duplicates: str = "last") -> SeriesSet:
-    """Stage 1: a long metric frame as contiguous per-series arrays (one sort, strings factorised once)."""
+    """Stage 1: a long metric frame as contiguous per-series arrays (one sort, strings factorised once); a
+    :class:`SeriesSet` (``pal.read_series``) is already that."""
+    if isinstance(frame, SeriesSet):
+        return frame
     return SeriesSet.from_frame(frame, duplicates=duplicates)  # type: ignore[arg-type]
 
 

@@ -24,7 +24,9 @@ from ..frames import (
     DUPLICATE_POLICIES,
     METRIC_COLUMNS,
     Duplicates,
+    SeriesSet,
     build_frame,
+    combine_codes,
     epoch_to_ns,
     incidents_frame,
     iso_ns,
@@ -32,7 +34,7 @@ from ..frames import (
 )
 from .prometheus import is_prometheus_file, read_prometheus
 
-__all__ = ["is_parquet_dataset", "iter_files", "read_incidents", "read_metrics"]
+__all__ = ["is_parquet_dataset", "iter_files", "read_incidents", "read_metrics", "read_series"]
 
 _NUMERIC_RE = r"^\s*[-+]?\d+(\.\d*)?([eE][-+]?\d+)?\s*$"
 
@@ -81,10 +83,41 @@ def read_metrics(
     0 2026-01-01 00:00:00+00:00    cpu    cpu    5.0
     1 2026-01-01 00:01:00+00:00    cpu    cpu    7.0
     """
-    if duplicates not in DUPLICATE_POLICIES:
-        raise UsageError(f"duplicates={duplicates!r}: expected one of {', '.join(DUPLICATE_POLICIES)}")
     if order not in ("time", "series"):
         raise UsageError(f"order={order!r}: expected 'time' or 'series'")
+    raw = _read_raw(paths, source=source, metric=metric, timezone=timezone, duplicates=duplicates)
+    return raw.finish(duplicates, time_major=order == "time")
+
+
+def read_series(
+    paths: str | Path | Sequence[str | Path],
+    *,
+    source: str | None = None,
+    metric: str | None = None,
+    timezone: str | None = None,
+    duplicates: Duplicates = "last",
+) -> SeriesSet:
+    """Read metric files as :func:`read_metrics` does, straight into the series model (what a backtest,
+    PromQL and the tuners replay): ``SeriesSet.from_frame(read_metrics(paths, order="series"))``, equal
+    to it, without a string per row. What was dropped or moved is in ``series.info``.
+
+    Examples
+    --------
+    >>> import perfalert_lab as pal, tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "cpu.csv"
+    >>> _ = p.write_text("timestamp,value\n2026-01-01 00:00:00,5\n2026-01-01 00:01:00,7\n")
+    >>> s = pal.read_series(p)
+    >>> s.n_series, s.values.tolist(), s.keys.to_dict("records")
+    (1, [5.0, 7.0], [{'source': 'cpu', 'metric': 'cpu'}])
+    """
+    raw = _read_raw(paths, source=source, metric=metric, timezone=timezone, duplicates=duplicates)
+    return raw.series_set(duplicates)
+
+
+def _read_raw(paths: str | Path | Sequence[str | Path], *, source: str | None, metric: str | None,
+              timezone: str | None, duplicates: str) -> _Raw:
+    if duplicates not in DUPLICATE_POLICIES:
+        raise UsageError(f"duplicates={duplicates!r}: expected one of {', '.join(DUPLICATE_POLICIES)}")
     if isinstance(paths, str | Path):
         paths = [paths]
     if not paths:
@@ -93,7 +126,7 @@ def read_metrics(
     raw = _Raw.concat(parts)
     if len(raw.ts) == 0:
         raise DataError(f"{', '.join(raw.files)}: every value is empty; no samples to replay")
-    return raw.finish(duplicates, time_major=order == "time")
+    return raw
 
 
 @dataclass
@@ -128,7 +161,12 @@ class _Raw:
                 k, pd.Categorical.from_codes(np.full(len(p.ts), -1), categories=pd.Index([], dtype=object))
             )
 
-        union = pd.api.types.union_categoricals
+        def union(cols: list[pd.Categorical]) -> pd.Categorical:  # categories as objects (a wide file's are str)
+            return pd.api.types.union_categoricals([
+                c if c.categories.dtype == object else pd.Categorical.from_codes(
+                    c.codes, categories=pd.Index(np.asarray(c.categories, dtype=object), dtype=object))
+                for c in cols])
+
         return _Raw(
             ts=np.concatenate([p.ts for p in parts]),
             source=union([p.source for p in parts]),
@@ -141,18 +179,39 @@ class _Raw:
             missing=sum(p.missing for p in parts),
         )
 
-    def finish(self, duplicates: Duplicates, *, time_major: bool = True) -> pd.DataFrame:
-        source, metric = self.source, self.metric
-        if not time_major:  # series in (source, metric) order, as the engine numbers them
-            source = source.reorder_categories(sorted(source.categories))
-            metric = metric.reorder_categories(sorted(metric.categories))
-        series = source.codes.astype(np.int64) * max(len(metric.categories), 1) + metric.codes
-        for col in self.labels.values():  # a series is its whole label set (SPEC 11)
-            if len(col.categories) > 1:
-                series = pd.factorize(series * (len(col.categories) + 1) + (col.codes + 1),
-                                      sort=not time_major)[0].astype(np.int64)
-        keep, out_of_order, dup_index = sort_and_dedupe(self.ts, series, duplicates, time_major=time_major,
+    def series_set(self, duplicates: Duplicates) -> SeriesSet:
+        """The rows as the series model: series numbered in (source, metric, labels) order (an empty
+        label sorts first), each in time order, duplicates resolved as :meth:`finish` resolves them."""
+        columns = {"source": self.source, "metric": self.metric, **self.labels}
+        sorted_codes = []
+        for name, col in columns.items():
+            cats = np.asarray(col.categories, dtype=object)
+            if name not in ("source", "metric"):  # a missing label is the empty one
+                cats = np.append(cats, "")
+            codes = np.where(col.codes < 0, len(cats) - 1, col.codes).astype(np.int64)
+            uniq, inverse = np.unique(cats.astype(str), return_inverse=True)
+            sorted_codes.append((inverse.astype(np.int64)[codes], uniq))
+        series, _ = combine_codes(sorted_codes)
+        keep, out_of_order, dup_index = sort_and_dedupe(self.ts, series, duplicates, time_major=False,
                                                          values=self.value)
+        self._refuse_duplicate(dup_index)
+        order, merged = keep
+        identity = len(order) == len(self.ts) and (len(order) == 0 or bool((np.diff(order) == 1).all()))
+        if identity:
+            ts, vals, sid = self.ts, self.value if merged is None else merged, series
+        else:
+            ts, sid = self.ts[order], series[order]
+            vals = self.value[order] if merged is None else merged
+        starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if len(sid) else np.zeros(0, dtype=np.int64)
+        offsets = np.append(starts, len(sid)).astype(np.int64)
+        keys = pd.DataFrame({name: pd.array(uniq[codes[order[starts]] if not identity else codes[starts]],
+                                            dtype="str")
+                             for name, (codes, uniq) in zip(columns, sorted_codes, strict=True)})
+        return SeriesSet(times=np.ascontiguousarray(ts, dtype=np.int64),
+                         values=np.ascontiguousarray(vals, dtype=np.float64), offsets=offsets, keys=keys,
+                         start_ns=int(ts.min()), end_ns=int(ts.max()), info=self._info(len(ts), out_of_order))
+
+    def _refuse_duplicate(self, dup_index: tuple[int, int] | None) -> None:
         if dup_index is not None:
             i, j = dup_index
             raise DataError(
@@ -161,6 +220,28 @@ class _Raw:
                 f"(also at {self.files[self.origin[i]]}:{_line(self, i)}); "
                 "use duplicates='last', 'first' or 'mean' to resolve"
             )
+
+    def _info(self, rows: int, out_of_order: int) -> dict[str, Any]:
+        return {"files": list(self.files), "rows": int(rows), "missing_dropped": int(self.missing),
+                "duplicates_dropped": int(len(self.ts) - rows), "out_of_order": int(out_of_order)}
+
+    def finish(self, duplicates: Duplicates, *, time_major: bool = True) -> pd.DataFrame:
+        source, metric = self.source, self.metric
+        if not time_major:  # series in (source, metric) order, as the engine numbers them
+            source = source.reorder_categories(sorted(source.categories))
+            metric = metric.reorder_categories(sorted(metric.categories))
+        series = source.codes.astype(np.int64) * max(len(metric.categories), 1) + metric.codes
+        for col in self.labels.values():  # a series is its whole label set (SPEC 11); an empty label is none
+            codes = col.codes.astype(np.int64)
+            empty = np.flatnonzero(np.asarray(col.categories, dtype=object) == "")
+            if len(empty):
+                codes = np.where(codes == empty[0], -1, codes)
+            if len(codes) and not (codes == codes[0]).all():  # one value everywhere tells no series apart
+                series = pd.factorize(series * (len(col.categories) + 1) + (codes + 1),
+                                      sort=not time_major)[0].astype(np.int64)
+        keep, out_of_order, dup_index = sort_and_dedupe(self.ts, series, duplicates, time_major=time_major,
+                                                         values=self.value)
+        self._refuse_duplicate(dup_index)
         order, values = keep
         if len(order) == len(self.ts) and (len(order) == 0 or (order[0] == 0 and (np.diff(order) == 1).all())):
             # the rows stay where they are: no copy of any column
@@ -172,13 +253,7 @@ class _Raw:
                 self.ts[order], self.source[order], self.metric[order], values,
                 {k: v[order] for k, v in self.labels.items()},
             )
-        frame.attrs["perfalert"] = {
-            "files": list(self.files),
-            "rows": int(len(frame)),
-            "missing_dropped": int(self.missing),
-            "duplicates_dropped": int(len(self.ts) - len(order)),
-            "out_of_order": int(out_of_order),
-        }
+        frame.attrs["perfalert"] = self._info(len(frame), out_of_order)
         return frame
 
 
