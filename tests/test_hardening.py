@@ -229,3 +229,35 @@ def test_fuzz_normalize_frame(values: list, stamps: list) -> None:
     except pal.PerfAlertError:
         return
     assert out["value"].map(lambda x: not math.isnan(x)).all()
+
+
+def test_outputs_written_side_by_side_land_all_or_nothing(tmp_path: Path) -> None:
+    """The output files are written on several threads (``_io.write_outputs``): when one writer fails,
+    the first failure in the writers' order is raised (not whichever thread failed first), what was in
+    the directory before is left as it was, and no staging directory is left behind."""
+    import threading
+
+    from perfalert_lab._io import write_outputs
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "alerts.csv").write_text("before\n")
+    late = threading.Event()
+
+    def slow_failure(path: Path) -> None:
+        late.wait(5)  # fails after the second writer has failed
+        raise pal.errors.DataError("first in order")
+
+    def quick_failure(path: Path) -> None:
+        late.set()
+        raise ValueError("second in order")
+
+    def good(path: Path) -> None:
+        path.write_text("new\n")
+
+    with pytest.raises(pal.errors.DataError, match="first in order"):
+        write_outputs(out, {"alerts.csv": good, "a.csv": slow_failure, "b.csv": quick_failure, "c.csv": good})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in out.iterdir()) == ["alerts.csv"] and (out / "alerts.csv").read_text() == "before\n"
+    done = write_outputs(out, {"alerts.csv": good, "c.csv": good})
+    assert [p.name for p in done] == ["alerts.csv", "c.csv"] and (out / "alerts.csv").read_text() == "new\n"

@@ -358,9 +358,10 @@ def _alert_instances(rule: PromRule, out: Vector, where: str) -> tuple[list[Labe
         rows_of[index[key]].append(row)
     S = out.values.shape[1]
     if len(labels) == len(out.labels):  # one row per instance (the common case): no merging to do
-        one = np.array([r[0] for r in rows_of], dtype=np.int64)
-        present = out.present[one]
-        return labels, series, present, np.where(present, out.values[one], np.nan), np.zeros(S, dtype=bool)
+        # each row its own instance, in order: ``present`` is the vector's own (read, never written)
+        with np.errstate(invalid="ignore"):
+            value = np.where(out.present, out.values, np.nan)
+        return labels, series, out.present, value, np.zeros(S, dtype=bool)
     present = np.zeros((len(labels), S), dtype=bool)
     value = np.full((len(labels), S), np.nan)
     failed = np.zeros(S, dtype=bool)
