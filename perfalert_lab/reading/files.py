@@ -105,7 +105,7 @@ def read_series(
     --------
     >>> import perfalert_lab as pal, tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "cpu.csv"
-    >>> _ = p.write_text("timestamp,value\n2026-01-01 00:00:00,5\n2026-01-01 00:01:00,7\n")
+    >>> _ = p.write_text("timestamp,value\\n2026-01-01 00:00:00,5\\n2026-01-01 00:01:00,7\\n")
     >>> s = pal.read_series(p)
     >>> s.n_series, s.values.tolist(), s.keys.to_dict("records")
     (1, [5.0, 7.0], [{'source': 'cpu', 'metric': 'cpu'}])
