@@ -24,7 +24,7 @@ from promtool_oracle import need_promtool
 
 import perfalert_lab as pal
 from perfalert_lab.errors import RulesError
-from perfalert_lab.prometheus.alerting import alert_states, evaluate_rule_file
+from perfalert_lab.prometheus.alerting import active_since, alert_states, evaluate_rule_file
 from perfalert_lab.promql_engine import store_from_frame
 from perfalert_lab.rules.promfile import is_prometheus_rules, load_prometheus_rules, parse_prometheus_rules
 from perfalert_lab.templates import TemplateError, check_template, render
@@ -161,11 +161,13 @@ def test_states_by_hand():
     """pending -> firing after `for`, kept firing for keep_firing_for, limit drops all (Prometheus's rules)."""
     ticks = np.arange(8, dtype=np.int64) * 60_000
     present = np.array([[1, 1, 1, 0, 0, 0, 1, 0], [0, 1, 0, 1, 1, 1, 1, 1]], dtype=bool)
-    state, active = alert_states(present, ticks, for_ms=60_000, keep_firing_for_ms=120_000)
+    state = alert_states(present, ticks, for_ms=60_000, keep_firing_for_ms=120_000)
     assert state[0].tolist() == [1, 2, 2, 2, 2, 0, 1, 0]
     assert state[1].tolist() == [0, 1, 0, 1, 2, 2, 2, 2]
-    assert active[1, 4] == 3 * 60_000
-    limited, _ = alert_states(present, ticks, for_ms=0, limit=1)
+    active = active_since(state, ticks)
+    assert (active[0] // 60_000).tolist() == [0, 0, 0, 0, 0, 0, 6, 0]  # kept firing keeps its activeAt
+    assert (active[1] // 60_000).tolist() == [0, 1, 0, 3, 3, 3, 3, 3]
+    limited = alert_states(present, ticks, for_ms=0, limit=1)
     assert limited[:, 1].tolist() == [0, 0] and limited[:, 0].tolist() == [2, 0]
 
 
@@ -606,7 +608,7 @@ def test_a_forward_reference_file_says_each_warning_once(tmp_path):
     assert [str(w.message).split(":")[2] for w in said] == [" rule 'r'"], [str(w.message) for w in said]
 
 
-def _stretches_by_hand(state, active_at, value, lower):
+def _stretches_by_hand(state, value, present, lower):
     """The fired stretches of a timeline, tick by tick (the reference for ``fired_stretches``)."""
     out = []
     for i in range(state.shape[0]):
@@ -615,12 +617,12 @@ def _stretches_by_hand(state, active_at, value, lower):
             if state[i, j] == 0:
                 j += 1
                 continue
-            first, since = j, active_at[i, j]
-            while j < S and state[i, j] != 0 and active_at[i, j] == since:
+            first = j
+            while j < S and state[i, j] != 0:
                 j += 1
             states = list(state[i, first:j])
             if 2 in states:
-                vals = [v for v in value[i, first:j] if not np.isnan(v)]
+                vals = [v for v, p in zip(value[i, first:j], present[i, first:j], strict=True) if p and not np.isnan(v)]
                 finite = any(np.isfinite(v) for v in vals)
                 peak = (min(vals) if lower else max(vals)) if finite else np.nan
                 out.append((i, first, first + states.index(2), j if j < S else -1, peak))
@@ -630,20 +632,59 @@ def _stretches_by_hand(state, active_at, value, lower):
 @pytest.mark.parametrize("seed", range(4))
 def test_fired_stretches_are_the_timelines_runs(seed):
     """Stretches found in one compiled pass equal those found tick by tick: runs broken by an inactive
-    tick or a new ``active_at``, pending-only runs left out, peaks over NaN, inf and all-NaN runs."""
+    tick, pending-only runs left out, peaks over the present values with NaN, inf and all-NaN runs."""
     from perfalert_lab.prometheus.alerting import fired_stretches
 
     rng = np.random.default_rng(seed)
     n, S = 30, 400
     state = rng.choice(np.array([0, 1, 2], dtype=np.int8), (n, S), p=[0.4, 0.2, 0.4])
-    active_at = np.cumsum(rng.random((n, S)) < 0.05, axis=1).astype(np.int64) * 60_000
     value = rng.normal(size=(n, S))
     value[rng.random((n, S)) < 0.3] = np.nan
     value[rng.random((n, S)) < 0.02] = np.inf
     value[:3] = np.nan  # rows with no value at all
+    present = rng.random((n, S)) < 0.8
+    present[3] = False  # a row never present
     for lower in (False, True):
-        got = list(zip(*(a.tolist() for a in fired_stretches(state, active_at, value, lower)), strict=True))
-        want = _stretches_by_hand(state, active_at, value, lower)
+        got = list(zip(*(a.tolist() for a in fired_stretches(state, value, present, lower)), strict=True))
+        want = _stretches_by_hand(state, value, present, lower)
         assert len(got) == len(want) > 100
         for g, w in zip(got, want, strict=True):
             assert g[:4] == w[:4] and (g[4] == w[4] or (np.isnan(g[4]) and np.isnan(w[4]))), (g, w)
+
+
+def test_active_at_is_the_state_machines_own():
+    """``activeAt`` derived from the states (the first tick of each active run) equals the time the state
+    machine sets, tick by tick in plain Python, on random presence with ``for``, ``keep_firing_for``,
+    ``limit`` and failed evaluations."""
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        n, S = int(rng.integers(1, 6)), int(rng.integers(1, 60))
+        ticks = np.arange(S, dtype=np.int64) * 60_000 + 30_000
+        present = rng.random((n, S)) < rng.uniform(0.2, 0.9)
+        failed = rng.random(S) < 0.1
+        for_ms, keep_ms, limit = (int(rng.integers(0, 4)) * 60_000, int(rng.integers(0, 4)) * 60_000,
+                                  int(rng.integers(0, 4)))
+        state = alert_states(present, ticks, for_ms, keep_ms, limit, failed)
+        cur, since, kept = [0] * n, [0] * n, [-1] * n
+        want_state, want_since = np.zeros((n, S), np.int8), np.zeros((n, S), np.int64)
+        for j, t in enumerate(ticks.tolist()):
+            if not failed[j]:
+                for i in range(n):
+                    if present[i, j]:
+                        kept[i] = -1
+                        if cur[i] == 0:
+                            cur[i], since[i] = 1, t
+                    elif cur[i] == 1:
+                        cur[i] = 0
+                    elif cur[i] == 2:
+                        kept[i] = t if kept[i] < 0 else kept[i]
+                        if not (keep_ms > 0 and t - kept[i] < keep_ms):
+                            cur[i], kept[i] = 0, -1
+                    if cur[i] == 1 and t - since[i] >= for_ms:
+                        cur[i] = 2
+                if limit and sum(c != 0 for c in cur) > limit:
+                    cur, kept = [0] * n, [-1] * n
+            want_state[:, j] = cur
+            want_since[:, j] = [s if c else 0 for s, c in zip(since, cur, strict=True)]
+        np.testing.assert_array_equal(state, want_state)
+        np.testing.assert_array_equal(active_since(state, ticks), want_since)

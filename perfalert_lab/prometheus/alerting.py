@@ -14,6 +14,7 @@ the rule dropped at a tick where more than ``limit`` are active.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,8 +34,8 @@ from ..promql_engine.store import Labels, SeriesStore
 from ..rules.promfile import PromGroup, PromRule, PromRuleFile
 from ..templates import render
 
-__all__ = ["AlertTimeline", "alert_states", "compared_side", "evaluate_rule_file", "instant_query", "rule_ticks",
-           "top_expression"]
+__all__ = ["AlertTimeline", "active_since", "alert_states", "compared_side", "evaluate_rule_file", "instant_query",
+           "rule_ticks", "top_expression"]
 
 INACTIVE, PENDING, FIRING = int(AlertState.INACTIVE), int(AlertState.PENDING), int(AlertState.FIRING)
 _STALE = np.array([STALE_NAN_BITS], dtype=np.int64).view(np.float64)[0]
@@ -50,19 +51,32 @@ class AlertTimeline:
     labels: list[Labels]  # per instance: the alert's labels (alertname included)
     series_labels: list[Labels]  # per instance: the expression's output series (for templates)
     state: np.ndarray  # int8 [instance, tick]: INACTIVE / PENDING / FIRING
-    active_at: np.ndarray  # int64 [instance, tick] ms, where state > 0
-    value: np.ndarray  # float64 [instance, tick], the expression's value where present
+    values: np.ndarray  # float64 [instance, tick]: the expression's value, read where ``present`` (may be shared)
+    present: np.ndarray  # bool [instance, tick]: where the alert expression gives the instance a value
     watched: frozenset[str] = frozenset()  # sources of the series its selectors read (incidents it answers for)
     query: Callable[[str, int], list[Any]] | None = None  # a template's PromQL query at a time (ms)
     # for '<expression> > 0.05': the expression's value at every tick, every series (what the report draws)
     compared: Vector | None = None
+
+    @functools.cached_property
+    def value(self) -> np.ndarray:
+        """float64 [instance, tick]: the expression's value where present, NaN elsewhere (made when read)."""
+        with np.errstate(invalid="ignore"):
+            return np.where(self.present, self.values, np.nan)
+
+    @functools.cached_property
+    def active_at(self) -> np.ndarray:
+        """int64 [instance, tick] ms: when the alert became active (its ``activeAt``), where state > 0 (made
+        when read)."""
+        return active_since(self.state, self.ticks)
 
     def annotations_at(self, i: int, j: int) -> dict[str, str]:
         """The rule's annotations rendered for instance ``i`` at tick ``j`` (a template's ``query``
         runs at that tick, over the history)."""
         at = int(self.ticks[j])
         query = (lambda q: self.query(q, at)) if self.query is not None else None  # type: ignore[misc]
-        return {k: render(v, dict(self.series_labels[i]), float(self.value[i, j]), query=query)
+        value = float(self.values[i, j]) if self.present[i, j] else float("nan")
+        return {k: render(v, dict(self.series_labels[i]), value, query=query)
                 for k, v in self.rule.annotations.items()}
 
 
@@ -140,7 +154,7 @@ def rule_ticks(group: PromGroup, start_ms: int, end_ms: int, group_offset_ms: in
 
 
 @numba.njit(cache=True, nogil=True)
-def _states(present, ticks, failed, for_ms, keep_ms, limit, state, active_at):  # pragma: no cover - compiled
+def _states(present, ticks, failed, for_ms, keep_ms, limit, state):  # pragma: no cover - compiled
     n, S = present.shape
     cur = np.zeros(n, dtype=np.int8)
     since = np.zeros(n, dtype=np.int64)
@@ -150,7 +164,6 @@ def _states(present, ticks, failed, for_ms, keep_ms, limit, state, active_at):  
         if failed[j]:  # the rule's evaluation failed: Prometheus leaves its alerts as they were
             for i in range(n):
                 state[i, j] = cur[i]
-                active_at[i, j] = since[i]
             continue
         active = 0
         for i in range(n):
@@ -180,15 +193,14 @@ def _states(present, ticks, failed, for_ms, keep_ms, limit, state, active_at):  
                 keep_since[i] = -1
         for i in range(n):
             state[i, j] = cur[i]
-            active_at[i, j] = since[i]
 
 
 @numba.njit(cache=True, nogil=True)
-def _stretches(state, active_at, value, lower, out, peak):  # pragma: no cover - compiled
-    """Each stretch that fired (a run of active ticks with one ``active_at`` holding a firing tick) as a
-    row of ``out``: instance, first tick, firing tick, end tick (exclusive; -1: active at the last tick);
-    ``peak``: the largest (``lower``: smallest) value over [first, end), NaN when none is finite. With
-    ``out`` of no rows the stretches are only counted. Returns how many."""
+def _stretches(state, values, present, lower, out, peak):  # pragma: no cover - compiled
+    """Each stretch that fired (a run of active ticks holding a firing tick: an alert keeps its ``activeAt``
+    until it is inactive) as a row of ``out``: instance, first tick, firing tick, end tick (exclusive; -1:
+    active at the last tick); ``peak``: the largest (``lower``: smallest) value present over [first, end),
+    NaN when none is finite. With ``out`` of no rows the stretches are only counted. Returns how many."""
     n, S = state.shape
     k = 0
     for i in range(n):
@@ -198,9 +210,8 @@ def _stretches(state, active_at, value, lower, out, peak):  # pragma: no cover -
                 j += 1
                 continue
             first = j
-            since = active_at[i, j]
             fired = -1
-            while j < S and state[i, j] != INACTIVE and active_at[i, j] == since:
+            while j < S and state[i, j] != INACTIVE:
                 if fired < 0 and state[i, j] == FIRING:
                     fired = j
                 j += 1
@@ -210,7 +221,9 @@ def _stretches(state, active_at, value, lower, out, peak):  # pragma: no cover -
                 best = np.nan  # over the values that are not NaN; NaN when none is finite
                 finite = False
                 for m in range(first, j):
-                    v = value[i, m]
+                    if not present[i, m]:
+                        continue
+                    v = values[i, m]
                     if not np.isnan(v) and (np.isnan(best) or (v < best if lower else v > best)):
                         best = v
                     finite = finite or np.isfinite(v)
@@ -225,30 +238,43 @@ def _stretches(state, active_at, value, lower, out, peak):  # pragma: no cover -
     return k
 
 
-def fired_stretches(state: np.ndarray, active_at: np.ndarray, value: np.ndarray, lower: bool
+def fired_stretches(state: np.ndarray, values: np.ndarray, present: np.ndarray, lower: bool
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every stretch of an alert timeline that fired, in two passes over its state (count, fill):
     instance, first tick, firing tick, end tick (-1: still active at the last tick) and its peak value
-    (the largest, the smallest for ``lower``; NaN when no value in it is finite)."""
-    value = np.ascontiguousarray(value, dtype=np.float64)
-    state, active_at = np.ascontiguousarray(state), np.ascontiguousarray(active_at)
-    k = _stretches(state, active_at, value, lower, np.zeros((0, 4), dtype=np.int64), np.zeros(0))
+    over the ticks ``present`` (the largest, the smallest for ``lower``; NaN when none is finite)."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    state, present = np.ascontiguousarray(state), np.ascontiguousarray(present, dtype=np.bool_)
+    k = _stretches(state, values, present, lower, np.zeros((0, 4), dtype=np.int64), np.zeros(0))
     out, peak = np.zeros((k, 4), dtype=np.int64), np.zeros(k)
-    _stretches(state, active_at, value, lower, out, peak)
+    _stretches(state, values, present, lower, out, peak)
     return out[:, 0].copy(), out[:, 1].copy(), out[:, 2].copy(), out[:, 3].copy(), peak
 
 
 def alert_states(present: np.ndarray, ticks: np.ndarray, for_ms: int, keep_firing_for_ms: int = 0,
-                 limit: int = 0, failed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(state, active_at)`` of every instance at every tick, from where its series is present;
-    at ``failed`` ticks (the rule's evaluation failed) every instance keeps its state."""
+                 limit: int = 0, failed: np.ndarray | None = None) -> np.ndarray:
+    """The state of every instance at every tick (int8: INACTIVE / PENDING / FIRING), from where its
+    series is present; at ``failed`` ticks (the rule's evaluation failed) every instance keeps its state.
+    Its ``activeAt`` is :func:`active_since` of the states."""
     n, S = present.shape
     state = np.zeros((n, S), dtype=np.int8)
-    active_at = np.zeros((n, S), dtype=np.int64)
     failed = np.zeros(S, dtype=np.bool_) if failed is None else np.ascontiguousarray(failed, dtype=np.bool_)
     if n and S:
-        _states(np.ascontiguousarray(present), ticks, failed, for_ms, keep_firing_for_ms, limit, state, active_at)
-    return state, active_at
+        _states(np.ascontiguousarray(present), ticks, failed, for_ms, keep_firing_for_ms, limit, state)
+    return state
+
+
+def active_since(state: np.ndarray, ticks: np.ndarray) -> np.ndarray:
+    """int64 [instance, tick] ms: each active tick's ``activeAt``, the tick its run of active ticks began
+    (an alert becomes pending when it appears and keeps its ``activeAt`` until it is inactive); 0 where
+    inactive."""
+    active = state != INACTIVE
+    n, S = active.shape
+    begins = active.copy()
+    begins[:, 1:] &= ~active[:, :-1]
+    start = np.where(begins, np.arange(S, dtype=np.int64), 0)
+    np.maximum.accumulate(start, axis=1, out=start)
+    return np.where(active, np.asarray(ticks, dtype=np.int64)[start], 0)
 
 
 def _add_series(store: SeriesStore, labels: list[Labels], ts: list[np.ndarray], vals: list[np.ndarray]) -> SeriesStore:
@@ -314,6 +340,8 @@ def _filtered(lhs: Vector, op: str, bound: float) -> Vector:
     with np.errstate(invalid="ignore"):
         present = lhs.present & _FILTERS[op](lhs.values, bound)
     rows = np.flatnonzero(present.any(axis=1))
+    if len(rows) == len(lhs.labels):  # every series kept: its values are the left side's own (not copied)
+        return Vector(list(lhs.labels), lhs.values, present)
     return Vector([lhs.labels[i] for i in rows], lhs.values[rows], present[rows])
 
 
@@ -333,7 +361,8 @@ def _evaluate(store: SeriesStore, rule: PromRule, group: PromGroup, ticks: np.nd
 
 def _alert_instances(rule: PromRule, out: Vector, where: str) -> tuple[list[Labels], list[Labels], np.ndarray,
                                                                         np.ndarray, np.ndarray]:
-    """Alert labels per instance, the series each came from, ``present``/``value`` per instance, and
+    """Alert labels per instance, the series each came from, ``present``/``values`` per instance (the
+    values are read where present; one row per instance: the vector's own arrays, not copied), and
     the ticks where two series gave one instance (``vector contains metrics with the same labelset
     after applying alert labels``: Prometheus fails the rule's evaluation there)."""
     index: dict[Labels, int] = {}
@@ -358,10 +387,8 @@ def _alert_instances(rule: PromRule, out: Vector, where: str) -> tuple[list[Labe
         rows_of[index[key]].append(row)
     S = out.values.shape[1]
     if len(labels) == len(out.labels):  # one row per instance (the common case): no merging to do
-        # each row its own instance, in order: ``present`` is the vector's own (read, never written)
-        with np.errstate(invalid="ignore"):
-            value = np.where(out.present, out.values, np.nan)
-        return labels, series, out.present, value, np.zeros(S, dtype=bool)
+        # each row its own instance, in order: the vector's arrays are read, never written
+        return labels, series, out.present, out.values, np.zeros(S, dtype=bool)
     present = np.zeros((len(labels), S), dtype=bool)
     value = np.full((len(labels), S), np.nan)
     failed = np.zeros(S, dtype=bool)
@@ -489,11 +516,11 @@ def _one_pass(store: SeriesStore, rules: PromRuleFile, start_ms: int, end_ms: in
                     recorded.update({lb: (t, v) for lb, t, v in zip(labels, ts, vals, strict=True)})
                 store = _add_series(store, labels, ts, vals)
                 continue
-            labels, series, present, value, failed = _alert_instances(rule, out, where)
+            labels, series, present, values, failed = _alert_instances(rule, out, where)
             if failed.any():
                 _warn_failed(where, rule, ticks, failed)
-            state, active_at = alert_states(present, ticks, rule.for_ms, rule.keep_firing_for_ms, group.limit, failed)
-            timelines.append(AlertTimeline(rule, group, ticks, labels, series, state, active_at, value,
+            state = alert_states(present, ticks, rule.for_ms, rule.keep_firing_for_ms, group.limit, failed)
+            timelines.append(AlertTimeline(rule, group, ticks, labels, series, state, values, present,
                                            watched_sources(store, rule.expr), compared=compared))
     final = store  # a template's query sees every series, recorded ones included, as they were at its tick
 

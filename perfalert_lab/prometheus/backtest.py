@@ -100,7 +100,7 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
         if len(tl.ticks):
             spans[rid] = (int(tl.ticks[0]) * _NS_PER_MS, int(tl.ticks[-1]) * _NS_PER_MS)
         lower = tl.rule.comparison.get("op") in ("<", "<=")  # a '<' rule's peak is its smallest value
-        inst, first, fired, stop, peak = fired_stretches(tl.state, tl.active_at, tl.value, lower)
+        inst, first, fired, stop, peak = fired_stretches(tl.state, tl.values, tl.present, lower)
         if not len(inst):
             continue
         base = len(inst_text)
@@ -128,7 +128,7 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
         k = len(inst)
         a_parts["inst"].append(base + inst)
         a_parts["rule"].append(np.full(k, rule_index[rid], dtype=np.int64))
-        a_parts["pending"].append(tl.active_at[inst, first].astype(np.int64) * _NS_PER_MS)
+        a_parts["pending"].append(ticks[first] * _NS_PER_MS)  # an alert is active from its stretch's first tick
         a_parts["fired"].append(fired_ms * _NS_PER_MS)
         a_parts["resolved"].append(np.where(ended, resolved_ms * _NS_PER_MS, NAT_NS))
         a_parts["peak"].append(peak)
@@ -219,12 +219,13 @@ class DrawnSeries(SeriesSet):
     tick) matrix per series, NaN where it has no value. A series' points are gathered when asked (the
     report draws six); ``times`` and ``values`` of every series only when read."""
 
-    _blocks: list[tuple[np.ndarray, np.ndarray]]  # (tick times in ns, instance x tick values) per rule
+    # (tick times in ns, instance x tick values, where present) per rule: the replay's own arrays
+    _blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
     _where: tuple[np.ndarray, np.ndarray]  # each series' block and row
     _first: np.ndarray
     _last: np.ndarray
 
-    def __init__(self, keys: pd.DataFrame, blocks: list[tuple[np.ndarray, np.ndarray]], block: np.ndarray,
+    def __init__(self, keys: pd.DataFrame, blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]], block: np.ndarray,
                  row: np.ndarray, counts: np.ndarray, first: np.ndarray, last: np.ndarray) -> None:
         offsets = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
@@ -234,9 +235,10 @@ class DrawnSeries(SeriesSet):
             object.__setattr__(self, name, value)
 
     def points(self, s: int) -> tuple[np.ndarray, np.ndarray]:
-        ticks_ns, values = self._blocks[int(self._where[0][s])]
-        row = values[int(self._where[1][s])]
-        ok = np.isfinite(row)
+        ticks_ns, values, present = self._blocks[int(self._where[0][s])]
+        r = int(self._where[1][s])
+        row = values[r]
+        ok = present[r] & np.isfinite(row)
         return ticks_ns[ok], row[ok].astype(np.float64)
 
     def span_of(self, sids: np.ndarray) -> tuple[int, int]:
@@ -270,25 +272,26 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
     ``x and y``, ``absent(x)`` or a bare selector: its value while active). Also how many series
     each rule compares. The series stay the replay's matrices (:class:`DrawnSeries`)."""
     keys: list[tuple[str, str, str]] = []
-    blocks: list[tuple[np.ndarray, np.ndarray]] = []
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     where: list[tuple[np.ndarray, np.ndarray]] = []
     counts: list[np.ndarray] = []
     firsts: list[np.ndarray] = []
     lasts: list[np.ndarray] = []
     compared: dict[str, int] = {}
     for tl in timelines:
-        labels, values_all = tl.labels, tl.value  # NaN where an instance has no value
+        labels, values_all, present = tl.labels, tl.values, tl.present  # values read where present
         if tl.compared is not None:  # the left side of '<expression> > 0.05', as the replay evaluated it
-            labels, _, _, values_all, _ = _alert_instances(tl.rule, tl.compared, "timeline")
+            labels, _, present, values_all, _ = _alert_instances(tl.rule, tl.compared, "timeline")
         elif tl.rule.comparison.get("threshold") is not None:  # '> bool 5': its left side, evaluated here
             node = top_expression(tl.rule.expr)
             ev = Evaluator(store, tl.ticks - tl.group.query_offset_ms, lookback_ms=lookback_ms, compat=compat,
                            subquery_step_ms=tl.group.interval_ms, text=tl.rule.expr)
             lhs = ev.eval(node.lhs)
             if isinstance(lhs, Vector):
-                labels, _, _, values_all, _ = _alert_instances(tl.rule, lhs, "timeline")
+                labels, _, present, values_all, _ = _alert_instances(tl.rule, lhs, "timeline")
         compared[tl.rule.name] = compared.get(tl.rule.name, 0) + len(labels)
-        ok_all = np.isfinite(values_all)
+        with np.errstate(invalid="ignore"):
+            ok_all = present & np.isfinite(values_all)
         count = ok_all.sum(axis=1)
         rows = np.flatnonzero(count)
         if not len(rows):
@@ -300,7 +303,7 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
         lasts.append(ticks_ns[S - 1 - np.argmax(ok[:, ::-1], axis=1)])
         keys += [(alert_source(dict(labels[i])), tl.rule.name, format_labels(labels[i])) for i in rows.tolist()]
         where.append((np.full(len(rows), len(blocks), dtype=np.int64), rows))
-        blocks.append((ticks_ns, values_all))
+        blocks.append((ticks_ns, values_all, present))
         counts.append(count[rows])
     if not keys:
         return None, compared
@@ -308,7 +311,8 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
     count, first, last = np.concatenate(counts), np.concatenate(firsts), np.concatenate(lasts)
     if len(set(keys)) < len(keys):  # one label set from two timelines: merged as a frame merges it
         parts = [(blocks[b], r) for b, r in zip(block.tolist(), row.tolist(), strict=True)]
-        pts = [(t[np.isfinite(v[r])], v[r][np.isfinite(v[r])]) for (t, v), r in parts]
+        oks = [p[r] & np.isfinite(v[r]) for (_, v, p), r in parts]
+        pts = [(t[ok], v[r][ok]) for ((t, v, _), r), ok in zip(parts, oks, strict=True)]
         owner = np.repeat(np.arange(len(keys)), count)
         frame = pd.DataFrame({"timestamp": ns_to_timestamps(np.concatenate([p[0] for p in pts])),
                               "source": [keys[i][0] for i in owner], "metric": [keys[i][1] for i in owner],

@@ -183,10 +183,10 @@ class PromRuleReplay:
             with np.errstate(invalid="ignore"):
                 bound = float(comparison_of(variant.expr)["threshold"])
                 cond = self.present & _FILTERS[str(self.op)](self.values, bound)
-        state, active_at = alert_states(cond, self.ticks, variant.for_ms, variant.keep_firing_for_ms,
-                                        self.group.limit)
-        return AlertTimeline(variant, self.group, self.ticks, self.labels, self.series, state, active_at,
-                             self.values, self.watched)
+        state = alert_states(cond, self.ticks, variant.for_ms, variant.keep_firing_for_ms, self.group.limit)
+        # the compared side's values, read where the variant's alert has one
+        return AlertTimeline(variant, self.group, self.ticks, self.labels, self.series, state, self.values, cond,
+                             self.watched)
 
     def tables(self, variant: PromRule) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """The alerts, notifications and statistics of the variant (SPEC 5 and 11)."""
@@ -198,8 +198,9 @@ class PromRuleReplay:
         variant = self.variant(threshold, for_, keep_firing_for)
         alerts, notifications, stats = self.tables(variant)
         if self._drawn is None:  # the compared value does not change with the threshold: computed once
-            self._drawn, _ = _expression_series([self.timeline(variant)], self.store, self.compat,
-                                                self.lookback_ms)
+            # drawn wherever the compared side has a value, as the backtest draws it
+            whole = replace(self.timeline(variant), present=self.present)
+            self._drawn, _ = _expression_series([whole], self.store, self.compat, self.lookback_ms)
         rules = PromRuleFile(tuple(replace(g, rules=tuple(variant if r is self.rule else r for r in g.rules))
                                    for g in self.rules.groups), self.rules.path)
         span = (pd.Timestamp(self.span_ms[0] * _NS_PER_MS, tz="UTC"), pd.Timestamp(self.span_ms[1] * _NS_PER_MS,

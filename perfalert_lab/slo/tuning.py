@@ -106,7 +106,7 @@ def _alerts(slo: SLO, ratios: dict[str, np.ndarray], ticks: np.ndarray, span: tu
                 raise UsageError(f"sweep_slo: window {w.short} or {w.long} was not recorded")
             with np.errstate(invalid="ignore"):
                 cond |= (short > bound) & (long > bound)
-        state, _ = alert_states(cond[None, :], ticks, to_ns(parse_duration(for_)) // _NS_PER_MS)
+        state = alert_states(cond[None, :], ticks, to_ns(parse_duration(for_)) // _NS_PER_MS)
         firing = np.flatnonzero(state[0] == 2)
         for start, stop in zip(*runs(state[0] != 0), strict=True):  # each active stretch, fired or not
             k = int(np.searchsorted(firing, start))
