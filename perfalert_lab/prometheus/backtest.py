@@ -216,7 +216,7 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[str], a_annotation
 
 class DrawnSeries(SeriesSet):
     """The series a rule file's report draws, kept as the replay left them: one row of an (instance x
-    tick) matrix per series, NaN where it has no value. A series' points are gathered when asked (the
+    tick) matrix per series, read where present and finite. A series' points are gathered when asked (the
     report draws six); ``times`` and ``values`` of every series only when read."""
 
     # (tick times in ns, instance x tick values, where present) per rule: the replay's own arrays
