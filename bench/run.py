@@ -590,7 +590,8 @@ def main() -> None:
     bench_cli_vs_promtool()
     from vmalert_bench import bench_vs_vmalert  # type: ignore[import-not-found]
 
-    bench_vs_vmalert(record, median_time, make_frame, series=200 if args.quick else 1000)
+    for quiet in (False, True):
+        bench_vs_vmalert(record, median_time, make_frame, series=200 if args.quick else 1000, quiet=quiet)
     extra = [b for b in ("sweep",) if hasattr(pal, b)]
     if extra:
         from sweep_bench import bench_sweeps  # type: ignore[import-not-found]
