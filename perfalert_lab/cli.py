@@ -406,7 +406,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         rule = rules[args.rule]
     clock, source = _clock_and_source(args, rules)
     incidents = read_incidents(args.incidents) if args.incidents else None
-    frame = _read_metrics(args.metrics, args, source=source)
+    frame = _read_metrics(args.metrics, args, source=source, series=True)
     kwargs = {SWEEP_PARAMS[k] if k != "threshold" else k: v for k, v in params.items()}
     table = sweep(frame, rule, incidents=incidents, clock=clock, rules=rules, progress=_interactive(), **kwargs)
     front = frontier(table)
@@ -440,7 +440,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     old, new = _load_any_rules(args.old), _load_any_rules(args.new)
     clock, source = _clock_and_source(args, old, new)
     incidents = read_incidents(args.incidents) if args.incidents else None
-    frame = _read_metrics(args.metrics, args, source=source)
+    frame = _read_metrics(args.metrics, args, source=source, series=True)
     result = diff(old, new, frame, incidents=incidents, clock=clock)
     print(result.summary())
     if args.out:
