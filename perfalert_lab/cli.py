@@ -63,12 +63,12 @@ def _read_metrics(paths: list[str], args: argparse.Namespace, source: str | None
     frame: Any
     if series:
         frame = read_series(files, source=source, timezone=args.timezone, duplicates=args.duplicates)
-        info = frame.info or {}
+        info = frame.info
     else:
         frame = read_metrics(files, source=source, timezone=args.timezone, duplicates=args.duplicates,
                              order="series")
-        info = frame.attrs.get("perfalert", {})
-    notes = [f"{info.get('rows', len(frame.values) if series else len(frame))} samples from {len(files)} file(s)"]
+        info = frame.attrs["perfalert"]
+    notes = [f"{info['rows']} samples from {len(files)} file(s)"]
     if info.get("missing_dropped"):
         notes.append(f"{info['missing_dropped']} empty values dropped")
     if info.get("duplicates_dropped"):

@@ -61,8 +61,7 @@ class AlertTimeline:
     @functools.cached_property
     def value(self) -> np.ndarray:
         """float64 [instance, tick]: the expression's value where present, NaN elsewhere (made when read)."""
-        with np.errstate(invalid="ignore"):
-            return np.where(self.present, self.values, np.nan)
+        return np.where(self.present, self.values, np.nan)
 
     @functools.cached_property
     def active_at(self) -> np.ndarray:

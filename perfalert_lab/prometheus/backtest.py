@@ -290,8 +290,7 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
             if isinstance(lhs, Vector):
                 labels, _, present, values_all, _ = _alert_instances(tl.rule, lhs, "timeline")
         compared[tl.rule.name] = compared.get(tl.rule.name, 0) + len(labels)
-        with np.errstate(invalid="ignore"):
-            ok_all = present & np.isfinite(values_all)
+        ok_all = present & np.isfinite(values_all)
         count = ok_all.sum(axis=1)
         rows = np.flatnonzero(count)
         if not len(rows):

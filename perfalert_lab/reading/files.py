@@ -196,16 +196,15 @@ class _Raw:
                                                          values=self.value)
         self._refuse_duplicate(dup_index)
         order, merged = keep
-        identity = len(order) == len(self.ts) and (len(order) == 0 or bool((np.diff(order) == 1).all()))
-        if identity:
+        if _in_place(order, len(self.ts)):
             ts, vals, sid = self.ts, self.value if merged is None else merged, series
         else:
             ts, sid = self.ts[order], series[order]
             vals = self.value[order] if merged is None else merged
         starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if len(sid) else np.zeros(0, dtype=np.int64)
         offsets = np.append(starts, len(sid)).astype(np.int64)
-        keys = pd.DataFrame({name: pd.array(uniq[codes[order[starts]] if not identity else codes[starts]],
-                                            dtype="str")
+        first_rows = order[starts]  # each series' first row, as read
+        keys = pd.DataFrame({name: pd.array(uniq[codes[first_rows]], dtype="str")
                              for name, (codes, uniq) in zip(columns, sorted_codes, strict=True)})
         return SeriesSet(times=np.ascontiguousarray(ts, dtype=np.int64),
                          values=np.ascontiguousarray(vals, dtype=np.float64), offsets=offsets, keys=keys,
@@ -243,7 +242,7 @@ class _Raw:
                                                          values=self.value)
         self._refuse_duplicate(dup_index)
         order, values = keep
-        if len(order) == len(self.ts) and (len(order) == 0 or (order[0] == 0 and (np.diff(order) == 1).all())):
+        if _in_place(order, len(self.ts)):
             # the rows stay where they are: no copy of any column
             frame = build_frame(self.ts, self.source, self.metric, self.value if values is None else values,
                                  dict(self.labels))
@@ -255,6 +254,11 @@ class _Raw:
             )
         frame.attrs["perfalert"] = self._info(len(frame), out_of_order)
         return frame
+
+
+def _in_place(order: np.ndarray, n: int) -> bool:
+    """Whether sorting kept all ``n`` rows where they are (then no column needs copying)."""
+    return len(order) == n and (n == 0 or (int(order[0]) == 0 and bool((np.diff(order) == 1).all())))
 
 
 def _line(raw: _Raw, i: int) -> int | str:
