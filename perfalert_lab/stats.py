@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._jit import kernel
 from ._time import NAT_NS, col_ns
@@ -170,24 +172,26 @@ def compute_stats(alerts: pd.DataFrame, notifications: pd.DataFrame, evaluations
     (a rule's rates divide by it, SPEC 5), ``span_ns`` the whole input's (the TOTAL
     row's). TOTAL scores the incidents of the input's ``sources`` and those naming none.
     """
-    group = alerts.groupby(["rule_id", "source", "metric"], sort=False).ngroup().to_numpy(dtype=np.int64) \
-        if len(alerts) else np.zeros(0, np.int64)
+    # a series is a (rule, source, metric): codes from Arrow's hashing, no Python string per alert
+    group = combine_codes([pd.factorize(alerts[c]) for c in ("rule_id", "source", "metric")])[0]
     arrays = {
         "group": group,
-        "source": alerts["source"].to_numpy(dtype=object),
+        # read only when scoring incidents (the incidents name sources)
+        "source": alerts["source"].to_numpy(dtype=object) if incidents is not None else np.zeros(len(alerts)),
         "fired": _ns(alerts["fired_at"]),
         "resolved": _ns(alerts["resolved_at"]),
         "acked": alerts["acknowledged_at"].notna().to_numpy(dtype=bool),
         "level": alerts["escalation_level"].to_numpy(dtype=np.int64),
         "live": (alerts["status"] != "suppressed").to_numpy(dtype=bool),
     }
-    rids = alerts["rule_id"].to_numpy(dtype=object)
-    note_rules = notifications["rule_id"].to_numpy(dtype=object)
+    rule_codes, rule_names = pd.factorize(pd.concat([alerts["rule_id"], notifications["rule_id"]], ignore_index=True))
+    code_of = {str(rid): k for k, rid in enumerate(rule_names)}
+    rids, note_rules = rule_codes[:len(alerts)], rule_codes[len(alerts):]
     undelivered = ~notifications["delivered"].to_numpy(dtype=bool)
     rows = []
     for rid in [*rule_ids, "TOTAL"]:
-        mine = np.ones(len(alerts), bool) if rid == "TOTAL" else rids == rid
-        notes = np.ones(len(notifications), bool) if rid == "TOTAL" else note_rules == rid
+        mine = np.ones(len(alerts), bool) if rid == "TOTAL" else rids == code_of.get(rid, -2)
+        notes = np.ones(len(notifications), bool) if rid == "TOTAL" else note_rules == code_of.get(rid, -2)
         inc = None
         if incidents is not None:
             if rid != "TOTAL":
@@ -228,6 +232,11 @@ def page_rows(alert: np.ndarray, level: np.ndarray, paging: np.ndarray) -> np.nd
     return out
 
 
+def _arrow_strings(col: pd.Series) -> pa.Array:
+    """A string column as one Arrow array (no copy when it already is one)."""
+    return pc.cast(pa.array(col.array), pa.string())
+
+
 def notification_pages(notifications: pd.DataFrame, alerts: pd.DataFrame) -> np.ndarray:
     """Which rows of a notifications table are pages (SPEC 5), for either schema: with Alertmanager
     each notification carrying firing alerts to a paging integration; without, :func:`page_rows`."""
@@ -237,11 +246,23 @@ def notification_pages(notifications: pd.DataFrame, alerts: pd.DataFrame) -> np.
     if "receiver" in n.columns:  # what an integration received (SPEC 12)
         kind = n["integration"].astype("str").str.split("[").str[0]
         return (kind.isin(PAGING_INTEGRATIONS) & (n["firing"] > 0)).to_numpy(dtype=bool)
-    severity = alerts.set_index("alert_id")["severity"] if len(alerts) else pd.Series(dtype="str")
-    sev_pages = n["alert_id"].map(severity).isin(PAGING_SEVERITIES).to_numpy(dtype=bool)
     moment = n["kind"].isin(("firing", "escalation")).to_numpy(dtype=bool) & n["delivered"].to_numpy(dtype=bool)
-    paging = moment & (sev_pages | n["channel"].isin(PAGING_CHANNELS).to_numpy(dtype=bool))
-    codes, _ = pd.factorize(n["alert_id"])
+    by_channel = n["channel"].isin(PAGING_CHANNELS).to_numpy(dtype=bool)
+    alert_pages = alerts["severity"].isin(PAGING_SEVERITIES).to_numpy(dtype=bool) if len(alerts) \
+        else np.zeros(0, dtype=bool)
+    if not (moment & by_channel).any() and not alert_pages.any():  # nothing here can page
+        return np.zeros(len(n), dtype=bool)
+    # each notification's alert: its row in ``alerts`` (the first with that id), one hash pass in Arrow;
+    # notifications of alerts the table lacks are told apart by their ids, after every row
+    ids = _arrow_strings(n["alert_id"])
+    row = pc.index_in(ids, value_set=_arrow_strings(alerts["alert_id"])) if len(alerts) else pa.nulls(len(n))
+    known = row.is_valid().to_numpy(zero_copy_only=False)
+    codes = row.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    if not known.all():
+        codes[~known] = len(alerts) + pd.factorize(n["alert_id"][~known])[0]
+    severity_pages = np.zeros(len(n), dtype=bool)
+    severity_pages[known] = alert_pages[codes[known]]
+    paging = moment & (severity_pages | by_channel)
     return page_rows(codes, n["level"].to_numpy(dtype=np.int64), paging)
 
 

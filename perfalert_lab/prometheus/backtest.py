@@ -12,7 +12,6 @@ and when it resolves. Statistics and incident scoring are section 5's.
 from __future__ import annotations
 
 import functools
-import hashlib
 from typing import Any
 
 import numpy as np
@@ -20,9 +19,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._hashing import stable_hash
 from .._time import NAT_NS, ns_to_timestamps, parse_duration, parse_instant, to_ns
 from ..clock import IntervalClock
-from ..engine.lifecycle import ALERT_COLUMNS, ALERT_TEXT_COLUMNS, NOTIFICATION_COLUMNS, NOTIFICATION_TEXT_COLUMNS
+from ..engine.lifecycle import (
+    ALERT_COLUMNS,
+    ALERT_TEXT_COLUMNS,
+    NOTIFICATION_COLUMNS,
+    NOTIFICATION_TEXT_COLUMNS,
+    alert_ids,
+)
 from ..errors import DataError
 from ..frames import SeriesSet, as_incidents
 from ..promql_engine import compat_version
@@ -82,10 +88,9 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
     inst_metric: list[str] = []
     inst_severity: list[str] = []
     a_parts: dict[str, list[np.ndarray]] = {k: [] for k in ("inst", "rule", "pending", "fired", "resolved", "peak")}
-    a_ids: list[str] = []
+    a_ids: list[Any] = []  # Arrow string arrays, one per rule
     a_annotations: list[str] = []
-    n_parts: dict[str, list[np.ndarray]] = {k: [] for k in ("inst", "rule", "at", "resolved")}
-    n_ids: list[str] = []
+    n_parts: dict[str, list[np.ndarray]] = {k: [] for k in ("alert", "inst", "rule", "at", "resolved")}
     n_summaries: list[str] = []
     rule_index = {rid: k for k, rid in enumerate(dict.fromkeys([*rule_ids, *(tl.rule.name for tl in timelines)]))}
     evaluations: dict[str, int] = {}
@@ -103,7 +108,7 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
         inst, first, fired, stop, peak = fired_stretches(tl.state, tl.values, tl.present, lower)
         if not len(inst):
             continue
-        base = len(inst_text)
+        base, a_base = len(inst_text), sum(len(x) for x in a_ids)
         text = [format_labels(lb) for lb in tl.labels]
         inst_text += text
         inst_source += [alert_source(dict(lb)) for lb in tl.labels]
@@ -113,8 +118,9 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
         fired_ms = ticks[fired]
         ended = stop >= 0
         resolved_ms = np.where(ended, ticks[np.where(ended, stop, 0)], 0)
-        ids = [hashlib.sha1(f"{rid}|{text[i]}|{f}".encode()).hexdigest()[:16]
-               for i, f in zip(inst.tolist(), fired_ms.tolist(), strict=True)]
+        # the ids our own rules' alerts have: <rule>-<hash of the label set>-<pending instant, ns>
+        label_hash = np.array([stable_hash(t) for t in text], dtype=np.uint64)
+        ids = alert_ids(rid, label_hash[inst], ticks[first] * _NS_PER_MS)
         if tl.rule.annotations:  # rendered at the firing tick (and, for the resolved note, the last active one)
             fired_notes = [tl.annotations_at(i, f) for i, f in zip(inst.tolist(), fired.tolist(), strict=True)]
             annotations = [format_labels(tuple(sorted(x.items()))) for x in fired_notes]
@@ -132,20 +138,19 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
         a_parts["fired"].append(fired_ms * _NS_PER_MS)
         a_parts["resolved"].append(np.where(ended, resolved_ms * _NS_PER_MS, NAT_NS))
         a_parts["peak"].append(peak)
-        a_ids += ids
+        a_ids.append(ids)
         a_annotations += annotations
         # notifications: one when each alert fires, then (when it does) one when it resolves
         r = np.flatnonzero(ended)
         order = np.argsort(np.concatenate([2 * np.arange(k), 2 * r + 1]), kind="stable")
-        both_ids = ids + [ids[j] for j in r.tolist()]
-        n_ids += [both_ids[j] for j in order.tolist()]
+        n_parts["alert"].append(a_base + np.concatenate([np.arange(k), r])[order])
         both_summaries = summaries + resolved_summaries
         n_summaries += [both_summaries[j] for j in order.tolist()]
         n_parts["inst"].append(base + np.concatenate([inst, inst[r]])[order])
         n_parts["rule"].append(np.full(k + len(r), rule_index[rid], dtype=np.int64))
         n_parts["at"].append(np.concatenate([fired_ms, resolved_ms[r]])[order] * _NS_PER_MS)
         n_parts["resolved"].append(np.concatenate([np.zeros(k, bool), np.ones(len(r), bool)])[order])
-    alerts, notifications = _tables(a_parts, a_ids, a_annotations, n_parts, n_ids, n_summaries, rule_index,
+    alerts, notifications = _tables(a_parts, a_ids, a_annotations, n_parts, n_summaries, rule_index,
                                     (inst_text, inst_source, inst_metric, inst_severity))
     span_ns = (span_ms[0] * _NS_PER_MS, span_ms[1] * _NS_PER_MS)
     if compared is not None:
@@ -160,6 +165,11 @@ def _strings(uniques: list[str], index: np.ndarray) -> Any:
     return pd.array(pc.take(pa.array(uniques, type=pa.string()), pa.array(index, type=pa.int64())), dtype="str")
 
 
+def _taken(strings: Any, index: np.ndarray) -> Any:
+    """A pandas string column of an Arrow string array's ``index`` rows."""
+    return pd.array(strings.take(pa.array(index, type=pa.int64())), dtype="str")
+
+
 def _rank(uniques: list[str]) -> np.ndarray:
     """Each string's place in sorted order (ties share one): a sort key equal to sorting the strings."""
     if not uniques:
@@ -168,8 +178,8 @@ def _rank(uniques: list[str]) -> np.ndarray:
     return np.asarray(inverse, dtype=np.int64)
 
 
-def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[str], a_annotations: list[str],
-            n_parts: dict[str, list[np.ndarray]], n_ids: list[str], n_summaries: list[str], rule_index: dict[str, int],
+def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[Any], a_annotations: list[str],
+            n_parts: dict[str, list[np.ndarray]], n_summaries: list[str], rule_index: dict[str, int],
             instances: tuple[list[str], list[str], list[str], list[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The alerts and notifications tables from the per-row arrays, sorted as SPEC 5 orders them: alerts by
     firing time, rule and label text; notifications by time and rule (each stably)."""
@@ -177,6 +187,7 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[str], a_annotation
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
     text, source, metric, severity = instances
+    ids = pa.concat_arrays(a_ids) if a_ids else pa.array([], type=pa.string())
     rules = list(rule_index)
     rule_rank = _rank(rules)
     inst, rule = cat(a_parts["inst"], np.int64), cat(a_parts["rule"], np.int64)
@@ -187,7 +198,7 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[str], a_annotation
     ended = resolved != NAT_NS
     n = len(inst)
     alerts = pd.DataFrame({
-        "alert_id": _strings(a_ids, order), "rule_id": _strings(rules, rule), "source": _strings(source, inst),
+        "alert_id": _taken(ids, order), "rule_id": _strings(rules, rule), "source": _strings(source, inst),
         "metric": _strings(metric, inst), "severity": _strings(severity, inst),
         "mode": _strings(["prometheus"], np.zeros(n, dtype=np.int64)),
         "pending_since": ns_to_timestamps(cat(a_parts["pending"], np.int64)[order]),
@@ -205,7 +216,8 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[str], a_annotation
     n_inst, n_rule, at = n_inst[order], n_rule[order], at[order]
     m = len(order)
     notifications = pd.DataFrame({
-        "alert_id": _strings(n_ids, order), "rule_id": _strings(rules, n_rule), "source": _strings(source, n_inst),
+        "alert_id": _taken(ids, cat(n_parts["alert"], np.int64)[order]),
+        "rule_id": _strings(rules, n_rule), "source": _strings(source, n_inst),
         "channel": _strings(["alertmanager"], np.zeros(m, dtype=np.int64)),
         "kind": _strings(["firing", "resolved"], cat(n_parts["resolved"], np.int64)[order]),
         "level": np.zeros(m, dtype=np.int64), "at": ns_to_timestamps(at), "delivered": np.ones(m, dtype=bool),
