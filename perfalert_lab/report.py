@@ -6,6 +6,7 @@ import base64
 import csv
 import html
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,17 +118,26 @@ def csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_table_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write a result table as CSV with ISO 8601 UTC times (``path`` is written whole).
+    """Write a result table as CSV with ISO 8601 UTC times.
 
     The text is ``csv_ready(frame).to_csv(index=False)``'s, byte for byte (the tests hold it), built
     column by column in Arrow: each column rendered as pandas renders it (floats as their shortest
     repr, booleans as ``True``/``False``, missing as empty, a field quoted only when it holds a comma,
-    a quote or a line break), the rows joined in C++. Several times quicker on a million rows."""
-    body = csv_text(frame)
-    if body is None:  # a column of a kind rendered only by pandas
+    a quote or a line break), the rows joined in C++. Several times quicker on a million rows. Rows are
+    rendered and written :data:`CSV_ROWS` at a time, so the text is never held whole."""
+    try:
+        with open(path, "wb") as out:
+            for part in _csv_parts(frame):
+                out.write(part)
+    except _NeedsPandas:  # a column of a kind rendered only by pandas (found in any block): pandas writes it all
         csv_ready(frame).to_csv(path, index=False, lineterminator="\n")
-        return
-    Path(path).write_bytes(body)
+
+
+CSV_ROWS = 250_000  # rows rendered at a time: about 25 MB of text for a result table
+
+
+class _NeedsPandas(Exception):
+    """A column holds values only pandas renders (objects that are not all strings, nullable integers)."""
 
 
 def _needs_quotes() -> str:
@@ -223,38 +233,44 @@ def _float_text(values: np.ndarray) -> Any:
 
 def csv_text(frame: pd.DataFrame) -> bytes | None:
     """The CSV text of ``frame`` as :func:`write_table_csv` writes it, or None when a column needs pandas."""
+    try:
+        return b"".join(bytes(part) for part in _csv_parts(frame))
+    except _NeedsPandas:
+        return None
+
+
+def _csv_parts(frame: pd.DataFrame) -> Iterator[bytes | memoryview]:
+    """The CSV text of ``frame`` in parts: the header, then the lines of each block of :data:`CSV_ROWS`
+    rows (raises :class:`_NeedsPandas` when a column is not one rendered here)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if not len(frame.columns) or frame.columns.duplicated().any():
-        return None
-    header = ",".join(_quoted(pa.array([str(c)])).to_pylist()[0] for c in frame.columns) + "\n"
-    if not len(frame):
-        return header.encode()
-    if len(frame.columns) == 1:
-        return None  # the csv module quotes an empty lone field: leave that to pandas
-    cols = [_csv_column(frame[c]) for c in frame.columns]
-    if any(c is None for c in cols):
-        return None
-    cols[-1] = pc.binary_join_element_wise(cols[-1], "\n", "")  # the line's end, on its last field
-    size = sum(c.nbytes for c in cols) + len(frame) * len(cols)
-    kind = pa.string() if size < 2**31 - 1 else pa.large_string()  # 32-bit offsets while the text fits them
-    lines = pc.binary_join_element_wise(*(pc.cast(c, kind) for c in cols), pa.scalar(",", kind))
-    return header.encode() + _value_bytes(lines)
+    if not len(frame.columns) or frame.columns.duplicated().any() or (len(frame) and len(frame.columns) == 1):
+        raise _NeedsPandas  # the csv module quotes an empty lone field: leave that to pandas
+    yield (",".join(_quoted(pa.array([str(c)])).to_pylist()[0] for c in frame.columns) + "\n").encode()
+    for start in range(0, len(frame), CSV_ROWS):
+        block = frame.iloc[start:start + CSV_ROWS]
+        cols = [_csv_column(block[c]) for c in block.columns]
+        if any(c is None for c in cols):
+            raise _NeedsPandas
+        cols[-1] = pc.binary_join_element_wise(cols[-1], "\n", "")  # the line's end, on its last field
+        size = sum(c.nbytes for c in cols) + len(block) * len(cols)
+        kind = pa.string() if size < 2**31 - 1 else pa.large_string()  # 32-bit offsets while the text fits them
+        lines = pc.binary_join_element_wise(*(pc.cast(c, kind) for c in cols), pa.scalar(",", kind))
+        del cols
+        yield from _value_views(lines)
 
 
-def _value_bytes(arr: Any) -> bytes:
-    """The bytes a (large) string array holds, in order: its value buffer between the first and last offset."""
+def _value_views(arr: Any) -> Iterator[memoryview]:
+    """The bytes a (large) string array holds, in order: its value buffer between the first and last offset
+    (views, not copies)."""
     import pyarrow as pa
 
-    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
-    out = []
-    for chunk in chunks:
+    for chunk in arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]:
         wide = chunk.type == pa.large_string()
         offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64 if wide else np.int32, count=len(chunk) + 1,
                                 offset=chunk.offset * (8 if wide else 4))
-        out.append(memoryview(chunk.buffers()[2])[int(offsets[0]):int(offsets[-1])].tobytes())
-    return b"".join(out)
+        yield memoryview(chunk.buffers()[2])[int(offsets[0]):int(offsets[-1])]
 
 
 _CSS = """

@@ -74,3 +74,23 @@ def test_a_string_column_held_in_chunks_writes_too(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     write_table_csv(frame, path)
     assert path.read_bytes() == frame.to_csv(index=False, lineterminator="\n").encode()
+
+
+def test_the_text_written_in_blocks_is_the_text_written_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    """Rows are rendered a block at a time; the file is the same for any block size, and a column that only
+    pandas renders, found in a later block, still leaves pandas' text (not a file begun in Arrow)."""
+    import perfalert_lab.report as report
+
+    frame = _frame(4, 5000)
+    want = csv_ready(frame).to_csv(index=False, lineterminator="\n").encode()
+    path = tmp_path / "t.csv"
+    for rows in (1, 7, 1000, 4999, 5000, 10**6):
+        monkeypatch.setattr(report, "CSV_ROWS", rows)
+        write_table_csv(frame, path)
+        assert path.read_bytes() == want, rows
+    late = frame.assign(o=frame["o"].astype(object))
+    late.loc[4500, "o"] = 17  # strings, then one integer in the last block
+    monkeypatch.setattr(report, "CSV_ROWS", 1000)
+    write_table_csv(late, path)
+    assert path.read_bytes() == csv_ready(late).to_csv(index=False, lineterminator="\n").encode()
