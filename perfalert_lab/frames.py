@@ -119,15 +119,18 @@ def sort_and_dedupe(ts: np.ndarray, series: np.ndarray, duplicates: Duplicates, 
 
     Returns ``((order, merged_values_or_None), out_of_order, duplicate_pair_or_None)``:
     ``order`` indexes the rows kept, sorted by time (``time_major``) or by series then
-    time; ``merged_values`` is set only for ``duplicates='mean'``.
+    time, or is None when every row is kept where it is (series order only: no index
+    array is made for rows already in place); ``merged_values`` is set only for
+    ``duplicates='mean'``.
     """
     n = len(ts)
     if n == 0:
         return (np.zeros(0, dtype=np.int64), None), 0, None
     # each series' rows in input order; when those are in time order (the common case) this is the
     # series-then-time order too, and no row is out of order
+    by_series: np.ndarray | None
     if (series[1:] >= series[:-1]).all():  # already one series after another
-        by_series = np.arange(n)
+        by_series = None  # every row where it is
         s_sorted, t_sorted = series, ts
     else:
         by_series = np.argsort(series, kind="stable")
@@ -142,10 +145,12 @@ def sort_and_dedupe(ts: np.ndarray, series: np.ndarray, duplicates: Duplicates, 
         out_of_order = 0
     dup = same_series & (t_sorted[1:] == t_sorted[:-1])
     merged = None
+    kept: np.ndarray | None = by_series
     if dup.any():
         if duplicates == "error":
             k = int(np.flatnonzero(dup)[0])
-            return (by_series, None), out_of_order, (int(by_series[k]), int(by_series[k + 1]))
+            pair = (k, k + 1) if by_series is None else (int(by_series[k]), int(by_series[k + 1]))
+            return (by_series, None), out_of_order, pair
         if duplicates == "last":
             keep = np.ones(n, dtype=bool)
             keep[:-1] = ~dup
@@ -156,16 +161,15 @@ def sort_and_dedupe(ts: np.ndarray, series: np.ndarray, duplicates: Duplicates, 
             if values is None:
                 raise AssertionError("values needed for duplicates='mean'")
             starts = np.flatnonzero(np.concatenate(([True], ~dup)))
-            merged = np.add.reduceat(values[by_series], starts) / np.diff(np.append(starts, n))
+            merged = np.add.reduceat(values if by_series is None else values[by_series], starts) \
+                / np.diff(np.append(starts, n))
             keep = np.zeros(n, dtype=bool)
             keep[starts] = True
-        kept = by_series[keep]
-    else:
-        kept = by_series
+        kept = np.flatnonzero(keep) if by_series is None else by_series[keep]
     if time_major:
         # Back to time order (stable in input order) for the frame handed to users.
-        reorder = np.argsort(ts[kept], kind="stable")
-        kept = kept[reorder]
+        reorder = np.argsort(ts if kept is None else ts[kept], kind="stable")
+        kept = reorder if kept is None else kept[reorder]
         if merged is not None:
             merged = merged[reorder]
     return (kept, merged), out_of_order, None

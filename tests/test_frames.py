@@ -326,3 +326,25 @@ def test_a_label_set_on_some_rows_only_is_two_series_not_a_duplicate(tmp_path: P
     pd.DataFrame({"timestamp": pd.to_datetime(["2026-01-01 00:02:00"], utc=True), "source": ["a"],
                   "metric": ["cpu"], "value": [4.0], "zone": [""]}).to_parquet(pq)
     assert pal.read_series([path, pq]).offsets.tolist() == [0, 2, 4]
+
+
+def test_a_duplicate_names_the_file_and_line_of_both_rows(tmp_path: Path) -> None:
+    """Where each row came from is not kept per row (a long file with every value needs no array for it);
+    the message still names each row's own file and line, after empty values and across files."""
+    a = tmp_path / "a.csv"
+    a.write_text("timestamp,source,metric,value\n2026-01-01 00:00:00,w,cpu,1\n2026-01-01 00:01:00,w,cpu,2\n")
+    b = tmp_path / "b.csv"
+    b.write_text("timestamp,source,metric,value\n2026-01-01 00:02:00,w,cpu,\n2026-01-01 00:03:00,w,cpu,4\n"
+                 "2026-01-01 00:04:00,w,cpu,\n2026-01-01 00:03:00,w,cpu,5\n")
+    c = tmp_path / "c.csv"
+    c.write_text("timestamp,source,metric,value\n2026-01-01 00:02:00,w,cpu,\n2026-01-01 00:03:00,w,cpu,4\n")
+    wide = tmp_path / "wide.csv"
+    wide.write_text("timestamp,source,cpu,mem\n2026-01-01 00:00:00,w,1,2\n2026-01-01 00:00:00,w,3,4\n")
+    cases = [([a, b], rf"b.csv:5: duplicate timestamp .* \(also at {b}:3\)"),
+             ([c, a, c], rf"c.csv:3: duplicate timestamp .* \(also at {c}:3\)"),
+             ([a, a], rf"a.csv:2: duplicate timestamp .* \(also at {a}:2\)"),
+             ([wide], rf"wide.csv:3: duplicate timestamp .* metric 'cpu' \(also at {wide}:2\)")]
+    for paths, message in cases:
+        for read in (pal.read_series, pal.read_metrics):
+            with pytest.raises(DataError, match=message):
+                read(paths, duplicates="error")

@@ -138,10 +138,25 @@ class _Raw:
     metric: pd.Categorical
     value: np.ndarray  # float64
     labels: dict[str, pd.Categorical]
-    origin: np.ndarray  # int: index into files
-    row: np.ndarray  # int: data row within its file (0-based)
+    # where each row came from, for messages: files[k] holds rows starts[k] up to starts[k + 1]; ``row`` is
+    # each row's data row in its file (0-based), None when that is its place after its file's start (a
+    # long file with every value present: no array of a row number per row)
+    starts: np.ndarray
+    row: np.ndarray | None
     files: list[str]
     missing: int = 0
+
+    def where(self, j: int) -> tuple[str, int]:
+        """The file row ``j`` came from and its data row there (0-based)."""
+        k = int(np.searchsorted(self.starts, j, side="right")) - 1
+        return self.files[k], int(self.row[j]) if self.row is not None else j - int(self.starts[k])
+
+    def rows(self) -> np.ndarray:
+        """Each row's data row in its file."""
+        if self.row is not None:
+            return self.row
+        sizes = np.diff(np.append(self.starts, len(self.ts)))
+        return np.arange(len(self.ts), dtype=np.int64) - np.repeat(self.starts, sizes)
 
     @staticmethod
     def concat(parts: list[_Raw]) -> _Raw:
@@ -151,9 +166,10 @@ class _Raw:
         for p in parts:
             label_names += [k for k in p.labels if k not in label_names]
         files: list[str] = []
-        origins = []
+        starts, offset = [], 0
         for p in parts:
-            origins.append(p.origin + len(files))
+            starts.append(p.starts + offset)
+            offset += len(p.ts)
             files += p.files
 
         def col(p: _Raw, k: str) -> pd.Categorical:
@@ -173,8 +189,8 @@ class _Raw:
             metric=union([p.metric for p in parts]),
             value=np.concatenate([p.value for p in parts]),
             labels={k: union([col(p, k) for p in parts]) for k in label_names},
-            origin=np.concatenate(origins),
-            row=np.concatenate([p.row for p in parts]),
+            starts=np.concatenate(starts),
+            row=None if all(p.row is None for p in parts) else np.concatenate([p.rows() for p in parts]),
             files=files,
             missing=sum(p.missing for p in parts),
         )
@@ -186,11 +202,11 @@ class _Raw:
         sorted_codes = []
         for name, col in columns.items():
             cats = np.asarray(col.categories, dtype=object)
-            if name not in ("source", "metric"):  # a missing label is the empty one
+            if name not in ("source", "metric"):  # a missing label (code -1) is the empty one, put last
                 cats = np.append(cats, "")
-            codes = np.where(col.codes < 0, len(cats) - 1, col.codes).astype(np.int64)
             uniq, inverse = np.unique(cats.astype(str), return_inverse=True)
-            sorted_codes.append((inverse.astype(np.int64)[codes], uniq))
+            # each row's place among the sorted values: a lookup by the (small) category code, -1 the last
+            sorted_codes.append((inverse.astype(np.int32)[col.codes], uniq))
         series, _ = combine_codes(sorted_codes)
         keep, out_of_order, dup_index = sort_and_dedupe(self.ts, series, duplicates, time_major=False,
                                                          values=self.value)
@@ -203,7 +219,7 @@ class _Raw:
             vals = self.value[order] if merged is None else merged
         starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if len(sid) else np.zeros(0, dtype=np.int64)
         offsets = np.append(starts, len(sid)).astype(np.int64)
-        first_rows = order[starts]  # each series' first row, as read
+        first_rows = starts if order is None else order[starts]  # each series' first row, as read
         keys = pd.DataFrame({name: pd.array(uniq[codes[first_rows]], dtype="str")
                              for name, (codes, uniq) in zip(columns, sorted_codes, strict=True)})
         return SeriesSet(times=np.ascontiguousarray(ts, dtype=np.int64),
@@ -214,9 +230,9 @@ class _Raw:
         if dup_index is not None:
             i, j = dup_index
             raise DataError(
-                f"{self.files[self.origin[j]]}:{_line(self, j)}: duplicate timestamp "
+                f"{_line(self, j)}: duplicate timestamp "
                 f"{iso_ns(self.ts[j])} for source {self.source[j]!r} metric {self.metric[j]!r} "
-                f"(also at {self.files[self.origin[i]]}:{_line(self, i)}); "
+                f"(also at {_line(self, i)}); "
                 "use duplicates='last', 'first' or 'mean' to resolve"
             )
 
@@ -256,14 +272,17 @@ class _Raw:
         return frame
 
 
-def _in_place(order: np.ndarray, n: int) -> bool:
+def _in_place(order: np.ndarray | None, n: int) -> bool:
     """Whether sorting kept all ``n`` rows where they are (then no column needs copying)."""
+    if order is None:
+        return True
     return len(order) == n and (n == 0 or (int(order[0]) == 0 and bool((np.diff(order) == 1).all())))
 
 
-def _line(raw: _Raw, i: int) -> int | str:
-    """1-based line number in the file of data row ``raw.row[i]`` (header on line 1)."""
-    return _line_of_row(Path(raw.files[raw.origin[i]]), int(raw.row[i]))
+def _line(raw: _Raw, i: int) -> str:
+    """``file:line`` of row ``i`` (1-based line numbers, the header on line 1)."""
+    file, row = raw.where(i)
+    return f"{file}:{_line_of_row(Path(file), row)}"
 
 
 def _read_one(path: Path, *, source: str | None, metric: str | None, timezone: str | None) -> _Raw:
@@ -292,7 +311,7 @@ def _prometheus_to_raw(path: Path) -> _Raw:
     n = len(cols["value"])
     source = pd.Categorical(cols["labels"].get("source", [""] * n))
     return _Raw(ts=cols["timestamp"], source=source, metric=pd.Categorical(cols["metric"]), value=cols["value"],
-                labels=labels, origin=np.zeros(n, dtype=np.int64), row=cols["row"], files=[str(path)])
+                labels=labels, starts=np.zeros(1, dtype=np.int64), row=cols["row"], files=[str(path)])
 
 
 @dataclass
@@ -418,14 +437,16 @@ def _table_to_raw(table, ctx: _FileContext, *, source: str | None, metric: str |
         met = pd.Categorical.from_codes(np.repeat(np.arange(len(metric_cols)), n), categories=pd.Index(metric_cols))
         ts = np.tile(ts, len(metric_cols))
         src = pd.Categorical.from_codes(np.tile(src.codes, len(metric_cols)), categories=src.categories)
-    rows = np.tile(np.arange(n, dtype=np.int64), len(val) // max(n, 1)) if n else np.zeros(0, np.int64)
     present = ~np.isnan(val)
     missing = int((~present).sum())
-    if missing:
+    rows = None  # a long file with every value: row i is data row i
+    if missing or len(val) != n:  # a wide file's rows repeat per metric column
+        rows = np.tile(np.arange(n, dtype=np.int64), len(val) // max(n, 1))
+    if missing and rows is not None:
         ts, src, met, val, rows = ts[present], src[present], met[present], val[present], rows[present]
         labels = {k: v[present] for k, v in labels.items()}
-    return _Raw(ts=ts, source=src, metric=met, value=val, labels=labels,
-                origin=np.zeros(len(ts), dtype=np.int64), row=rows, files=[str(ctx.path)], missing=missing)
+    return _Raw(ts=ts, source=src, metric=met, value=val, labels=labels, starts=np.zeros(1, dtype=np.int64),
+                row=rows, files=[str(ctx.path)], missing=missing)
 
 
 def _string_column(table, name: str, ctx: _FileContext) -> Any:  # type: ignore[no-untyped-def]
@@ -442,8 +463,7 @@ def _string_column(table, name: str, ctx: _FileContext) -> Any:  # type: ignore[
         chunks = unified.chunks
         dictionary = chunks[0].dictionary if chunks else pa.array([], pa.string())
         indices = [c.indices for c in chunks]
-        codes = np.concatenate([np.asarray(pc.fill_null(i, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-                                for i in indices]) if indices else np.zeros(0, np.int64)
+        codes = np.concatenate([_codes(i) for i in indices]) if indices else np.zeros(0, np.int32)
         return pd.Categorical.from_codes(codes, categories=pd.Index(dictionary.to_pylist(), dtype=object))
     if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
         raise DataError(f"{ctx.where(None, name)}: not UTF-8 text; re-export the file as UTF-8")
@@ -454,8 +474,18 @@ def _string_column(table, name: str, ctx: _FileContext) -> Any:  # type: ignore[
         raise DataError(f"{ctx.where(bad, name)}: empty {name}; every row needs one")
     # dictionary-encode in arrow: codes and a few distinct strings, no Python object per row
     encoded = pc.dictionary_encode(col.combine_chunks() if hasattr(col, "combine_chunks") else col)
-    codes = np.asarray(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    return pd.Categorical.from_codes(codes, categories=pd.Index(encoded.dictionary.to_pylist(), dtype=object))
+    return pd.Categorical.from_codes(_codes(encoded.indices),
+                                     categories=pd.Index(encoded.dictionary.to_pylist(), dtype=object))
+
+
+def _codes(indices: Any) -> np.ndarray:
+    """Dictionary indices as int32 category codes, -1 where null (pandas narrows them further)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if indices.null_count:
+        indices = pc.fill_null(indices, -1)
+    return np.asarray(pc.cast(indices, pa.int32()).to_numpy(zero_copy_only=False), dtype=np.int32)
 
 
 def _constant(n: int, value: str) -> pd.Categorical:
