@@ -235,11 +235,12 @@ class TimelineDisplay(_Picture):
         alert_cols = ["source", by, *(c for c in key_cols[2:] if c in alerts.columns)]
         wanted = {"source": source, "metric": metric, **(labels or {})}
         wanted = {k: v for k, v in wanted.items() if v is not None}
-        pool = alerts[alerts["status"] != "suppressed"]
-        for k, want in wanted.items():
+        keep = (alerts["status"] != "suppressed").to_numpy(dtype=bool)
+        for k, want in wanted.items():  # one selection of the rows asked for (not a copy per column)
             col = by if k == "metric" else k
-            if col in pool.columns:
-                pool = pool[pool[col] == want]
+            if col in alerts.columns:
+                keep = keep & (alerts[col] == want).to_numpy(dtype=bool)
+        pool = alerts[keep]
         chosen: dict[str, str]
         if len(pool):
             top: Any = pool.groupby(alert_cols, sort=False).size().idxmax()
@@ -286,6 +287,8 @@ class TimelineDisplay(_Picture):
             notes = notes.assign(kind=np.where(notes["repeat"], "repeat",
                                                np.where(notes["firing"] > 0, "firing", "resolved")))
         else:
+            if len(n) and source and "source" in n.columns:  # a notification's source is its alert's
+                n = n[(n["source"] == source).to_numpy(dtype=bool)]
             notes = n[n["alert_id"].isin(mine_ids)] if len(n) else n
         inc = None
         if result.incidents is not None:

@@ -325,11 +325,18 @@ def write_report(result: BacktestResult, path: Path, *, title: str = "perfalert_
 <h2>Statistics</h2>{stats_html(result.stats)}
 <h2>On-call load</h2>{table_html(oncall, 200)}
 <h2>Timelines</h2>{figs or '<p>No pictures.</p>'}
-<h2>Alerts</h2>{table_html(reader_order(result.alerts, ALERTS_FIRST), 200)}
-<h2>Notifications</h2>{table_html(reader_order(result.notifications, NOTIFICATIONS_FIRST), 200)}
+<h2>Alerts</h2>{_first_rows(result.alerts, ALERTS_FIRST, 200)}
+<h2>Notifications</h2>{_first_rows(result.notifications, NOTIFICATIONS_FIRST, 200)}
 </body></html>
 """
     path.write_text(doc, encoding="utf-8")
+
+
+def _first_rows(frame: pd.DataFrame, first: list[str], rows: int) -> str:
+    """The table's first ``rows`` rows in reader order, and how many more there are (the columns are
+    reordered on those rows only, not on a copy of the whole table)."""
+    more = f"<p><small>{len(frame) - rows} more rows</small></p>" if len(frame) > rows else ""
+    return table_html(reader_order(frame.head(rows), first), rows) + more
 
 
 def _default_figures(result: BacktestResult) -> list[tuple[str, bytes]]:
