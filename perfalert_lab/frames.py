@@ -350,6 +350,9 @@ class SeriesSet:
             keys = _keys(frame, id_cols, offsets[1:] - 1)
             return cls(times=ts, values=frame["value"].to_numpy(dtype=np.float64).copy(), offsets=offsets,
                        keys=keys, start_ns=int(ts.min()) if len(ts) else 0, end_ns=int(ts.max()) if len(ts) else 0)
+        blocks = _time_blocks(ts, frame, id_cols)
+        if blocks is not None:  # time order, every timestamp listing the same series alike: a transpose
+            return cls._from_time_blocks(frame, ts, id_cols, *blocks)
         # series are numbered in (source, metric, labels) order, so every table lists them alike
         codes, n_uniq = combine_codes([_factorize(_no_missing(frame[col]) if i > 1 else frame[col], run)
                                        for i, (col, run) in enumerate(zip(id_cols, runs, strict=True))])
@@ -392,6 +395,86 @@ class SeriesSet:
             times=np.ascontiguousarray(t), values=np.ascontiguousarray(vals), offsets=offsets, keys=keys,
             start_ns=int(t.min()) if len(t) else 0, end_ns=int(t.max()) if len(t) else 0,
         )
+
+
+    @classmethod
+    def _from_time_blocks(cls, frame: pd.DataFrame, ts: np.ndarray, id_cols: list[str], width: int,
+                          head_codes: np.ndarray) -> SeriesSet:
+        """The series of a frame in blocks of ``width`` rows, one block per timestamp, each listing the same
+        ``width`` distinct series in the same order (:func:`_time_blocks`; ``head_codes`` number the first
+        block's series in (source, metric, labels) order): series ``j`` is a column of the (time x series)
+        matrix the rows make, so its times and values are one strided copy each."""
+        perm = np.argsort(head_codes)  # the series in (source, metric, labels) order, as every table lists them
+        k = len(ts) // width
+        values = frame["value"].to_numpy(dtype=np.float64)
+        return cls(times=np.ascontiguousarray(ts.reshape(k, width).T[perm]).ravel(),
+                   values=np.ascontiguousarray(values.reshape(k, width).T[perm]).ravel(),
+                   offsets=np.arange(width + 1, dtype=np.int64) * k,
+                   keys=_keys(frame, id_cols, (k - 1) * width + perm), start_ns=int(ts[0]), end_ns=int(ts[-1]))
+
+
+def _time_blocks(ts: np.ndarray, frame: pd.DataFrame, id_cols: list[str]) -> tuple[int, np.ndarray] | None:
+    """``(P, codes of the first P rows' series)`` when the rows are blocks of ``P`` rows, one block per
+    timestamp in strictly increasing time, every block listing the same ``P`` distinct series in the same
+    order (how a time-ordered export of regular series comes); ``None`` otherwise. Compares each id
+    column with itself ``P`` rows on (the bytes of an Arrow string column, the codes of a categorical),
+    not one string per row."""
+    n = len(ts)
+    if n < 4:
+        return None
+    width = int(np.argmax(ts != ts[0]))  # the rows of the first timestamp
+    if width < 2 or n % width:
+        return None
+    blocks = ts.reshape(n // width, width)
+    if not (blocks == blocks[:, :1]).all() or not (np.diff(blocks[:, 0]) > 0).all():
+        return None
+    if not all(_repeats_every(frame[col], width) for col in id_cols):
+        return None
+    head = frame.iloc[:width]
+    codes, distinct = combine_codes([_factorize(_no_missing(head[col]) if i > 1 else head[col])
+                                     for i, col in enumerate(id_cols)])
+    return (width, codes) if distinct == width else None  # a series twice at one time: the general path
+
+
+def _repeats_every(col: pd.Series, width: int) -> bool:
+    """Whether each value of ``col`` equals the one ``width`` rows before (no value missing)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        return bool((codes >= 0).all()) and bool(np.array_equal(codes[width:], codes[:-width]))
+    arr = getattr(col.array, "_pa_array", None)
+    if arr is None:  # objects: compared one by one
+        values = col.to_numpy(dtype=object)
+        return not col.isna().any() and bool((values[width:] == values[:-width]).all())
+    import pyarrow as pa
+
+    arr = arr.chunk(0) if isinstance(arr, pa.ChunkedArray) and arr.num_chunks == 1 else \
+        arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if arr.null_count or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return False
+    # a string column repeats every ``width`` rows when its lengths do and its bytes repeat every B bytes,
+    # B the bytes of one block
+    wide = pa.types.is_large_string(arr.type)
+    offsets: np.ndarray = np.frombuffer(arr.buffers()[1], dtype=np.int64 if wide else np.int32,
+                                        count=len(arr) + 1, offset=arr.offset * (8 if wide else 4))
+    step = offsets[width:] - offsets[:-width]  # each row's start against the start ``width`` rows before
+    if not np.array_equal(step, np.broadcast_to(step[0], len(step))):
+        return False
+    data = arr.buffers()[2]
+    lo, hi, b = int(offsets[0]), int(offsets[-1]), int(offsets[width] - offsets[0])
+    if data is None or b == 0:
+        return data is None or hi == lo
+    return _bytes_repeat(data, lo, hi, b)
+
+
+def _bytes_repeat(data: Any, lo: int, hi: int, period: int) -> bool:
+    """Whether ``data[lo + period:hi] == data[lo:hi - period]`` (compared 8 bytes at a time)."""
+    m = (hi - lo - period) // 8
+    ahead = np.frombuffer(data, dtype=np.uint64, count=m, offset=lo + period)
+    behind = np.frombuffer(data, dtype=np.uint64, count=m, offset=lo)
+    if not np.array_equal(ahead, behind):
+        return False
+    tail = np.frombuffer(data, dtype=np.uint8, count=hi - lo - period - 8 * m, offset=lo + period + 8 * m)
+    return bool(np.array_equal(tail, np.frombuffer(data, dtype=np.uint8, count=len(tail), offset=lo + 8 * m)))
 
 
 def _factorize(col: pd.Series, runs: tuple[np.ndarray, Any] | None = None) -> tuple[np.ndarray, Any]:

@@ -92,3 +92,59 @@ def test_the_fast_path_declines_what_it_cannot_read() -> None:
                                 ignore_index=True)
     assert grouped(unsorted_series) is None
     same(prepare(unsorted_series), prepare(frame))
+
+
+def _time_ordered(series: int, steps: int, seed: int, encoding: str) -> pd.DataFrame:
+    """Rows in time order, every timestamp listing the same series in one (unsorted) order, as a
+    time-ordered export comes; a label column, empty for some series."""
+    rng = np.random.default_rng(seed)
+    t0 = pd.Timestamp("2026-01-01", tz="UTC").value
+    hosts = np.array([f"h{i:02d}" for i in rng.permutation(series)], dtype=object)
+    metric = np.array(["cpu", "mem", "net"], dtype=object)[rng.integers(0, 3, series)]
+    zone = np.array(["", "eu", "us-é"], dtype=object)[rng.integers(0, 3, series)]
+    frame = pd.DataFrame({
+        "timestamp": pd.to_datetime(np.repeat(t0 + np.arange(steps) * 60 * 10**9, series), utc=True),
+        "source": np.tile(hosts, steps), "metric": np.tile(metric, steps),
+        "value": rng.normal(50, 10, steps * series), "zone": np.tile(zone, steps),
+    })
+    kinds = {"str": "str", "category": "category", "object": object}
+    for col in ("source", "metric", "zone"):
+        frame[col] = frame[col].astype(kinds[encoding])
+    return frame
+
+
+@pytest.mark.parametrize("encoding", ["str", "category", "object"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_time_ordered_frame_is_read_as_blocks_of_one_time(encoding: str, seed: int) -> None:
+    """A frame in time order whose timestamps each list the same series alike is read as a (time x series)
+    matrix: no factorising or sorting of every row. It gives what the general path (a sort) gives, and a
+    frame that breaks the pattern anywhere is left to the general path."""
+    from perfalert_lab._time import col_ns
+    from perfalert_lab.frames import _time_blocks
+
+    rng = np.random.default_rng(seed)
+    series = int(rng.integers(2, 40))
+    frame = _time_ordered(series, int(rng.integers(3, 300)), seed, encoding)
+    ids = ["source", "metric", "zone"]
+    if len(frame.drop_duplicates(ids[:2] + ["timestamp"])) < len(frame):
+        frame["zone"] = frame["zone"].astype(object).where(frame.index % series != 0, "only")  # distinct series
+        frame["zone"] = frame["zone"].astype({"str": "str", "category": "category", "object": object}[encoding])
+
+    def blocks(f: pd.DataFrame):
+        return _time_blocks(col_ns(f["timestamp"]), f, ids)
+
+    assert blocks(frame) is not None and blocks(frame)[0] == series
+    same(prepare(frame), prepare(frame.sample(frac=1, random_state=seed)))
+    odd = {
+        "a row missing": frame.drop(index=len(frame) // 2).reset_index(drop=True),
+        "two series swapped at one time": frame.iloc[np.r_[1, 0, 2:len(frame)]].reset_index(drop=True),
+        "a time twice": pd.concat([frame.iloc[:series], frame], ignore_index=True),
+        "a label changed once": frame.assign(zone=frame["zone"].astype(object).where(frame.index != len(frame) - 1,
+                                                                                     "moved")),
+        "a label missing once": frame.assign(zone=frame["zone"].astype(object).where(frame.index != series + 1,
+                                                                                     None)),
+    }
+    for name, f in odd.items():
+        assert blocks(f) is None, name
+        want = prepare(f.sort_values(ids + ["timestamp"], kind="stable", na_position="first").reset_index(drop=True))
+        same(prepare(f), want)
