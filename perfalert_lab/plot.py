@@ -289,7 +289,7 @@ class TimelineDisplay(_Picture):
         else:
             if len(n) and source and "source" in n.columns:  # a notification's source is its alert's
                 n = n[(n["source"] == source).to_numpy(dtype=bool)]
-            notes = n[n["alert_id"].isin(mine_ids)] if len(n) else n
+            notes = n[_among(n["alert_id"], mine_ids)] if len(n) else n
         inc = None
         if result.incidents is not None:
             src = result.incidents["source"]
@@ -365,10 +365,16 @@ class TimelineDisplay(_Picture):
                 color = severity_color(sev)
                 for supp in (False, True):
                     m = (severity == sev) & (suppressed == supp)
-                    if m.any():
-                        art["spans"].append(ax.broken_barh(
-                            spans(f[m], r[m]), (0, 1), transform=band, facecolor=color, alpha=0.12 if supp else 0.35,
-                            lw=0, hatch="//" if supp else None, label=("suppressed " if supp else "firing ") + sev))
+                    if not m.any():
+                        continue
+                    label = ("suppressed " if supp else "firing ") + sev
+                    if supp:  # hatched: one path of every span, hatched once (hatching each costs ~0.1 ms)
+                        art["spans"].append(ax.add_artist(_spans_patch(*merge_spans(f[m], r[m], pixel), transform=band,
+                                                                      facecolor=color, alpha=0.12, lw=0, hatch="//",
+                                                                      label=label)))
+                    else:
+                        art["spans"].append(ax.broken_barh(spans(f[m], r[m]), (0, 1), transform=band,
+                                                           facecolor=color, alpha=0.35, lw=0, label=label))
             acked = a["acknowledged_at"].notna().to_numpy()
             if acked.any():
                 art["markers"].append(ax.vlines(_mpl_days(col_ns(a.loc[acked, "acknowledged_at"])), 0, 1,
@@ -437,6 +443,33 @@ class TimelineDisplay(_Picture):
             handles.append(Line2D([], [], ls="", marker=marker, color=color, ms=4))
             labels.append(f"{kind} notification")
         return handles, labels
+
+
+def _among(col: pd.Series, values: set[str]) -> np.ndarray:
+    """Which rows of a string column hold one of ``values`` (one Arrow hash pass; pandas' ``isin`` builds
+    a Python list of the values each time)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = pc.is_in(pa.array(col.array, type=pa.string()) if col.dtype == object else pa.array(col.array),
+                     value_set=pa.array(sorted(values), type=pa.string()))
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _spans_patch(lo: np.ndarray, hi: np.ndarray, **style: Any) -> Any:
+    """Spans from ``lo`` to ``hi`` (ns), the axes' full height, as one patch: one compound path of
+    rectangles, so a hatch is laid once over all of them rather than once per span."""
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as MplPath
+
+    x0, x1 = _mpl_days(lo), _mpl_days(np.maximum(hi, lo))
+    n = len(x0)
+    vertices = np.empty((n, 5, 2))
+    vertices[:, :, 0] = np.stack([x0, x1, x1, x0, x0], axis=1)
+    vertices[:, :, 1] = [0.0, 0.0, 1.0, 1.0, 0.0]
+    codes = np.tile(np.array([MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO, MplPath.LINETO, MplPath.CLOSEPOLY],
+                             dtype=MplPath.code_type), n)
+    return PathPatch(MplPath(vertices.reshape(-1, 2), codes), **style)
 
 
 class TimelinePainter:

@@ -203,11 +203,11 @@ class Tuner(ipywidgets.VBox):  # type: ignore[misc, name-defined]
             self.status.value = f"<span style='color:#c0392b'>{_escape(str(exc))}</span>"
             return
         self.status.value = f"<code>{_escape(text)}</code>"
-        if self.yaml_view.layout.display != "none":
-            self._show_yaml()
+        self._draw()  # the new picture first (each view is sent as soon as it is set): what a move is for
         self._show_stats()
         self._show_curve()
-        self._draw()
+        if self.yaml_view.layout.display != "none":
+            self._show_yaml()
 
     def series_stats(self) -> pd.DataFrame:
         """Statistics of the tuned rule for all its series and for the selected one, side by side
