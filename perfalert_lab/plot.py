@@ -451,7 +451,7 @@ def _among(col: pd.Series, values: set[str]) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    found = pc.is_in(pa.array(col.array, type=pa.string()) if col.dtype == object else pa.array(col.array),
+    found = pc.is_in(pc.cast(pa.array(col.astype("str").array), pa.string()),
                      value_set=pa.array(sorted(values), type=pa.string()))
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 

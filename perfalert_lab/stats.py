@@ -173,7 +173,9 @@ def compute_stats(alerts: pd.DataFrame, notifications: pd.DataFrame, evaluations
     row's). TOTAL scores the incidents of the input's ``sources`` and those naming none.
     """
     # a series is a (rule, source, metric): codes from Arrow's hashing, no Python string per alert
-    group = combine_codes([pd.factorize(alerts[c]) for c in ("rule_id", "source", "metric")])[0]
+    # (a missing value is a value of its own, as grouping by it would keep it apart)
+    group = combine_codes([pd.factorize(alerts[c], use_na_sentinel=False)
+                           for c in ("rule_id", "source", "metric")])[0]
     arrays = {
         "group": group,
         # read only when scoring incidents (the incidents name sources)
