@@ -224,3 +224,31 @@ def test_a_frame_in_series_order_stores_as_a_shuffled_one(seed, monkeypatch):
     assert fast.labels == slow.labels
     for a, b in ((fast.offsets, slow.offsets), (fast.ts, slow.ts), (fast.vals, slow.vals)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_store_keeps_the_last_sample_of_each_millisecond_within_each_series(seed: int) -> None:
+    """Times go to milliseconds; two samples of one series in one millisecond keep the last, while a series'
+    first sample in the millisecond its neighbour ended in is its own (checked series by series)."""
+    from perfalert_lab.frames import SeriesSet
+    from perfalert_lab.promql_engine.store import store_from_series
+
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 6, int(rng.integers(1, 6)))  # some series empty
+    times, values = [], []
+    for c in counts:
+        t = np.sort(rng.choice(np.arange(10) * 400_000 + 1_700_000_000_000_000_000, int(c), replace=False))
+        times.append(t)
+        values.append(rng.normal(size=int(c)))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    keys = pd.DataFrame({"source": [f"s{i}" for i in range(len(counts))], "metric": "m"})
+    allt = np.concatenate(times).astype(np.int64)
+    series = SeriesSet(times=allt, values=np.concatenate(values), offsets=offsets, keys=keys,
+                       start_ns=int(allt.min()) if len(allt) else 0, end_ns=int(allt.max()) if len(allt) else 0)
+    store = store_from_series(series)
+    for i, (t, v) in enumerate(zip(times, values, strict=True)):
+        ms = t // 1_000_000
+        last = np.r_[ms[1:] != ms[:-1], True] if len(ms) else np.zeros(0, dtype=bool)
+        lo, hi = store.offsets[i], store.offsets[i + 1]
+        np.testing.assert_array_equal(store.ts[lo:hi], ms[last])
+        np.testing.assert_array_equal(store.vals[lo:hi], v[last])

@@ -79,11 +79,13 @@ def store_from_series(series: SeriesSet) -> SeriesStore:
                             for row in zip(*columns, strict=True)]
     ts = np.floor_divide(series.times, 1_000_000)
     vals = series.values
-    sid = np.repeat(np.arange(series.n_series), np.diff(series.offsets))
     offsets = series.offsets
     if len(ts) > 1:
-        dup = (ts[1:] == ts[:-1]) & (sid[1:] == sid[:-1])
+        dup = ts[1:] == ts[:-1]
+        inner = offsets[1:-1]
+        dup[inner[(inner > 0) & (inner < len(ts))] - 1] = False  # a series' first sample repeats nothing
         if dup.any():
+            sid = np.repeat(np.arange(series.n_series), np.diff(series.offsets))
             keep = np.ones(len(ts), dtype=bool)
             keep[:-1] = ~dup
             ts, vals, sid = ts[keep], vals[keep], sid[keep]
