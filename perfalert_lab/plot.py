@@ -272,7 +272,8 @@ class TimelineDisplay(_Picture):
                      for r in rule_file.alert_rules if r.name == metric]
         else:
             own: Any = result.rules  # our rules
-            rules = [{"id": r.id, "op": r.op, "threshold": r.threshold, "clear": r.clear, "severity": r.severity}
+            rules = [{"id": r.id, "op": r.op, "threshold": r.threshold, "clear": r.clear, "severity": r.severity,
+                      "cooldown": bool(r.cooldown)}
                      for r in own if r.metric == metric and (rule_id is None or r.id == rule_id)]
         sel = np.ones(len(alerts), dtype=bool)
         for c in alert_cols:
@@ -419,6 +420,18 @@ class TimelineDisplay(_Picture):
             made.append(ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), fontsize=7, ncols=8, frameon=False))
         return made
 
+    def suppressible(self, severity: str | None = None) -> bool:
+        """Whether alerts (of ``severity``) can be suppressed here: a rule with a cooldown, or one shown."""
+        if self.rules and any(r.get("cooldown") for r in self.rules if severity is None or r["severity"] == severity):
+            return True
+        a = self.alerts
+        if not len(a):
+            return False
+        held = (a["status"] == "suppressed").to_numpy(dtype=bool)
+        if severity is not None:
+            held = held & (a["severity"] == severity).to_numpy(dtype=bool)
+        return bool(held.any())
+
     def legend_proxies(self) -> tuple[list[Any], list[str]]:
         """Legend entries for everything a rule of these severities can draw (a legend that never changes)."""
         from matplotlib.lines import Line2D
@@ -435,6 +448,9 @@ class TimelineDisplay(_Picture):
             color = severity_color(sev)
             handles.append(Patch(facecolor=color, alpha=0.35, lw=0))
             labels.append(f"firing {sev}")
+            if self.suppressible(sev):  # a cooldown can hold alerts back: their hatched spans need a name
+                handles.append(Patch(facecolor=color, edgecolor=color, alpha=0.12, lw=0, hatch="//"))
+                labels.append(f"suppressed {sev}")
             if any(r.get("threshold") is not None for r in self.rules if r["severity"] == sev):
                 handles.append(Line2D([], [], color=color, lw=1.2, ls="--"))
                 labels.append("threshold")
@@ -495,7 +511,7 @@ class TimelinePainter:
         ax = self.ax
         inc = display.incidents
         windows = b"" if inc is None or not len(inc) else col_ns(inc["start"]).tobytes() + col_ns(inc["end"]).tobytes()
-        key = (display.source, display.metric, ylim, windows, len(display.times))
+        key = (display.source, display.metric, ylim, windows, len(display.times), display.suppressible())
         if key != self._key:  # a new series: draw its background once
             ax.clear()
             display.artists = {}
