@@ -18,6 +18,7 @@ plot of ten million points stays quick and every spike stays visible.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -896,13 +897,27 @@ def busiest_series(result: BacktestResult, limit: int) -> list[dict[str, str]]:
     return [{str(c): str(row[c]) for c in keys.columns} for _, row in keys.iterrows()]
 
 
+def _of_sources(result: BacktestResult, sources: set[str | None]) -> BacktestResult:
+    """The result with only the alerts (and notifications) of ``sources``: what the report's timelines
+    of those series read, picked once rather than by each of them from every alert."""
+    if not sources or any(not s for s in sources) or "source" not in result.alerts.columns:
+        return result
+    alerts = result.alerts[result.alerts["source"].isin(sources).to_numpy(dtype=bool)]
+    notes = result.notifications
+    if "source" in notes.columns and "receiver" not in notes.columns:
+        notes = notes[notes["source"].isin(sources).to_numpy(dtype=bool)]
+    return dataclasses.replace(result, alerts=alerts, notifications=notes)
+
+
 def report_figures(result: BacktestResult, max_series: int = 6) -> list[tuple[str, bytes]]:
     """PNG pictures for the HTML report: timelines of the busiest series, and the load."""
     out = []
     fired = result.alerts[result.alerts["status"] != "suppressed"]
-    for chosen in busiest_series(result, max_series) if len(fired) else []:
+    chosen_series = busiest_series(result, max_series) if len(fired) else []
+    narrow = _of_sources(result, {c.get("source") for c in chosen_series})
+    for chosen in chosen_series:
         source, metric = chosen.pop("source", None), chosen.pop("metric", None)
-        d = TimelineDisplay.from_result(result, source=source, metric=metric, labels=chosen).plot()
+        d = TimelineDisplay.from_result(narrow, source=source, metric=metric, labels=chosen).plot()
         out.append((d.name, _png(d.figure_, REPORT_DPI)))
     if result.receivers is not None:
         d3 = ReceiverTimeline.from_result(result).plot()
