@@ -159,8 +159,8 @@ def _quoted(col: Any) -> Any:
 
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
-    if len(col) > 1000:
-        encoded = col.dictionary_encode()
+    if len(col) > 1000 and len(pc.unique(col.slice(0, 1000))) * 4 < 1000:  # few values (judged by the first
+        encoded = col.dictionary_encode()                                     # rows: ids are not encoded)
         if len(encoded.dictionary) * 4 < len(col):
             return pc.take(_quoted(encoded.dictionary), encoded.indices)
     need = pc.match_substring_regex(col, _NEEDS_QUOTES)
