@@ -82,9 +82,10 @@ def write_outputs(out_dir: Path, writers: dict[str, Callable[[Path], None]]) -> 
 
     ``writers`` maps a file name to a function that writes that file at the path it
     is given. Every file is written into a staging directory first; only when all
-    succeeded are they renamed into ``out_dir``. The writers run side by side on the
-    machine's cores (the tables' text is built in Arrow, outside the interpreter lock, while
-    the report draws); the first failure, in ``writers`` order, is raised.
+    succeeded are they renamed into ``out_dir``. The writers run side by side, each on a thread
+    of its own, all started at once (the tables' text is built in Arrow, outside the interpreter
+    lock, while the report draws: a report waiting for a free worker would start last and finish
+    last); the first failure, in ``writers`` order, is raised.
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -92,7 +93,7 @@ def write_outputs(out_dir: Path, writers: dict[str, Callable[[Path], None]]) -> 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        workers = min(len(writers), os.cpu_count() or 1)
+        workers = len(writers) if (os.cpu_count() or 1) > 1 else 1
         if workers > 1:
             with ThreadPoolExecutor(workers, thread_name_prefix="perfalert-write") as pool:
                 jobs = [pool.submit(write, stage / name) for name, write in writers.items()]
