@@ -87,11 +87,12 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
     inst_source: list[str] = []
     inst_metric: list[str] = []
     inst_severity: list[str] = []
-    a_parts: dict[str, list[np.ndarray]] = {k: [] for k in ("inst", "rule", "pending", "fired", "resolved", "peak")}
+    a_parts: dict[str, list[np.ndarray]] = {k: [] for k in ("inst", "rule", "pending", "fired", "resolved", "peak",
+                                                            "annotations")}
     a_ids: list[Any] = []  # Arrow string arrays, one per rule
-    a_annotations: list[str] = []
-    n_parts: dict[str, list[np.ndarray]] = {k: [] for k in ("alert", "inst", "rule", "at", "resolved")}
-    n_summaries: list[str] = []
+    n_parts: dict[str, list[np.ndarray]] = {k: [] for k in ("alert", "inst", "rule", "at", "resolved", "summary")}
+    # rendered annotations and summaries, referred to by index: 0 and 1 are a rule without annotations' own
+    texts: list[str] = [format_labels(()), ""]
     rule_index = {rid: k for k, rid in enumerate(dict.fromkeys([*rule_ids, *(tl.rule.name for tl in timelines)]))}
     evaluations: dict[str, int] = {}
     watched: dict[str, set[str]] = {}
@@ -121,36 +122,37 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
         # the ids our own rules' alerts have: <rule>-<hash of the label set>-<pending instant, ns>
         label_hash = np.array([stable_hash(t) for t in text], dtype=np.uint64)
         ids = alert_ids(rid, label_hash[inst], ticks[first] * _NS_PER_MS)
+        k = len(inst)
+        r = np.flatnonzero(ended)
         if tl.rule.annotations:  # rendered at the firing tick (and, for the resolved note, the last active one)
             fired_notes = [tl.annotations_at(i, f) for i, f in zip(inst.tolist(), fired.tolist(), strict=True)]
-            annotations = [format_labels(tuple(sorted(x.items()))) for x in fired_notes]
-            summaries = [_summary(x) for x in fired_notes]
-            resolved_summaries = [_summary(tl.annotations_at(i, st - 1))
-                                  for i, st, e in zip(inst.tolist(), stop.tolist(), ended.tolist(), strict=True) if e]
+            first_text = len(texts)
+            texts += [format_labels(tuple(sorted(x.items()))) for x in fired_notes]
+            texts += [_summary(x) for x in fired_notes]
+            texts += [_summary(tl.annotations_at(i, st - 1)) for i, st in zip(inst[r].tolist(), stop[r].tolist(),
+                                                                             strict=True)]
+            annotation_at = first_text + np.arange(k)
+            summary_at = first_text + k + np.arange(k + len(r))  # the fired summaries, then the resolved ones
         else:
-            annotations = [format_labels(())] * len(inst)
-            summaries = [""] * len(inst)
-            resolved_summaries = [""] * int(ended.sum())
-        k = len(inst)
+            annotation_at = np.zeros(k, dtype=np.int64)
+            summary_at = np.ones(k + len(r), dtype=np.int64)
         a_parts["inst"].append(base + inst)
         a_parts["rule"].append(np.full(k, rule_index[rid], dtype=np.int64))
         a_parts["pending"].append(ticks[first] * _NS_PER_MS)  # an alert is active from its stretch's first tick
         a_parts["fired"].append(fired_ms * _NS_PER_MS)
         a_parts["resolved"].append(np.where(ended, resolved_ms * _NS_PER_MS, NAT_NS))
         a_parts["peak"].append(peak)
+        a_parts["annotations"].append(annotation_at)
         a_ids.append(ids)
-        a_annotations += annotations
         # notifications: one when each alert fires, then (when it does) one when it resolves
-        r = np.flatnonzero(ended)
         order = np.argsort(np.concatenate([2 * np.arange(k), 2 * r + 1]), kind="stable")
         n_parts["alert"].append(a_base + np.concatenate([np.arange(k), r])[order])
-        both_summaries = summaries + resolved_summaries
-        n_summaries += [both_summaries[j] for j in order.tolist()]
+        n_parts["summary"].append(summary_at[order])
         n_parts["inst"].append(base + np.concatenate([inst, inst[r]])[order])
         n_parts["rule"].append(np.full(k + len(r), rule_index[rid], dtype=np.int64))
         n_parts["at"].append(np.concatenate([fired_ms, resolved_ms[r]])[order] * _NS_PER_MS)
         n_parts["resolved"].append(np.concatenate([np.zeros(k, bool), np.ones(len(r), bool)])[order])
-    alerts, notifications = _tables(a_parts, a_ids, a_annotations, n_parts, n_summaries, rule_index,
+    alerts, notifications = _tables(a_parts, a_ids, n_parts, texts, rule_index,
                                     (inst_text, inst_source, inst_metric, inst_severity))
     span_ns = (span_ms[0] * _NS_PER_MS, span_ms[1] * _NS_PER_MS)
     if compared is not None:
@@ -178,8 +180,8 @@ def _rank(uniques: list[str]) -> np.ndarray:
     return np.asarray(inverse, dtype=np.int64)
 
 
-def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[Any], a_annotations: list[str],
-            n_parts: dict[str, list[np.ndarray]], n_summaries: list[str], rule_index: dict[str, int],
+def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[Any], n_parts: dict[str, list[np.ndarray]],
+            texts: list[str], rule_index: dict[str, int],
             instances: tuple[list[str], list[str], list[str], list[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The alerts and notifications tables from the per-row arrays, sorted as SPEC 5 orders them: alerts by
     firing time, rule and label text; notifications by time and rule (each stably)."""
@@ -208,7 +210,7 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[Any], a_annotation
         "suppressed_by": _strings([""], np.zeros(n, dtype=np.int64)),
         "escalation_level": np.zeros(n, dtype=np.int64), "peak_value": cat(a_parts["peak"], np.float64)[order],
         "notifications": 1 + ended.astype(np.int64), "labels": _strings(text, inst),
-        "annotations": _strings(a_annotations, order),
+        "annotations": _strings(texts, cat(a_parts["annotations"], np.int64)[order]),
     }, columns=ALERT_COLUMNS + ALERT_TEXT_COLUMNS)
     n_inst, n_rule = cat(n_parts["inst"], np.int64), cat(n_parts["rule"], np.int64)
     at = cat(n_parts["at"], np.int64)
@@ -221,7 +223,8 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[Any], a_annotation
         "channel": _strings(["alertmanager"], np.zeros(m, dtype=np.int64)),
         "kind": _strings(["firing", "resolved"], cat(n_parts["resolved"], np.int64)[order]),
         "level": np.zeros(m, dtype=np.int64), "at": ns_to_timestamps(at), "delivered": np.ones(m, dtype=bool),
-        "reason": _strings([""], np.zeros(m, dtype=np.int64)), "summary": _strings(n_summaries, order),
+        "reason": _strings([""], np.zeros(m, dtype=np.int64)),
+        "summary": _strings(texts, cat(n_parts["summary"], np.int64)[order]),
     }, columns=NOTIFICATION_COLUMNS + NOTIFICATION_TEXT_COLUMNS)
     return alerts, notifications
 
