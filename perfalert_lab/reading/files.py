@@ -463,7 +463,7 @@ def _string_column(table, name: str, ctx: _FileContext) -> Any:  # type: ignore[
         chunks = unified.chunks
         dictionary = chunks[0].dictionary if chunks else pa.array([], pa.string())
         indices = [c.indices for c in chunks]
-        codes = np.concatenate([_codes(i) for i in indices]) if indices else np.zeros(0, np.int32)
+        codes = np.concatenate([_codes(i, len(dictionary)) for i in indices]) if indices else np.zeros(0, np.int8)
         return pd.Categorical.from_codes(codes, categories=pd.Index(dictionary.to_pylist(), dtype=object))
     if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
         raise DataError(f"{ctx.where(None, name)}: not UTF-8 text; re-export the file as UTF-8")
@@ -474,18 +474,20 @@ def _string_column(table, name: str, ctx: _FileContext) -> Any:  # type: ignore[
         raise DataError(f"{ctx.where(bad, name)}: empty {name}; every row needs one")
     # dictionary-encode in arrow: codes and a few distinct strings, no Python object per row
     encoded = pc.dictionary_encode(col.combine_chunks() if hasattr(col, "combine_chunks") else col)
-    return pd.Categorical.from_codes(_codes(encoded.indices),
+    return pd.Categorical.from_codes(_codes(encoded.indices, len(encoded.dictionary)),
                                      categories=pd.Index(encoded.dictionary.to_pylist(), dtype=object))
 
 
-def _codes(indices: Any) -> np.ndarray:
-    """Dictionary indices as int32 category codes, -1 where null (pandas narrows them further)."""
+def _codes(indices: Any, categories: int) -> np.ndarray:
+    """Dictionary indices as category codes of the width pandas keeps for ``categories`` values (int8,
+    int16 or int32: no second narrowing copy), -1 where null."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if indices.null_count:
         indices = pc.fill_null(indices, -1)
-    return np.asarray(pc.cast(indices, pa.int32()).to_numpy(zero_copy_only=False), dtype=np.int32)
+    width = pa.int8() if categories < 2**7 - 1 else pa.int16() if categories < 2**15 - 1 else pa.int32()
+    return np.asarray(pc.cast(indices, width).to_numpy(zero_copy_only=False))
 
 
 def _constant(n: int, value: str) -> pd.Categorical:
