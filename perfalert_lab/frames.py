@@ -396,7 +396,6 @@ class SeriesSet:
             start_ns=int(t.min()) if len(t) else 0, end_ns=int(t.max()) if len(t) else 0,
         )
 
-
     @classmethod
     def _from_time_blocks(cls, frame: pd.DataFrame, ts: np.ndarray, id_cols: list[str], width: int,
                           head_codes: np.ndarray) -> SeriesSet:
