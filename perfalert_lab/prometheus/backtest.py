@@ -186,7 +186,7 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[Any], n_parts: dic
     """The alerts and notifications tables from the per-row arrays, sorted as SPEC 5 orders them: alerts by
     firing time, rule and label text; notifications by time and rule (each stably)."""
     def cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
 
     text, source, metric, severity = instances
     ids = pa.concat_arrays(a_ids) if a_ids else pa.array([], type=pa.string())
@@ -211,7 +211,7 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[Any], n_parts: dic
         "escalation_level": np.zeros(n, dtype=np.int64), "peak_value": cat(a_parts["peak"], np.float64)[order],
         "notifications": 1 + ended.astype(np.int64), "labels": _strings(text, inst),
         "annotations": _strings(texts, cat(a_parts["annotations"], np.int64)[order]),
-    }, columns=ALERT_COLUMNS + ALERT_TEXT_COLUMNS)
+    }, columns=ALERT_COLUMNS + ALERT_TEXT_COLUMNS, copy=False)  # the arrays are the table's own
     n_inst, n_rule = cat(n_parts["inst"], np.int64), cat(n_parts["rule"], np.int64)
     at = cat(n_parts["at"], np.int64)
     order = np.lexsort((rule_rank[n_rule] if len(n_rule) else n_rule, at))
@@ -225,7 +225,7 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[Any], n_parts: dic
         "level": np.zeros(m, dtype=np.int64), "at": ns_to_timestamps(at), "delivered": np.ones(m, dtype=bool),
         "reason": _strings([""], np.zeros(m, dtype=np.int64)),
         "summary": _strings(texts, cat(n_parts["summary"], np.int64)[order]),
-    }, columns=NOTIFICATION_COLUMNS + NOTIFICATION_TEXT_COLUMNS)
+    }, columns=NOTIFICATION_COLUMNS + NOTIFICATION_TEXT_COLUMNS, copy=False)
     return alerts, notifications
 
 
