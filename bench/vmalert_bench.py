@@ -90,6 +90,55 @@ def _timed(cmd: list[str], cwd: Path, timer: str | None) -> tuple[float, int]:
     return elapsed, int(out.stderr.strip().splitlines()[-1]) if timer else 0
 
 
+# One more run of ours with marks at each stage (a wrapper around the functions the command calls, run as
+# the command runs): where the whole-process time and memory go, printed beside the ratio it explains.
+_STAGES = r"""
+import sys, time, threading
+T0 = time.perf_counter()
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 >> 20
+peak = [0]
+def sample():
+    while True:
+        peak[0] = max(peak[0], rss())
+        time.sleep(0.01)
+threading.Thread(target=sample, daemon=True).start()
+marks = [("start", 0.0, rss())]
+import perfalert_lab.cli as cli
+marks.append(("imports", time.perf_counter() - T0, rss()))
+import perfalert_lab.reading.files as files
+import perfalert_lab.prometheus.backtest as pb
+import perfalert_lab.backtesting as bt
+def mark(mod, name, label):
+    fn = getattr(mod, name)
+    def wrapped(*a, **k):
+        out = fn(*a, **k)
+        marks.append((label, time.perf_counter() - T0, rss()))
+        return out
+    setattr(mod, name, wrapped)
+mark(files, "read_series", "read")
+mark(pb, "evaluate_rule_file", "store and rules (rule file)")
+mark(pb, "_expression_series", "report series (rule file)")
+mark(pb, "tables_from_timelines", "tables (rule file)")
+mark(bt, "run", "rules and tables (our rules)")
+cli.read_series = files.read_series  # the command's own reference to it
+mark(cli, "write_outputs", "writing (report and CSVs)")
+cli.main(sys.argv[1:])
+parts = []
+for (_, t0, _), (label, t1, mb) in zip(marks, marks[1:]):
+    parts.append(f"{label} {t1 - t0:.2f}s/{mb}MB")
+print("STAGES " + "; ".join(parts) + f"; total {time.perf_counter() - T0:.2f}s, peak (sampled) {peak[0]}MB")
+"""
+
+
+def _stages(cmd: list[str], cwd: Path) -> str:
+    """Our command's stages, one run: seconds each and the resident memory after it."""
+    out = subprocess.run([sys.executable, "-c", _STAGES, *cmd[1:]], cwd=cwd, capture_output=True, text=True)
+    line = [x for x in out.stdout.splitlines() if x.startswith("STAGES ")]
+    return line[-1][len("STAGES "):] if line else f"(no stage marks: {out.stderr[-300:]})"
+
+
 def _episodes_from_alerts(alerts: pd.DataFrame) -> set[tuple[str, str, int, int]]:
     """(alertname, source, first firing ms, last firing ms) of our alerts table."""
     out = set()
@@ -153,6 +202,7 @@ def bench_vs_vmalert(record: Callable[..., None], median_time: Callable[..., flo
 
         input_bytes = int(pal.read_metrics(d / "cpu.parquet", order="series").memory_usage(deep=True).sum())
         ours = _episodes_from_alerts(pd.read_csv(d / "out" / "alerts.csv", parse_dates=["fired_at", "resolved_at"]))
+        stages = {"rule file": _stages(ours_cmd, d), "own rules": _stages(own_cmd, d)}
         own = _episodes_from_alerts(pd.read_csv(d / "own" / "alerts.csv", parse_dates=["fired_at", "resolved_at"]))
 
         port = _free_port()
@@ -215,6 +265,8 @@ def bench_vs_vmalert(record: Callable[..., None], median_time: Callable[..., flo
         record(f"vmalert -replay, same rules and data (imported apart: {t_import:.2f} s)", seconds=t_theirs,
                vmalert_peak_mb=theirs_kb / 1024, victoriametrics_peak_mb=vm_kb / 1024,
                speedup=t_theirs / t_ours, speedup_own_rules=t_theirs / t_own)
+        for kind, text in stages.items():
+            print(f"  where our time goes ({kind}, one run): {text}", flush=True)
         record("firing episodes: ours / vmalert / differing / of them float ties", ours=len(ours), vmalert=len(theirs),
                differing=len(only_ours) + len(only_theirs), float_ties=ties, vmalert_after_the_data=len(after_end))
         own_only, theirs_only = own - theirs, theirs - own
