@@ -10,7 +10,9 @@ firing and resolved alerts) must be the simulation's, in order, within 0.25 s.
 A scenario is kept only when its answer does not hang on a hair: the simulation must give
 the same notifications with every arrival 0.2 s earlier or later (real messages take a few
 milliseconds) and whatever the phase of the dispatcher's 30-second maintenance within the
-second or two Alertmanager takes to start. ``PERFALERT_SKIP_LIVE_ALERTMANAGER=1`` skips it.
+second or two Alertmanager takes to start. A scenario whose real run misses anyway (a stall of the
+shared machine shifts an arrival across a timer) is run once more; one that misses twice fails.
+``PERFALERT_SKIP_LIVE_ALERTMANAGER=1`` skips it.
 """
 
 from __future__ import annotations
@@ -215,16 +217,32 @@ def test_real_alertmanager_sends_what_the_simulation_says(tmp_path: Path) -> Non
     dirs = [tmp_path / f"s{i}" for i in range(len(scenarios))]
     for d in dirs:
         d.mkdir()
-    with ThreadPoolExecutor(max_workers=len(scenarios)) as pool:
-        runs = list(pool.map(lambda i: _run(dirs[i], scenarios[i][0], scenarios[i][1]), range(len(scenarios))))
-    compared = 0
-    for (config, timeline, sim), (real, startup) in zip(scenarios, runs, strict=True):
-        assert startup < 1.9, f"Alertmanager took {startup:.2f} s to start; the maintenance phase is unknown"
+    def run_all(which: list[int], attempt: int) -> dict[int, tuple[list[tuple], float]]:
+        with ThreadPoolExecutor(max_workers=len(which)) as pool:
+            runs = pool.map(lambda i: _run(dirs[i] / f"run{attempt}", scenarios[i][0], scenarios[i][1]), which)
+            return dict(zip(which, runs, strict=True))
+
+    def mismatch(i: int, real: list[tuple], startup: float) -> str | None:
+        config, timeline, sim = scenarios[i]
+        if startup >= 1.9:
+            return f"Alertmanager took {startup:.2f} s to start; the maintenance phase is unknown"
         want, got = _by_receiver_and_group(sim), _by_receiver_and_group(real)
-        assert {k: [x[3:] for x in v] for k, v in got.items()} == {k: [x[3:] for x in v] for k, v in want.items()}, \
-            (config, timeline, real, sim)
-        for key, notes in want.items():
-            for w, g in zip(notes, got[key], strict=True):
-                assert abs(w[0] - g[0]) <= TOLERANCE, (key, w, g, config, timeline)
-                compared += 1
+        if {k: [x[3:] for x in v] for k, v in got.items()} != {k: [x[3:] for x in v] for k, v in want.items()}:
+            return f"notifications differ: {config, timeline, real, sim}"
+        late = [(key, w, g) for key, notes in want.items() for w, g in zip(notes, got[key], strict=True)
+                if abs(w[0] - g[0]) > TOLERANCE]
+        return f"notifications late: {late, config, timeline}" if late else None
+
+    # The binary runs in real time, fed over HTTP on a shared machine: a scenario that misses is run once more
+    # (a stall of a fifth of a second shifts an arrival across a timer); what misses twice fails.
+    for d in dirs:
+        (d / "run0").mkdir()
+        (d / "run1").mkdir()
+    runs = run_all(list(range(len(scenarios))), 0)
+    missed = [i for i, (real, startup) in runs.items() if mismatch(i, real, startup)]
+    if missed:
+        runs.update(run_all(missed, 1))
+    problems = [m for i, (real, startup) in runs.items() if (m := mismatch(i, real, startup))]
+    assert not problems, problems
+    compared = sum(len(notes) for _, _, sim in scenarios for notes in _by_receiver_and_group(sim).values())
     assert compared >= 3 * len(scenarios)
