@@ -235,8 +235,9 @@ def page_rows(alert: np.ndarray, level: np.ndarray, paging: np.ndarray) -> np.nd
 
 
 def _arrow_strings(col: pd.Series) -> pa.Array:
-    """A string column as one Arrow array (no copy when it already is one)."""
-    return pc.cast(pa.array(col.array), pa.string())
+    """A string column as one Arrow array (no copy when it already is one in one piece)."""
+    arr = pc.cast(pa.array(col.array), pa.string())
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 def notification_pages(notifications: pd.DataFrame, alerts: pd.DataFrame) -> np.ndarray:
@@ -257,7 +258,8 @@ def notification_pages(notifications: pd.DataFrame, alerts: pd.DataFrame) -> np.
     # each notification's alert: its row in ``alerts`` (the first with that id), one hash pass in Arrow;
     # notifications of alerts the table lacks are told apart by their ids, after every row
     ids = _arrow_strings(n["alert_id"])
-    row = pc.index_in(ids, value_set=_arrow_strings(alerts["alert_id"])) if len(alerts) else pa.nulls(len(n))
+    row = pc.index_in(ids, value_set=_arrow_strings(alerts["alert_id"])) if len(alerts) \
+        else pa.nulls(len(n), type=pa.int32())
     known = row.is_valid().to_numpy(zero_copy_only=False)
     codes = row.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     if not known.all():

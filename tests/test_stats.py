@@ -145,3 +145,40 @@ def test_a_rules_rates_divide_by_the_span_it_watches_and_total_scores_only_loade
         assert stats.loc["TOTAL", "incidents"] == 2  # gone-9 is not in the input: not scored
         table = pal.sweep(frame, rules["cpu"], threshold=[80], incidents=incidents, rules=rules)
         assert table.iloc[0]["alerts_per_day"] == stats.loc["cpu", "alerts_per_day"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_pages_found_by_hashing_equal_pages_found_row_by_row(seed: int) -> None:
+    """``notification_pages`` finds each notification's alert by one Arrow hash pass; it equals a plain
+    per-row reading of SPEC 5 (the first delivered firing or escalation of each (alert, level) whose alert's
+    severity pages or whose channel pages), also when the alerts table lacks some ids or is empty and when
+    the columns are held in several Arrow chunks."""
+    from perfalert_lab.stats import PAGING_CHANNELS, PAGING_SEVERITIES, notification_pages
+
+    rng = np.random.default_rng(seed)
+    ids = [f"r-{i}" for i in range(8)]
+    severity = dict(zip(ids, rng.choice(["critical", "page", "low", ""], len(ids)).tolist(), strict=True))
+    m = 60
+    notes = pd.DataFrame({
+        "alert_id": pd.array(rng.choice(ids + ["gone-1", "gone-2"], m), dtype="str"),
+        "kind": rng.choice(["firing", "escalation", "repeat", "resolved"], m),
+        "delivered": rng.random(m) < 0.8, "channel": rng.choice(["sms", "log", "email", "pagerduty"], m),
+        "level": rng.integers(0, 3, m)})
+    known = [i for i in ids if rng.random() < 0.8]
+    alerts = pd.DataFrame({"alert_id": pd.array(known, dtype="str"),
+                           "severity": pd.array([severity[i] for i in known], dtype="str")})
+
+    def by_rows(n: pd.DataFrame, a: pd.DataFrame) -> list[bool]:
+        sev = dict(zip(a["alert_id"], a["severity"], strict=True))
+        seen, out = set(), []
+        for r in n.itertuples():
+            pages = r.kind in ("firing", "escalation") and r.delivered and (
+                sev.get(r.alert_id) in PAGING_SEVERITIES or r.channel in PAGING_CHANNELS)
+            out.append(pages and (r.alert_id, r.level) not in seen)
+            if pages:
+                seen.add((r.alert_id, r.level))
+        return out
+
+    for a in (alerts, alerts.iloc[:0], pd.concat([alerts.iloc[:3], alerts.iloc[3:]], ignore_index=True)):
+        for n in (notes, pd.concat([notes.iloc[:20], notes.iloc[20:]], ignore_index=True)):
+            assert notification_pages(n, a).tolist() == by_rows(n, a)
