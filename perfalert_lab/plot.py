@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from ._time import NAT_NS, col_ns
 from .errors import UsageError
-from .stats import notification_pages
+from .stats import _arrow_strings, notification_pages
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -468,8 +468,7 @@ def _among(col: pd.Series, values: set[str]) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    found = pc.is_in(pc.cast(pa.array(col.astype("str").array), pa.string()),
-                     value_set=pa.array(sorted(values), type=pa.string()))
+    found = pc.is_in(_arrow_strings(col), value_set=pa.array(sorted(values), type=pa.string()))
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
