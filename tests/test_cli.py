@@ -164,3 +164,23 @@ def test_a_rule_matching_no_series_is_said_on_stderr_and_strict_makes_it_exit_2(
     assert strict.returncode == 2
     assert strict.stderr.splitlines()[-1].startswith("perfalert: error: rule 'lat-high': metric")
     assert "Traceback" not in strict.stderr and not (tmp_path / "strict").exists()
+
+
+def _pool_after(code: str, env: dict[str, str]) -> str:
+    import os
+
+    out = subprocess.run([sys.executable, "-c", code + "; import pyarrow as pa; print(pa.default_memory_pool()"
+                          ".backend_name)"], capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"} | env)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_the_command_gives_arrow_memory_back_through_malloc_unless_the_user_chose_a_pool():
+    as_command = "import sys; from perfalert_lab import cli; sys.argv = ['perfalert', '--version']; cli.run()"
+    assert _pool_after(as_command, {}) == "system"
+    assert _pool_after(as_command, {"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}) == "mimalloc"
+    # main() called in a Python session leaves the process's allocators as they were
+    in_session = "from perfalert_lab import cli; cli.main(['--version'])"
+    assert _pool_after(in_session, {}) == _pool_after("import pyarrow", {})
+    assert _pool_after(in_session, {}) != "system"

@@ -12,6 +12,7 @@ and when it resolves. Statistics and incident scoring are section 5's.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -65,13 +66,17 @@ def backtest_prometheus(frame: Any, rules: PromRuleFile, *, incidents: pd.DataFr
     all_sources = {alert_source(dict(lb)) for lb in store.labels}
     series, compared = _expression_series(timelines, full_store, compat,
                                           to_ns(parse_duration(lookback)) // _NS_PER_MS)
-    alerts, notifications, stats = tables_from_timelines(timelines, rule_ids, (store.first_ms, end_ms), incidents,
-                                                         all_sources, compared=compared)
+    rows = _alert_rows(timelines, rule_ids)
+    first_ms, recorded = store.first_ms, full_store if keep_recorded else None
+    # the replay's (instance x tick) matrices and the store's times go before the tables are built, but
+    # for the matrices the report draws (``series`` holds them): less memory at the run's peak
+    del timelines, store, full_store
+    alerts, notifications, stats = rows.tables((first_ms, end_ms), incidents, all_sources, compared)
     interval = rules.groups[0].interval_ms if rules.groups else 60_000
     clock = IntervalClock(every=f"{interval // 1000}s", lookback=lookback)
-    span = (pd.Timestamp(store.first_ms * _NS_PER_MS, tz="UTC"), pd.Timestamp(end_ms * _NS_PER_MS, tz="UTC"))
+    span = (pd.Timestamp(first_ms * _NS_PER_MS, tz="UTC"), pd.Timestamp(end_ms * _NS_PER_MS, tz="UTC"))
     return BacktestResult(alerts, notifications, stats, rules, clock, span, incidents,
-                          series=series, recorded=full_store if keep_recorded else None)
+                          series=series, recorded=recorded)
 
 
 def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], span_ms: tuple[int, int],
@@ -81,6 +86,42 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
 
     ``compared`` counts, per rule, the series its threshold is compared with (the left side of
     ``<expr> > 0.05``); a rule's ``firing_fraction`` divides by it (default: its alert instances)."""
+    return _alert_rows(timelines, rule_ids).tables(span_ms, incidents, sources, compared)
+
+
+@dataclass
+class _AlertRows:
+    """What the tables are built from, per alert and per notification: small arrays and the strings they
+    index, without the timelines' (instance x tick) matrices (a backtest lets those go before it builds
+    the tables)."""
+
+    a_parts: dict[str, list[np.ndarray]]
+    a_ids: list[Any]
+    n_parts: dict[str, list[np.ndarray]]
+    texts: list[str]
+    rule_index: dict[str, int]
+    instances: tuple[list[str], list[str], list[str], list[str]]
+    evaluations: dict[str, int]
+    watched: dict[str, set[str]]
+    n_series: dict[str, int]
+    spans: dict[str, tuple[int, int]]
+    rule_ids: list[str]
+
+    def tables(self, span_ms: tuple[int, int], incidents: pd.DataFrame | None, sources: set[str],
+               compared: dict[str, int] | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        alerts, notifications = _tables(self.a_parts, self.a_ids, self.n_parts, self.texts, self.rule_index,
+                                        self.instances)
+        span_ns = (span_ms[0] * _NS_PER_MS, span_ms[1] * _NS_PER_MS)
+        n_series = dict(self.n_series)
+        if compared is not None:
+            n_series.update({rid: n for rid, n in compared.items() if rid in n_series})
+        stats = compute_stats(alerts, notifications, self.evaluations, self.watched, n_series, self.rule_ids,
+                              span_ns, incidents, spans=self.spans, sources=sources)
+        return alerts, notifications, stats
+
+
+def _alert_rows(timelines: list[AlertTimeline], rule_ids: list[str]) -> _AlertRows:
+    """Each fired stretch of the timelines as the rows of the alerts and notifications tables."""
     # strings are kept once per alert instance (label text, source, metric, severity) and per rule;
     # rows refer to them by index, and the columns are built in Arrow at the end (no string per row)
     inst_text: list[str] = []
@@ -152,14 +193,8 @@ def tables_from_timelines(timelines: list[AlertTimeline], rule_ids: list[str], s
         n_parts["rule"].append(np.full(k + len(r), rule_index[rid], dtype=np.int64))
         n_parts["at"].append(np.concatenate([fired_ms, resolved_ms[r]])[order] * _NS_PER_MS)
         n_parts["resolved"].append(np.concatenate([np.zeros(k, bool), np.ones(len(r), bool)])[order])
-    alerts, notifications = _tables(a_parts, a_ids, n_parts, texts, rule_index,
-                                    (inst_text, inst_source, inst_metric, inst_severity))
-    span_ns = (span_ms[0] * _NS_PER_MS, span_ms[1] * _NS_PER_MS)
-    if compared is not None:
-        n_series.update({rid: n for rid, n in compared.items() if rid in n_series})
-    stats = compute_stats(alerts, notifications, evaluations, watched, n_series, rule_ids, span_ns, incidents,
-                          spans=spans, sources=sources)
-    return alerts, notifications, stats
+    return _AlertRows(a_parts, a_ids, n_parts, texts, rule_index, (inst_text, inst_source, inst_metric, inst_severity),
+                      evaluations, watched, n_series, spans, rule_ids)
 
 
 def _strings(uniques: list[str], index: np.ndarray) -> Any:
