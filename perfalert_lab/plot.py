@@ -880,12 +880,14 @@ class ReceiverTimeline(_Picture):
 def busiest_series(result: BacktestResult, limit: int) -> list[dict[str, str]]:
     """The label sets (as :meth:`TimelineDisplay.from_result` takes them) of the ``limit`` series
     with most alerts, busiest first; the first series of the input when none fired."""
-    fired = result.alerts[result.alerts["status"] != "suppressed"]
+    alerts = result.alerts
     by = "rule_id" if result.rules.kind == "prometheus" else "metric"
     extra = [str(c) for c in (result.series.keys.columns[2:] if result.series is not None else [])
-             if str(c) in fired.columns]
+             if str(c) in alerts.columns]
     cols = ["source", by, *extra]
-    if len(fired):
+    shown = (alerts["status"] != "suppressed").to_numpy(dtype=bool)
+    if shown.any():  # only the columns counted by, and rows picked only when some are suppressed (no copy of
+        fired = alerts[cols] if shown.all() else alerts.loc[shown, cols]  # a table of a million alerts)
         counts = fired.groupby(cols, sort=False).size().sort_values(ascending=False, kind="stable")
         return [{("metric" if c == by else c): str(v) for c, v in zip(cols, key if isinstance(key, tuple) else (key,),
                                                                         strict=True)}
@@ -911,8 +913,8 @@ def _of_sources(result: BacktestResult, sources: set[str | None]) -> BacktestRes
 def report_figures(result: BacktestResult, max_series: int = 6) -> list[tuple[str, bytes]]:
     """PNG pictures for the HTML report: timelines of the busiest series, and the load."""
     out = []
-    fired = result.alerts[result.alerts["status"] != "suppressed"]
-    chosen_series = busiest_series(result, max_series) if len(fired) else []
+    fired = (result.alerts["status"] != "suppressed").to_numpy(dtype=bool).any()
+    chosen_series = busiest_series(result, max_series) if fired else []
     narrow = _of_sources(result, {c.get("source") for c in chosen_series})
     for chosen in chosen_series:
         source, metric = chosen.pop("source", None), chosen.pop("metric", None)

@@ -133,7 +133,7 @@ def write_table_csv(frame: pd.DataFrame, path: Path) -> None:
         csv_ready(frame).to_csv(path, index=False, lineterminator="\n")
 
 
-CSV_ROWS = 100_000  # rows rendered at a time: about 10 MB of text for a result table
+CSV_ROWS = 25_000  # rows rendered at a time: about 3 MB of text for a result table (100k: 30-40 MB more at peak)
 
 
 class _NeedsPandas(Exception):

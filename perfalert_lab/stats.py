@@ -279,7 +279,7 @@ def oncall_load(alerts: pd.DataFrame, notifications: pd.DataFrame, span_ns: tupl
     fired again within one hour of the previous alert of the same series resolving.
     """
     weeks = (span_ns[1] - span_ns[0]) / NS / 604800
-    rule_ids = [*dict.fromkeys(alerts["rule_id"].tolist())]
+    rule_ids = [str(r) for r in pd.unique(alerts["rule_id"])]  # in order of first alert
     index = {rid: k for k, rid in enumerate(rule_ids)}
     R = len(rule_ids)
 
@@ -288,24 +288,30 @@ def oncall_load(alerts: pd.DataFrame, notifications: pd.DataFrame, span_ns: tupl
         mapped = np.array([index.get(u, R) for u in uniques], dtype=np.int64)  # a rule without alerts: TOTAL only
         return mapped[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
-    page_rule = rule_codes(notifications)[notification_pages(notifications, alerts)]
-    pages = np.bincount(page_rule, minlength=R + 1)
-    delivered = notifications["delivered"].to_numpy(dtype=bool) if "delivered" in notifications.columns \
-        else np.ones(len(notifications), dtype=bool)
+    note_rule = rule_codes(notifications)
+    pages = np.bincount(note_rule[notification_pages(notifications, alerts)], minlength=R + 1)
     hours = np.zeros((R + 1, 24), dtype=np.int64)
     first = np.full((R + 1, 24), np.iinfo(np.int64).max)  # ties go to the hour seen first, as value_counts
     total_first = np.full(24, np.iinfo(np.int64).max)
     if len(notifications):
-        hour = notifications["at"].dt.hour.to_numpy(dtype=np.int64)[delivered]
-        rule = rule_codes(notifications)[delivered]
-        row = np.arange(len(hour))
-        np.add.at(hours, (rule, hour), 1)
-        np.minimum.at(first, (rule, hour), row)
-        np.minimum.at(total_first, hour, row)
+        hour = notifications["at"].dt.hour.to_numpy(dtype=np.int64)
+        rule = note_rule
+        if "delivered" in notifications.columns:
+            delivered = notifications["delivered"].to_numpy(dtype=bool)
+            if not delivered.all():
+                hour, rule = hour[delivered], rule[delivered]
+        cell = rule * 24 + hour
+        hours = np.bincount(cell, minlength=(R + 1) * 24).reshape(R + 1, 24)
+        seen, at = np.unique(cell, return_index=True)  # each (rule, hour)'s first delivered notification
+        first.reshape(-1)[seen] = at
+        seen, at = np.unique(hour, return_index=True)
+        total_first[seen] = at
     # flapping: an alert that fires within an hour of the previous alert of its series resolving
     flaps = np.zeros(R + 1, dtype=np.int64)
-    live = alerts[alerts["status"] != "suppressed"]
-    if len(live):
+    shown = (alerts["status"] != "suppressed").to_numpy(dtype=bool)
+    if shown.any():  # the columns read, and rows picked only when some are suppressed (no copy of the table)
+        cols = ["rule_id", "source", "metric", "fired_at", "resolved_at"]
+        live = alerts[cols] if shown.all() else alerts.loc[shown, cols]
         series, _ = combine_codes([pd.factorize(live[c], sort=True) for c in ("rule_id", "source", "metric")])
         fired = live["fired_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
         resolved = live["resolved_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
@@ -319,7 +325,7 @@ def oncall_load(alerts: pd.DataFrame, notifications: pd.DataFrame, span_ns: tupl
         ok = same & (prev != NAT_NS)
         gap = f_ - prev
         flap = ok & (gap >= 0) & (gap <= 3600 * NS)
-        np.add.at(flaps, rule_codes(live)[order][flap], 1)
+        flaps = np.bincount(rule_codes(live)[order][flap], minlength=R + 1)
     rows = []
     for k, rid in enumerate([*rule_ids, "TOTAL"]):
         total = k == R

@@ -182,3 +182,60 @@ def test_pages_found_by_hashing_equal_pages_found_row_by_row(seed: int) -> None:
     for a in (alerts, alerts.iloc[:0], pd.concat([alerts.iloc[:3], alerts.iloc[3:]], ignore_index=True)):
         for n in (notes, pd.concat([notes.iloc[:20], notes.iloc[20:]], ignore_index=True)):
             assert notification_pages(n, a).tolist() == by_rows(n, a)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_oncall_load_equals_a_row_by_row_reading(seed: int) -> None:
+    """``oncall_load`` counts in arrays (bincounts, first occurrences); it equals a plain reading of what it
+    promises: pages per rule, the UTC hour with most delivered notifications (a tie goes to the hour seen
+    first, as ``value_counts`` orders them), and alerts that fire within an hour of the previous alert of
+    their series (rule, source, metric) resolving, suppressed alerts left out; a rule with notifications
+    but no alert counts in TOTAL only."""
+    from perfalert_lab.stats import notification_pages, oncall_load
+
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 40))
+    base = pd.Timestamp("2026-01-05", tz="UTC")
+    # on a 10-minute grid over a day, so alerts fire exactly when (or an hour after) another resolves
+    fired = base + pd.to_timedelta(np.sort(rng.integers(0, 144, k)) * 600, unit="s")
+    resolved = pd.Series(fired + pd.to_timedelta(rng.integers(1, 8, k) * 600, unit="s"))
+    resolved[rng.random(k) < 0.2] = pd.NaT
+    alerts = pd.DataFrame({
+        "alert_id": pd.array([f"a{i}" for i in range(k)], dtype="str"),
+        "rule_id": pd.array(rng.choice(["r1", "r2", "r3"], k), dtype="str"),
+        "source": pd.array(rng.choice(["h1", "h2"], k), dtype="str"),
+        "metric": pd.array(rng.choice(["cpu", "mem"], k), dtype="str"),
+        "severity": pd.array(rng.choice(["critical", "low"], k), dtype="str"),
+        "status": pd.array(rng.choice(["active", "resolved", "suppressed"], k, p=[0.2, 0.6, 0.2]), dtype="str"),
+        "fired_at": fired, "resolved_at": resolved.to_numpy()})
+    m = int(rng.integers(0, 60))
+    notes = pd.DataFrame({
+        "alert_id": pd.array(rng.choice([*alerts["alert_id"], "gone"], m), dtype="str"),
+        "rule_id": pd.array(rng.choice(["r1", "r2", "r3", "r9"], m), dtype="str"),
+        "at": base + pd.to_timedelta(np.sort(rng.integers(0, 3 * 86400, m)), unit="s"),
+        "kind": rng.choice(["firing", "resolved", "escalation"], m), "delivered": rng.random(m) < 0.8,
+        "channel": rng.choice(["sms", "log"], m), "level": rng.integers(0, 2, m)})
+    span = (base.value, (base + pd.Timedelta(days=3)).value)
+    got = oncall_load(alerts, notes, span).set_index("rule_id")
+
+    rules = list(dict.fromkeys(alerts["rule_id"]))
+    assert list(got.index) == [*rules, "TOTAL"]
+    pages = notes[notification_pages(notes, alerts)]
+    delivered = notes[notes["delivered"]]
+    live = alerts[alerts["status"] != "suppressed"]
+    for rid in [*rules, "TOTAL"]:
+        mine = (lambda t: t) if rid == "TOTAL" else (lambda t, rid=rid: t[t["rule_id"] == rid])
+        assert got.loc[rid, "pages"] == len(mine(pages)), rid
+        hours = mine(delivered)["at"].dt.hour.tolist()
+        busiest = -1
+        if hours:
+            counts = {h: hours.count(h) for h in dict.fromkeys(hours)}  # in order seen
+            busiest = max(counts, key=lambda h: counts[h])  # the first of the most
+        assert got.loc[rid, "busiest_hour_utc"] == busiest, (rid, hours)
+        flaps = 0
+        for _, g in mine(live).groupby(["rule_id", "source", "metric"]):
+            g = g.sort_values("fired_at", kind="stable")
+            prev = g["resolved_at"].shift()
+            gap = g["fired_at"] - prev
+            flaps += int(((gap >= pd.Timedelta(0)) & (gap <= pd.Timedelta(hours=1)) & prev.notna()).sum())
+        assert got.loc[rid, "flapping"] == flaps, rid
