@@ -120,7 +120,7 @@ def mark(mod, name, label):
 mark(files, "read_series", "read")
 mark(pb, "evaluate_rule_file", "store and rules (rule file)")
 mark(pb, "_expression_series", "report series (rule file)")
-mark(pb, "tables_from_timelines", "tables (rule file)")
+mark(pb._AlertRows, "tables", "tables (rule file)")
 mark(bt, "run", "rules and tables (our rules)")
 cli.read_series = files.read_series  # the command's own reference to it
 mark(cli, "write_outputs", "writing (report and CSVs)")
