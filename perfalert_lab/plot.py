@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ._arrow import arrow_strings
 from ._time import NAT_NS, col_ns
 from .errors import UsageError
-from .stats import _arrow_strings, notification_pages
+from .stats import notification_pages
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -468,7 +469,7 @@ def _among(col: pd.Series, values: set[str]) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    found = pc.is_in(_arrow_strings(col), value_set=pa.array(sorted(values), type=pa.string()))
+    found = pc.is_in(arrow_strings(col), value_set=pa.array(sorted(values), type=pa.string()))
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 

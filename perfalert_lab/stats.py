@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._arrow import arrow_strings
 from ._jit import kernel
 from ._time import NAT_NS, col_ns
 from .frames import combine_codes
@@ -234,12 +235,6 @@ def page_rows(alert: np.ndarray, level: np.ndarray, paging: np.ndarray) -> np.nd
     return out
 
 
-def _arrow_strings(col: pd.Series) -> pa.Array:
-    """A string column as one Arrow array (no copy when it already is one in one piece)."""
-    arr = pc.cast(pa.array(col.array), pa.string())
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-
-
 def notification_pages(notifications: pd.DataFrame, alerts: pd.DataFrame) -> np.ndarray:
     """Which rows of a notifications table are pages (SPEC 5), for either schema: with Alertmanager
     each notification carrying firing alerts to a paging integration; without, :func:`page_rows`."""
@@ -257,8 +252,8 @@ def notification_pages(notifications: pd.DataFrame, alerts: pd.DataFrame) -> np.
         return np.zeros(len(n), dtype=bool)
     # each notification's alert: its row in ``alerts`` (the first with that id), one hash pass in Arrow;
     # notifications of alerts the table lacks are told apart by their ids, after every row
-    ids = _arrow_strings(n["alert_id"])
-    row = pc.index_in(ids, value_set=_arrow_strings(alerts["alert_id"])) if len(alerts) \
+    ids = arrow_strings(n["alert_id"])
+    row = pc.index_in(ids, value_set=arrow_strings(alerts["alert_id"])) if len(alerts) \
         else pa.nulls(len(n), type=pa.int32())
     known = row.is_valid().to_numpy(zero_copy_only=False)
     codes = row.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)

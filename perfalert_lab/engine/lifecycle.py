@@ -337,6 +337,8 @@ class Lifecycle:
         """The alerts and notifications tables of SPEC section 5; with ``texts`` (default: when a rule
         sets labels or annotations) the alerts add ``labels`` and ``annotations`` and the
         notifications the ``summary`` each page says (:mod:`.texts`)."""
+        from .._arrow import arrow_strings  # Arrow: loaded when tables are built
+
         texts = self.rules.uses_templates if texts is None else texts
         cols: dict[str, list[np.ndarray]] = {k: [] for k in (
             "alert_id", "rule", "source", "metric", "pending_since", "fired_at", "resolved_at", "acknowledged_at",
@@ -351,8 +353,8 @@ class Lifecycle:
             n = len(part)
             cols["alert_id"].append(alert_ids(part.rule.id, part.series_hash, part.pending_since))
             cols["rule"].append(np.full(n, rule_index, dtype=np.int64))
-            cols["source"].append(_as_arrow(part.series_keys["source"]))
-            cols["metric"].append(_as_arrow(part.series_keys["metric"]))
+            cols["source"].append(arrow_strings(part.series_keys["source"]))
+            cols["metric"].append(arrow_strings(part.series_keys["metric"]))
             cols["pending_since"].append(part.pending_since)
             cols["fired_at"].append(part.fired_at)
             cols["resolved_at"].append(part.resolved_at)
@@ -403,31 +405,6 @@ KIND_NAMES = ("firing", "escalation", "repeat", "resolved")
 REASONS = ("", "silenced", "rate_limited")
 
 
-def _text(uniques: list[str] | tuple[str, ...], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """A string column from a few distinct values and per-row codes (an arrow take, no Python loop)."""
-    return pd.array(list(uniques), dtype="str").take(np.asarray(codes, dtype=np.int64))
-
-
-def _as_arrow(col: pd.Series) -> Any:
-    """A string column as one arrow array (no Python object per row when it is arrow-backed)."""
-    import pyarrow as pa
-
-    arr = getattr(col.array, "_pa_array", None)
-    if arr is not None and pa.types.is_string(arr.type):
-        return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    return pa.array(col.astype(str).to_numpy(dtype=object), type=pa.string())
-
-
-def _arrow_text(parts: list[Any], order: np.ndarray) -> Any:
-    """Arrow string arrays concatenated and re-ordered, as a pandas string column."""
-    import pyarrow as pa
-
-    if not parts:
-        return pd.array([], dtype="str")
-    joined = pa.concat_arrays(parts).take(pa.array(order.astype(np.int64)))
-    return pd.array(joined, dtype="str")
-
-
 def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
@@ -435,24 +412,26 @@ def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
 def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule], texts: bool,
                   label_cols: dict[str, list[Any]] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """The alerts table, ordered by firing time, then rule file order, then series; and that order."""
+    from .._arrow import strings_at, taken
+
     fired = _cat(cols["fired_at"], np.int64)
     # rows are concatenated in rule order, each rule's in series then time order: a stable sort by
     # firing time keeps that order among alerts that fire at the same instant
     order = np.argsort(fired, kind="stable")
     rule_idx = _cat(cols["rule"], np.int64)[order]
     data = {
-        "alert_id": _arrow_text(cols["alert_id"], order),
-        "rule_id": _text([r.id for r in rules], rule_idx),
-        "source": _arrow_text(cols["source"], order),
-        "metric": _arrow_text(cols["metric"], order),
-        "severity": _text([r.severity for r in rules], rule_idx),
-        "mode": _text([r.mode for r in rules], rule_idx),
+        "alert_id": taken(cols["alert_id"], order),
+        "rule_id": strings_at([r.id for r in rules], rule_idx),
+        "source": taken(cols["source"], order),
+        "metric": taken(cols["metric"], order),
+        "severity": strings_at([r.severity for r in rules], rule_idx),
+        "mode": strings_at([r.mode for r in rules], rule_idx),
         "pending_since": ns_to_timestamps(_cat(cols["pending_since"], np.int64)[order]),
         "fired_at": ns_to_timestamps(fired[order]),
         "resolved_at": ns_to_timestamps(_cat(cols["resolved_at"], np.int64)[order]),
         "acknowledged_at": ns_to_timestamps(_cat(cols["acknowledged_at"], np.int64)[order]),
-        "status": _text(STATUS, _cat(cols["status"], np.int8)[order]),
-        "suppressed_by": _text(SUPPRESSED_BY, _cat(cols["suppressed_by"], np.int8)[order]),
+        "status": strings_at(STATUS, _cat(cols["status"], np.int8)[order]),
+        "suppressed_by": strings_at(SUPPRESSED_BY, _cat(cols["suppressed_by"], np.int8)[order]),
         "escalation_level": _cat(cols["escalation_level"], np.int64)[order],
         "peak_value": _cat(cols["peak_value"], np.float64)[order],
         "notifications": _cat(cols["notifications"], np.int64)[order],
@@ -489,6 +468,8 @@ def _rate_limit(at, candidate, limit, window):  # pragma: no cover - compiled
 
 def _notifications_frame(cols: dict[str, np.ndarray], delivered: np.ndarray, reason: np.ndarray,
                          alerts: pd.DataFrame, alert_order: np.ndarray, summary: Any = None) -> pd.DataFrame:
+    from .._arrow import strings_at
+
     # where each notification's alert sits in the (re-ordered) alerts table
     position = np.empty(len(alert_order), dtype=np.int64)
     position[alert_order] = np.arange(len(alert_order))
@@ -497,12 +478,12 @@ def _notifications_frame(cols: dict[str, np.ndarray], delivered: np.ndarray, rea
         "alert_id": alerts["alert_id"].array.take(at_row),
         "rule_id": alerts["rule_id"].array.take(at_row),
         "source": alerts["source"].array.take(at_row),
-        "channel": _text(CHANNEL_NAMES, cols["channel"]),
-        "kind": _text(KIND_NAMES, cols["kind"]),
+        "channel": strings_at(CHANNEL_NAMES, cols["channel"]),
+        "kind": strings_at(KIND_NAMES, cols["kind"]),
         "level": cols["level"].astype(np.int64),
         "at": ns_to_timestamps(cols["at"]),
         "delivered": delivered,
-        "reason": _text(REASONS, reason),
+        "reason": strings_at(REASONS, reason),
     }
     if summary is not None:
         data["summary"] = summary.take(at_row)

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from .._arrow import strings_at, taken
 from .._hashing import stable_hash
 from .._time import NAT_NS, ns_to_timestamps, parse_duration, parse_instant, to_ns
 from ..clock import IntervalClock
@@ -197,16 +197,6 @@ def _alert_rows(timelines: list[AlertTimeline], rule_ids: list[str]) -> _AlertRo
                       evaluations, watched, n_series, spans, rule_ids)
 
 
-def _strings(uniques: list[str], index: np.ndarray) -> Any:
-    """A pandas string column of ``uniques[index]``, gathered in Arrow (no Python string per row)."""
-    return pd.array(pc.take(pa.array(uniques, type=pa.string()), pa.array(index, type=pa.int64())), dtype="str")
-
-
-def _taken(strings: Any, index: np.ndarray) -> Any:
-    """A pandas string column of an Arrow string array's ``index`` rows."""
-    return pd.array(strings.take(pa.array(index, type=pa.int64())), dtype="str")
-
-
 def _rank(uniques: list[str]) -> np.ndarray:
     """Each string's place in sorted order (ties share one): a sort key equal to sorting the strings."""
     if not uniques:
@@ -235,17 +225,17 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[Any], n_parts: dic
     ended = resolved != NAT_NS
     n = len(inst)
     alerts = pd.DataFrame({
-        "alert_id": _taken(ids, order), "rule_id": _strings(rules, rule), "source": _strings(source, inst),
-        "metric": _strings(metric, inst), "severity": _strings(severity, inst),
-        "mode": _strings(["prometheus"], np.zeros(n, dtype=np.int64)),
+        "alert_id": taken(ids, order), "rule_id": strings_at(rules, rule), "source": strings_at(source, inst),
+        "metric": strings_at(metric, inst), "severity": strings_at(severity, inst),
+        "mode": strings_at(["prometheus"], np.zeros(n, dtype=np.int64)),
         "pending_since": ns_to_timestamps(cat(a_parts["pending"], np.int64)[order]),
         "fired_at": ns_to_timestamps(fired), "resolved_at": ns_to_timestamps(resolved),
         "acknowledged_at": ns_to_timestamps(np.full(n, NAT_NS, dtype=np.int64)),
-        "status": _strings(["active", "resolved"], ended.astype(np.int64)),
-        "suppressed_by": _strings([""], np.zeros(n, dtype=np.int64)),
+        "status": strings_at(["active", "resolved"], ended.astype(np.int64)),
+        "suppressed_by": strings_at([""], np.zeros(n, dtype=np.int64)),
         "escalation_level": np.zeros(n, dtype=np.int64), "peak_value": cat(a_parts["peak"], np.float64)[order],
-        "notifications": 1 + ended.astype(np.int64), "labels": _strings(text, inst),
-        "annotations": _strings(texts, cat(a_parts["annotations"], np.int64)[order]),
+        "notifications": 1 + ended.astype(np.int64), "labels": strings_at(text, inst),
+        "annotations": strings_at(texts, cat(a_parts["annotations"], np.int64)[order]),
     }, columns=ALERT_COLUMNS + ALERT_TEXT_COLUMNS, copy=False)  # the arrays are the table's own
     n_inst, n_rule = cat(n_parts["inst"], np.int64), cat(n_parts["rule"], np.int64)
     at = cat(n_parts["at"], np.int64)
@@ -253,13 +243,13 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[Any], n_parts: dic
     n_inst, n_rule, at = n_inst[order], n_rule[order], at[order]
     m = len(order)
     notifications = pd.DataFrame({
-        "alert_id": _taken(ids, cat(n_parts["alert"], np.int64)[order]),
-        "rule_id": _strings(rules, n_rule), "source": _strings(source, n_inst),
-        "channel": _strings(["alertmanager"], np.zeros(m, dtype=np.int64)),
-        "kind": _strings(["firing", "resolved"], cat(n_parts["resolved"], np.int64)[order]),
+        "alert_id": taken(ids, cat(n_parts["alert"], np.int64)[order]),
+        "rule_id": strings_at(rules, n_rule), "source": strings_at(source, n_inst),
+        "channel": strings_at(["alertmanager"], np.zeros(m, dtype=np.int64)),
+        "kind": strings_at(["firing", "resolved"], cat(n_parts["resolved"], np.int64)[order]),
         "level": np.zeros(m, dtype=np.int64), "at": ns_to_timestamps(at), "delivered": np.ones(m, dtype=bool),
-        "reason": _strings([""], np.zeros(m, dtype=np.int64)),
-        "summary": _strings(texts, cat(n_parts["summary"], np.int64)[order]),
+        "reason": strings_at([""], np.zeros(m, dtype=np.int64)),
+        "summary": strings_at(texts, cat(n_parts["summary"], np.int64)[order]),
     }, columns=NOTIFICATION_COLUMNS + NOTIFICATION_TEXT_COLUMNS, copy=False)
     return alerts, notifications
 
