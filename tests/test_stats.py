@@ -239,3 +239,23 @@ def test_oncall_load_equals_a_row_by_row_reading(seed: int) -> None:
             gap = g["fired_at"] - prev
             flaps += int(((gap >= pd.Timedelta(0)) & (gap <= pd.Timedelta(hours=1)) & prev.notna()).sum())
         assert got.loc[rid, "flapping"] == flaps, rid
+
+
+def test_arrow_string_helpers_keep_missing_values_missing_and_refuse_an_index_out_of_range() -> None:
+    """The one home of the tables' Arrow text: a missing value stays missing whatever the column's dtype
+    (not the text 'nan'), columns in several chunks read whole, and a code past the values is an error
+    rather than pandas' wrap-around to the last value."""
+    import pyarrow as pa
+
+    from perfalert_lab._arrow import arrow_strings, strings_at, taken
+
+    for col in (pd.Series(["a", None, "c"], dtype="str"), pd.Series(["a", np.nan, "c"], dtype=object),
+                pd.Series(pd.array(pa.chunked_array([["a"], [None, "c"]]), dtype="str"))):
+        arr = arrow_strings(col)
+        assert isinstance(arr, pa.Array) and arr.to_pylist() == ["a", None, "c"]
+    assert list(strings_at(("x", "y"), np.array([1, 0, 1], dtype=np.int8))) == ["y", "x", "y"]
+    with pytest.raises(IndexError):
+        strings_at(("x", "y"), np.array([2]))
+    got = taken([pa.array(["a", "b"]), pa.array(["c"])], np.array([2, 0]))
+    assert list(got) == ["c", "a"] and str(got.dtype) == "str"
+    assert len(taken([], np.zeros(0, dtype=np.int64))) == 0
