@@ -182,5 +182,7 @@ def test_the_command_gives_arrow_memory_back_through_malloc_unless_the_user_chos
     assert _pool_after(as_command, {"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}) == "mimalloc"
     # main() called in a Python session leaves the process's allocators as they were
     in_session = "from perfalert_lab import cli; cli.main(['--version'])"
-    assert _pool_after(in_session, {}) == _pool_after("import pyarrow", {})
-    assert _pool_after(in_session, {}) != "system"
+    default = _pool_after("import pyarrow", {})
+    assert _pool_after(in_session, {}) == default
+    if default == "system":  # a pyarrow built without mimalloc and jemalloc: nothing to tell apart
+        pytest.skip("pyarrow's default pool is already the system allocator")
