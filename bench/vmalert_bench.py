@@ -124,8 +124,7 @@ mark(pb._AlertRows, "tables", "tables (rule file)")
 mark(bt, "run", "rules and tables (our rules)")
 cli.read_series = files.read_series  # the command's own reference to it
 mark(cli, "write_outputs", "writing (report and CSVs)")
-cli._return_memory_promptly()  # as the console script runs it
-cli.main(sys.argv[1:])
+cli.run()  # as the console script runs it (its arguments are sys.argv[1:])
 parts = []
 for (_, t0, _), (label, t1, mb) in zip(marks, marks[1:]):
     parts.append(f"{label} {t1 - t0:.2f}s/{mb}MB")

@@ -278,12 +278,11 @@ def oncall_load(alerts: pd.DataFrame, notifications: pd.DataFrame, span_ns: tupl
     index = {rid: k for k, rid in enumerate(rule_ids)}
     R = len(rule_ids)
 
-    def rule_codes(table: pd.DataFrame) -> np.ndarray:
-        codes, uniques = pd.factorize(table["rule_id"], sort=False)
+    def rule_codes(codes: np.ndarray, uniques: pd.Index) -> np.ndarray:  # a factorized rule_id column
         mapped = np.array([index.get(u, R) for u in uniques], dtype=np.int64)  # a rule without alerts: TOTAL only
         return mapped[codes] if len(codes) else np.zeros(0, dtype=np.int64)
 
-    note_rule = rule_codes(notifications)
+    note_rule = rule_codes(*pd.factorize(notifications["rule_id"], sort=False))
     pages = np.bincount(note_rule[notification_pages(notifications, alerts)], minlength=R + 1)
     hours = np.zeros((R + 1, 24), dtype=np.int64)
     first = np.full((R + 1, 24), np.iinfo(np.int64).max)  # ties go to the hour seen first, as value_counts
@@ -307,7 +306,8 @@ def oncall_load(alerts: pd.DataFrame, notifications: pd.DataFrame, span_ns: tupl
     if shown.any():  # the columns read, and rows picked only when some are suppressed (no copy of the table)
         cols = ["rule_id", "source", "metric", "fired_at", "resolved_at"]
         live = alerts[cols] if shown.all() else alerts.loc[shown, cols]
-        series, _ = combine_codes([pd.factorize(live[c], sort=True) for c in ("rule_id", "source", "metric")])
+        by = [pd.factorize(live[c], sort=True) for c in ("rule_id", "source", "metric")]
+        series, _ = combine_codes(by)
         fired = live["fired_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
         resolved = live["resolved_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
         order = np.lexsort((fired, series))
@@ -320,7 +320,7 @@ def oncall_load(alerts: pd.DataFrame, notifications: pd.DataFrame, span_ns: tupl
         ok = same & (prev != NAT_NS)
         gap = f_ - prev
         flap = ok & (gap >= 0) & (gap <= 3600 * NS)
-        flaps = np.bincount(rule_codes(live)[order][flap], minlength=R + 1)
+        flaps = np.bincount(rule_codes(*by[0])[order][flap], minlength=R + 1)
     rows = []
     for k, rid in enumerate([*rule_ids, "TOTAL"]):
         total = k == R
