@@ -18,7 +18,7 @@ from .clock import Clock, SampleClock
 from .distributed import backtest_dask
 from .engine.pipeline import prepare, run
 from .errors import UsageError
-from .frames import SeriesSet, as_incidents
+from .frames import Handoff, SeriesSet, as_incidents
 from .result import BacktestResult
 from .rules.model import RuleSet
 from .rules.promfile import PromRuleFile
@@ -93,6 +93,7 @@ def _backtest(frame: Any, rules: Any, *, clock: Clock | None, incidents: pd.Data
         if _is_dask(frame):
             frame = frame.compute()
         return backtest_prometheus(frame, rules, incidents=incidents, **(prometheus or {}))
+    frame = Handoff.taken(frame)  # our rules' result keeps the series it drew (the report plots them)
     if _is_dask(frame):
         return backtest_dask(frame, rules, clock=clock, incidents=incidents, duplicates=duplicates, strict=strict,
                              texts=texts)

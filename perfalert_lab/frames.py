@@ -411,6 +411,30 @@ class SeriesSet:
                    keys=_keys(frame, id_cols, (k - 1) * width + perm), start_ns=int(ts[0]), end_ns=int(ts[-1]))
 
 
+class Handoff:
+    """An input handed over to one backtest: the backtest takes it out (the holder is then empty), so it is
+    freed as soon as the backtest is done with it, not when the call returns. The command reads each file
+    for one backtest and hands it over this way: a rule file's backtest keeps none of its input, and at 10M
+    samples the 160 MB it frees is a sixth of the command's peak."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def take(self) -> Any:
+        """The input; a second ``take`` is an error (it was handed over once)."""
+        value, self._value = self._value, None
+        if value is None:
+            raise RuntimeError("Handoff.take: the input was already taken (it is handed to one backtest)")
+        return value
+
+    @staticmethod
+    def taken(value: Any) -> Any:
+        """``value`` itself, or what a :class:`Handoff` holds (taken out of it)."""
+        return value.take() if isinstance(value, Handoff) else value
+
+
 def _columns(matrix: np.ndarray, order: np.ndarray) -> np.ndarray:
     """The columns ``order`` of ``matrix`` one after another, as one flat array: a transpose done a tile of
     about 256 KB at a time, so what is read and written stays in cache (twice as quick as one strided copy

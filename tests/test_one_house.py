@@ -356,3 +356,41 @@ def test_our_rules_take_the_series_model_and_read_series_feeds_both_kinds(tmp_pa
         assert len(a.alerts) > 0
         pd.testing.assert_frame_equal(a.alerts, b.alerts)
         pd.testing.assert_frame_equal(a.stats, b.stats)
+
+
+def test_a_handed_over_input_is_freed_before_the_tables_are_built(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the command reads is handed to the backtest (:class:`Handoff`): a rule file's backtest lets it go
+    once its store is made, so it is gone while the tables are built (the run's memory peak); the tables
+    are those of the series passed plainly, for both kinds of rule, and a handoff is taken once."""
+    import weakref
+
+    import perfalert_lab.prometheus.backtest as pb
+    from perfalert_lab.frames import Handoff
+
+    path = tmp_path / "alerts.yml"
+    path.write_text(PROM)
+    rules = pal.load_prometheus_rules(path)
+    plain = pal.backtest(SeriesSet.from_frame(_codes_frame()), rules)
+    series = SeriesSet.from_frame(_codes_frame())
+    alive = weakref.ref(series)
+    seen: list[bool] = []
+    rows = pb._AlertRows.tables
+
+    def tables(self: pb._AlertRows, *args: object) -> object:
+        seen.append(alive() is not None)
+        return rows(self, *args)
+
+    monkeypatch.setattr(pb._AlertRows, "tables", tables)
+    handed = Handoff(series)
+    del series
+    got = pal.backtest(handed, rules)
+    assert seen == [False]
+    pd.testing.assert_frame_equal(got.alerts, plain.alerts)
+    pd.testing.assert_frame_equal(got.notifications, plain.notifications)
+    with pytest.raises(RuntimeError, match="already taken"):
+        handed.take()
+    ours = pal.rules.parse_rules(OURS)
+    got, plain = pal.backtest(Handoff(SeriesSet.from_frame(_codes_frame())), ours), pal.backtest(_codes_frame(), ours)
+    assert len(got.alerts) > 0
+    pd.testing.assert_frame_equal(got.alerts, plain.alerts)
