@@ -59,13 +59,18 @@ class Kernel:
         _registry.setdefault(fn.__module__, []).append(self)
 
     def __call__(self, *args: Any) -> Any:
-        if _mode == "never":
+        if not self.runs_compiled(*args):
             return self.py_func(*args)
         if self.compiled is None:
-            if _mode == "auto" and _size(args) < SMALL:
-                return self.py_func(*args)
             compile_module(self.py_func.__module__)
         return self.compiled(*args)
+
+    def runs_compiled(self, *args: Any) -> bool:
+        """Whether a call with ``args`` runs the compiled kernel (a caller with a vectorised way of its own
+        can take that below the size that repays compiling)."""
+        if _mode == "never":
+            return False
+        return self.compiled is not None or _mode == "always" or _size(args) >= SMALL
 
     def __repr__(self) -> str:
         state = "compiled" if self.compiled is not None else "not compiled yet"

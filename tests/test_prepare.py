@@ -148,3 +148,45 @@ def test_a_time_ordered_frame_is_read_as_blocks_of_one_time(encoding: str, seed:
         assert blocks(f) is None, name
         want = prepare(f.sort_values(ids + ["timestamp"], kind="stable", na_position="first").reset_index(drop=True))
         same(prepare(f), want)
+
+
+@pytest.mark.parametrize("jit", ["always", "never"])
+@pytest.mark.parametrize("seed", range(6))
+def test_a_time_ordered_frame_without_the_pattern_is_counted_into_its_series(jit: str, seed: int) -> None:
+    """Rows in time order where series start late, end early or skip a time (no (time x series) pattern) are
+    grouped by one counting sort; a series whose time goes back or repeats is left to the sorting path. Both
+    give what preparing the frame sorted by series gives, compiled and as plain Python."""
+    from perfalert_lab import _jit
+    from perfalert_lab._time import col_ns
+    from perfalert_lab.frames import _by_series, _factorize, combine_codes
+
+    rng = np.random.default_rng(seed)
+    series, steps = int(rng.integers(2, 30)), int(rng.integers(5, 400))
+    t0 = pd.Timestamp("2026-01-01", tz="UTC").value
+    parts = []
+    for s in range(series):
+        keep = rng.random(steps) > rng.choice([0.0, 0.05, 0.5])  # gaps
+        keep[: rng.integers(0, steps // 2)] = rng.random() < 0.5  # some start late
+        t = t0 + np.flatnonzero(keep) * 60 * 10**9 + int(rng.integers(0, 1000)) * 10**6
+        parts.append(pd.DataFrame({"timestamp": pd.to_datetime(t, utc=True), "source": f"h{s % 7}",
+                                   "metric": ["cpu", "mem"][s % 2], "zone": ["", "eu", "us"][s % 3],
+                                   "value": rng.normal(50, 10, len(t))}))
+    frame = pd.concat(parts, ignore_index=True).sort_values("timestamp", kind="stable").reset_index(drop=True)
+    frame = frame.astype({"source": "str", "metric": "str", "zone": "str"})
+    ids = ["source", "metric", "zone"]
+    odd = {
+        "time-ordered": frame,
+        "a time twice": pd.concat([frame, frame.iloc[[len(frame) // 2]]]).sort_values("timestamp", kind="stable"),
+        "a row early": frame.iloc[np.r_[len(frame) - 1, 0:len(frame) - 1]],
+    }
+    previous = _jit.set_mode(jit)
+    try:
+        for name, f in odd.items():
+            f = f.reset_index(drop=True)
+            codes, n = combine_codes([_factorize(f[c]) for c in ids])
+            counted = _by_series(codes, col_ns(f["timestamp"]), f["value"].to_numpy(), n)
+            assert (counted is not None) == (name == "time-ordered"), name
+            want = prepare(f.sort_values(ids + ["timestamp"], kind="stable").reset_index(drop=True))
+            same(prepare(f), want)
+    finally:
+        _jit.set_mode(previous)
