@@ -6,7 +6,7 @@ import base64
 import csv
 import html
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -129,11 +129,11 @@ def write_table_csv(frame: pd.DataFrame, path: Path) -> None:
         with open(path, "wb") as out:
             for part in _csv_parts(frame):
                 out.write(part)
-    except _NeedsPandas:  # a column of a kind rendered only by pandas (found in any block): pandas writes it all
+    except _NeedsPandas:  # a column of a kind only pandas renders (found before a byte is written): pandas writes it
         csv_ready(frame).to_csv(path, index=False, lineterminator="\n")
 
 
-CSV_ROWS = 25_000  # rows rendered at a time: about 3 MB of text for a result table (100k: 30-40 MB more at peak)
+CSV_ROWS = 25_000  # rows rendered at a time: about 6 MB of text for a result table (100k: 30-40 MB more at peak)
 
 
 class _NeedsPandas(Exception):
@@ -153,46 +153,57 @@ _NEEDS_QUOTES = _needs_quotes()
 
 def _quoted(col: Any) -> Any:
     """Strings as the csv module writes them (QUOTE_MINIMAL): quoted, inner quotes doubled, when they
-    hold the delimiter, a quote or a line break. A column of few distinct values is quoted once per value."""
-    import pyarrow as pa
+    hold the delimiter, a quote or a line break."""
     import pyarrow.compute as pc
 
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    if len(col) > 1000 and len(pc.unique(col.slice(0, 1000))) * 4 < 1000:  # few values (judged by the first
-        encoded = col.dictionary_encode()                                     # rows: ids are not encoded)
-        if len(encoded.dictionary) * 4 < len(col):
-            return pc.take(_quoted(encoded.dictionary), encoded.indices)
     need = pc.match_substring_regex(col, _NEEDS_QUOTES)
     if not pc.any(need).as_py():
         return col
-    quoted = pc.binary_join_element_wise(pa.scalar('"'), pc.replace_substring(col, '"', '""'), pa.scalar('"'),
-                                         pa.scalar(""))
-    return pc.if_else(pc.fill_null(need, False), quoted, col)
+    return _quote_where(col, need)
 
 
-def _csv_column(series: pd.Series) -> Any:
-    """One column as text, as ``DataFrame.to_csv`` renders it (None: not a kind rendered here)."""
+def _quote_where(col: Any, need: Any) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    quoted = pc.binary_join_element_wise(pa.scalar('"', col.type), pc.replace_substring(col, '"', '""'),
+                                         pa.scalar('"', col.type), pa.scalar("", col.type))
+    return pc.if_else(pc.fill_null(need, False), quoted, col)
+
+
+Rows = Callable[[int, int], Any]  # the text of rows [a, b) of one column, an Arrow large_string array
+
+
+def _column_text(series: pd.Series) -> Rows | None:
+    """One column's CSV text as ``DataFrame.to_csv`` renders it, given a block of rows at a time (None:
+    not a kind rendered here). What every block shares is worked out once for the whole column (a time
+    column's distinct times formatted, a string column's few distinct values quoted, which fields need
+    quotes), so a block costs one Arrow call or none: each call hands the interpreter lock back and
+    forth with the report drawing beside the writer, and a block of twenty calls a column waited for
+    it most of the time."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text_type = pa.large_string()
     dtype = series.dtype
     if isinstance(dtype, pd.DatetimeTZDtype):
         utc = series.dt.tz_convert("UTC")
-        codes, uniques = pd.factorize(utc.to_numpy(dtype="datetime64[ns]").astype(np.int64))  # NaT: -1
+        codes, uniques = pd.factorize(utc.to_numpy(dtype="datetime64[ns]").astype(np.int64))  # NaT: a value
         ns = uniques[uniques != NAT_NS]
         whole = bool(((ns % 1_000_000_000) == 0).all())
         unit = pa.timestamp("s" if whole else "us", "UTC")
         stamps = pa.array(uniques.view("datetime64[ns]"), type=pa.timestamp("ns", "UTC"),
                           mask=uniques == NAT_NS)  # each distinct time formatted once (a tick repeats often)
-        text = pc.strftime(pc.cast(stamps, unit, safe=False), format="%Y-%m-%dT%H:%M:%SZ")
-        return pc.fill_null(pc.take(text, pa.array(codes, mask=codes < 0)), "")
+        text = pc.fill_null(pc.strftime(pc.cast(stamps, unit, safe=False), format="%Y-%m-%dT%H:%M:%SZ"), "")
+        return _taken(pc.cast(text, text_type), pa.array(codes.astype(np.int32 if len(uniques) < 2**31 else np.int64)))
     if pd.api.types.is_bool_dtype(dtype) and not series.isna().any():
-        return pc.if_else(pa.array(series.to_numpy(dtype=bool)), "True", "False")
+        return _taken(pa.array(["False", "True"], type=text_type), pa.array(series.to_numpy(dtype=np.int8)))
     if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
-        return pc.cast(pa.array(series.to_numpy()), pa.string())
+        ints = series.to_numpy()
+        return lambda a, b: pc.cast(pa.array(ints[a:b]), text_type)
     if pd.api.types.is_float_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
-        return _float_text(series.to_numpy(dtype=np.float64))
+        floats = series.to_numpy(dtype=np.float64)
+        return lambda a, b: pc.cast(_float_text(floats[a:b]), text_type)
     if pd.api.types.is_string_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype):
         try:
             arr = pa.array(series, from_pandas=True)
@@ -202,8 +213,23 @@ def _csv_column(series: pd.Series) -> Any:
             arr = arr.dictionary_decode()
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
             return None
-        return _quoted(pc.fill_null(pc.cast(arr, pa.string()), ""))
+        arr = pc.cast(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr, text_type)
+        if arr.null_count:
+            arr = pc.fill_null(arr, "")
+        if len(arr) > 1000 and len(pc.unique(arr.slice(0, 1000))) * 4 < 1000:  # few values (judged by the first
+            encoded = arr.dictionary_encode()                                     # rows: ids are not encoded)
+            if len(encoded.dictionary) * 4 < len(arr):
+                return _taken(_quoted(encoded.dictionary), encoded.indices)
+        need = pc.match_substring_regex(arr, _NEEDS_QUOTES)
+        if not pc.any(need).as_py():
+            return lambda a, b: arr.slice(a, b - a)
+        return lambda a, b: _quote_where(arr.slice(a, b - a), need.slice(a, b - a))
     return None
+
+
+def _taken(text: Any, codes: Any) -> Rows:
+    """Rows as ``text[codes[row]]``: one take a block."""
+    return lambda a, b: text.take(codes.slice(a, b - a))
 
 
 def _float_text(values: np.ndarray) -> Any:
@@ -241,24 +267,22 @@ def csv_text(frame: pd.DataFrame) -> bytes | None:
 
 def _csv_parts(frame: pd.DataFrame) -> Iterator[bytes | memoryview]:
     """The CSV text of ``frame`` in parts: the header, then the lines of each block of :data:`CSV_ROWS`
-    rows (raises :class:`_NeedsPandas` when a column is not one rendered here)."""
+    rows (raises :class:`_NeedsPandas`, before any part, when a column is not one rendered here)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if not len(frame.columns) or frame.columns.duplicated().any() or (len(frame) and len(frame.columns) == 1):
         raise _NeedsPandas  # the csv module quotes an empty lone field: leave that to pandas
+    columns = [_column_text(frame.iloc[:, k]) for k in range(len(frame.columns))] if len(frame) else []
+    if any(c is None for c in columns):
+        raise _NeedsPandas
     yield (",".join(_quoted(pa.array([str(c)])).to_pylist()[0] for c in frame.columns) + "\n").encode()
+    comma, newline, nothing = (pa.scalar(x, pa.large_string()) for x in (",", "\n", ""))
     for start in range(0, len(frame), CSV_ROWS):
-        block = frame.iloc[start:start + CSV_ROWS]
-        cols = [_csv_column(block[c]) for c in block.columns]
-        if any(c is None for c in cols):
-            raise _NeedsPandas
-        cols[-1] = pc.binary_join_element_wise(cols[-1], "\n", "")  # the line's end, on its last field
-        size = sum(c.nbytes for c in cols) + len(block) * len(cols)
-        kind = pa.string() if size < 2**31 - 1 else pa.large_string()  # 32-bit offsets while the text fits them
-        lines = pc.binary_join_element_wise(*(pc.cast(c, kind) for c in cols), pa.scalar(",", kind))
-        del cols
-        yield from _value_views(lines)
+        stop = min(start + CSV_ROWS, len(frame))
+        fields = [c(start, stop) for c in columns if c is not None]
+        fields[-1] = pc.binary_join_element_wise(fields[-1], newline, nothing)  # the line's end, on its last field
+        yield from _value_views(pc.binary_join_element_wise(*fields, comma))
 
 
 def _value_views(arr: Any) -> Iterator[memoryview]:
