@@ -195,7 +195,7 @@ def _column_text(series: pd.Series) -> Rows | None:
         stamps = pa.array(uniques.view("datetime64[ns]"), type=pa.timestamp("ns", "UTC"),
                           mask=uniques == NAT_NS)  # each distinct time formatted once (a tick repeats often)
         text = pc.fill_null(pc.strftime(pc.cast(stamps, unit, safe=False), format="%Y-%m-%dT%H:%M:%SZ"), "")
-        return _taken(pc.cast(text, text_type), pa.array(codes.astype(np.int32 if len(uniques) < 2**31 else np.int64)))
+        return _taken(pc.cast(text, text_type), pa.array(codes))
     if pd.api.types.is_bool_dtype(dtype) and not series.isna().any():
         return _taken(pa.array(["False", "True"], type=text_type), pa.array(series.to_numpy(dtype=np.int8)))
     if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
@@ -228,7 +228,13 @@ def _column_text(series: pd.Series) -> Rows | None:
 
 
 def _taken(text: Any, codes: Any) -> Rows:
-    """Rows as ``text[codes[row]]``: one take a block."""
+    """Rows as ``text[codes[row]]``: one take a block (the codes held as narrow as ``text`` allows: they
+    are held for the whole table while the report draws)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    width = pa.int8() if len(text) <= 2**7 else pa.int16() if len(text) <= 2**15 else pa.int32()
+    codes = pc.cast(codes, width) if codes.type.bit_width > width.bit_width else codes
     return lambda a, b: text.take(codes.slice(a, b - a))
 
 
@@ -282,7 +288,10 @@ def _csv_parts(frame: pd.DataFrame) -> Iterator[bytes | memoryview]:
         stop = min(start + CSV_ROWS, len(frame))
         fields = [c(start, stop) for c in columns if c is not None]
         fields[-1] = pc.binary_join_element_wise(fields[-1], newline, nothing)  # the line's end, on its last field
-        yield from _value_views(pc.binary_join_element_wise(*fields, comma))
+        lines = pc.binary_join_element_wise(*fields, comma)
+        del fields  # one block's text held at a time: this one's fields go before the lines are written,
+        yield from _value_views(lines)
+        del lines  # and its lines before the next block is made
 
 
 def _value_views(arr: Any) -> Iterator[memoryview]:
