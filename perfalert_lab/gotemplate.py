@@ -31,7 +31,6 @@ import re
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from .errors import TemplateError as GoTemplateError
@@ -384,11 +383,15 @@ def go_float(v: float) -> str:
         return "+Inf" if v > 0 else "-Inf"
     if v == 0:
         return "-0" if math.copysign(1, v) < 0 else "0"
-    d = Decimal(repr(v))
-    sign, digits, exponent = d.as_tuple()
-    text = "".join(map(str, digits)).rstrip("0") or "0"
-    exp = len(digits) + int(exponent) - 1  # decimal exponent of the first digit
-    neg = "-" if sign else ""
+    # the shortest digits that read back as v (Python's repr finds the same as Go's), and where the point is
+    r = float.__repr__(v)
+    neg = "-" if r[0] == "-" else ""
+    mant, _, e = r.lstrip("-").partition("e")
+    whole, _, frac = mant.partition(".")
+    digits = whole + frac
+    significant = digits.lstrip("0")
+    exp = len(whole) + (int(e) if e else 0) - (len(digits) - len(significant)) - 1  # of the first digit
+    text = significant.rstrip("0") or "0"
     if exp < -4 or exp >= 6:  # as Go prints a float64 with %v: 1e+06, 123456, 0.0001, 1e-05
         mant = text[0] + ("." + text[1:] if len(text) > 1 else "")
         return f"{neg}{mant}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
@@ -547,6 +550,86 @@ class Template:
         scope: list[dict[str, Any]] = [{"$": dot, **(variables or {})}]
         self._walk(self.nodes, dot, scope, {**BUILTINS, **functions}, out)
         return "".join(out)
+
+    def parts(self) -> list[Template]:
+        """The template as parts that render on their own (their texts joined are the whole's): one per
+        top-level node, or the whole when a node declares or assigns a variable (another could read it)."""
+        declares = any(n.kind == "action" and n.pipe is not None and n.pipe.decl for n in self.nodes)
+        assigns = any(n.pipe is not None and n.pipe.assign for n in _all_nodes(self.nodes))
+        if declares or assigns:  # (a variable declared inside if/with/range ends with it)
+            return [self]
+        return [Template(self.text, [n], self.functions) for n in self.nodes]
+
+    def value_function(self, functions: dict[str, Callable[..., Any]], variable: str, field_name: str
+                       ) -> Callable[[Any], str] | None:
+        """For a template that is one action whose pipeline calls functions on literals and one value (the
+        variable ``variable`` or the field ``field_name`` of ``.``), a plain Python function of that value
+        giving what :meth:`execute` gives, without the interpreter; None for any other template. It may
+        raise where :meth:`execute` would raise: a caller renders those values with :meth:`execute`, for
+        its error text."""
+        if len(self.nodes) != 1 or self.nodes[0].kind != "action" or self.nodes[0].pipe is None:
+            return None
+        pipe = self.nodes[0].pipe
+        fns = {**BUILTINS, **functions}
+
+        def operand(a: _Arg) -> tuple[bool, Any] | None:  # (is the value, literal)
+            if a.kind == "lit":
+                return False, a.value
+            if (a.kind == "var" and a.value == variable and not a.chain) or (a.kind == "field"
+                                                                             and a.chain == (field_name,)):
+                return True, None
+            return None
+
+        steps: list[tuple[Callable[..., Any] | None, list[tuple[bool, Any]]]] = []
+        for i, cmd in enumerate(pipe.cmds):
+            head = cmd[0]
+            if head.kind == "ident":
+                fn = fns.get(head.value)
+                got = [operand(a) for a in cmd[1:]]
+                if fn is None or head.value in _LAZY or any(o is None for o in got):
+                    return None
+                steps.append((fn, [o for o in got if o is not None]))
+            elif i == 0 and len(cmd) == 1 and operand(head) is not None:
+                op = operand(head)
+                assert op is not None
+                steps.append((None, [op]))
+            else:
+                return None
+        if pipe.decl or not steps:
+            return None
+
+        def text(x: Any) -> str:
+            return x if type(x) is str else go_print(x)
+
+        # one function of literals then the value ({{ $value | printf "%.1f" }}, {{ humanize $value }}): one call
+        first, ops = steps[0], steps[-1][1]
+        one: Callable[..., Any] | None = None
+        if len(steps) == 2 and first[0] is None and first[1][0][0] and not any(v for v, _ in ops):
+            one = steps[1][0]
+        elif len(steps) == 1 and first[0] is not None and ops and ops[-1][0] and not any(v for v, _ in ops[:-1]):
+            one, ops = first[0], ops[:-1]
+        if one is not None:
+            fn, lits = one, tuple(lit for _, lit in ops)
+            return lambda value: text(fn(*lits, value))
+
+        def run(value: Any) -> str:
+            x: Any = _NONE
+            for fn, ops in steps:
+                args = [value if is_value else lit for is_value, lit in ops]
+                if fn is None:
+                    x = args[0]
+                else:
+                    x = fn(*args) if x is _NONE else fn(*args, x)
+            return text(x)
+
+        return run
+
+    def reads(self) -> tuple[frozenset[str], bool, frozenset[str]]:
+        """What rendering reads: the variables named, whether ``.`` (or a field of it) is read, and the
+        functions called."""
+        args = list(_walk_args(self.nodes))
+        return (frozenset(a.value for a in args if a.kind == "var"), any(a.kind in ("dot", "field") for a in args),
+                frozenset(a.value for a in args if a.kind == "ident"))
 
     def _walk(self, nodes: list[_Node], dot: Any, scope: list[dict[str, Any]],
               fns: dict[str, Callable[..., Any]], out: list[str]) -> None:
@@ -733,6 +816,13 @@ def _walk_args(nodes: list[_Node]) -> Iterator[_Arg]:
             yield from pipe_args(n.pipe)
         yield from _walk_args(n.body)
         yield from _walk_args(n.orelse)
+
+
+def _all_nodes(nodes: list[_Node]) -> Iterator[_Node]:
+    for n in nodes:
+        yield n
+        yield from _all_nodes(n.body)
+        yield from _all_nodes(n.orelse)
 
 
 def _check_functions(nodes: list[_Node], known: Callable[[str], bool]) -> None:

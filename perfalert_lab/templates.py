@@ -16,26 +16,47 @@ writes it (``<error expanding template: ...>``), and the alert is kept.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from ._time import format_duration, parse_duration
 from .errors import TemplateError, TemplateExecError, UnsupportedTemplate
 from .gotemplate import Struct, Template, go_float, parse
 from .re2 import to_python
 
-__all__ = ["TemplateError", "UnsupportedTemplate", "check_template", "format_labels", "go_float", "metric_unit",
-           "render", "summary_template"]
+__all__ = ["TemplateError", "UnsupportedTemplate", "check_template", "format_labels", "format_labels_many",
+           "go_float", "metric_unit", "render", "render_many", "summary_template"]
 
 
 def format_labels(labels: tuple[tuple[str, str], ...]) -> str:
     """``{a="1", b="x"}``, as Prometheus prints a label set."""
     inner = ", ".join(f'{k}="{_escape(v)}"' for k, v in labels)
     return "{" + inner + "}"
+
+
+def format_labels_many(columns: dict[str, Any], n: int) -> Any:
+    """:func:`format_labels` of ``n`` label sets given as one Arrow string column per name (every set has
+    every name), as one Arrow string array, the text made in Arrow."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not columns:
+        return pa.array([format_labels(())], type=pa.string()).take(pa.array(np.zeros(n, dtype=np.int64)))
+    parts: list[Any] = []
+    for i, name in enumerate(sorted(columns)):
+        escaped = columns[name]
+        for old, new in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n")):
+            escaped = pc.replace_substring(escaped, old, new)
+        parts += [pa.scalar(("{" if i == 0 else '", ') + f'{name}="', pa.string()), escaped]
+    return pc.binary_join_element_wise(*parts, pa.scalar('"}', pa.string()), pa.scalar("", pa.string()))
 
 
 def _escape(v: str) -> str:
@@ -169,13 +190,45 @@ def humanize_timestamp(v: Any) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S.%f").rstrip("0").rstrip(".") + " +0000 UTC"
 
 
-def _printf(fmt: str, *args: Any) -> str:
-    out = []
-    i = 0
-    it = iter(args)
+@functools.lru_cache(maxsize=256)
+def _printf_parts(fmt: str) -> tuple[tuple[str, str, str], ...]:
+    """``fmt`` as (text before, flags, verb) per verb, and the text after the last (verb ``""``)."""
+    out, i = [], 0
     for m in re.finditer(r"%([-+ 0#]*\d*(?:\.\d+)?)([vdfsgeEqx%])", fmt):
-        out.append(fmt[i:m.start()])
-        flags, verb = m.groups()
+        out.append((fmt[i:m.start()], m.group(1), m.group(2)))
+        i = m.end()
+    out.append((fmt[i:], "", ""))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _float_format(fmt: str) -> tuple[str, int] | None:
+    """``fmt`` as one Python format and its number of verbs when every verb is a float one (``%.1f``,
+    ``%e``, ``%g``) and ``%%``: what ``_printf`` writes for float arguments, in one ``%`` (None otherwise)."""
+    out, verbs = [], 0
+    for before, flags, verb in _printf_parts(fmt):
+        out.append(before.replace("%", "%%"))
+        if verb == "%":
+            out.append("%%")
+        elif verb in ("f", "e", "E", "g"):
+            out.append(f"%{flags}{verb}")
+            verbs += 1
+        elif verb:
+            return None
+    return "".join(out), verbs
+
+
+def _printf(fmt: str, *args: Any) -> str:
+    quick = _float_format(fmt) if isinstance(fmt, str) else None
+    if quick is not None and len(args) == quick[1] and all(type(a) is float for a in args):
+        return quick[0] % args  # (other arguments: as below, where they fail as they did)
+    out = []
+    it = iter(args)
+    parts = _printf_parts(fmt) if isinstance(fmt, str) else _printf_parts.__wrapped__(fmt)  # (its error as before)
+    for before, flags, verb in parts:
+        out.append(before)
+        if not verb:
+            break
         if verb == "%":
             out.append("%")
         else:
@@ -190,8 +243,6 @@ def _printf(fmt: str, *args: Any) -> str:
                 out.append(f"%{flags}d" % int(a) if float(a).is_integer() else f"%!d(float64={go_float(a)})")
             else:
                 out.append(f"%{flags}{verb}" % float(a))
-        i = m.end()
-    out.append(fmt[i:])
     return "".join(out)
 
 
@@ -294,6 +345,15 @@ def render(text: str, labels: dict[str, str], value: float, *,
     if "{{" not in text:
         return text
     check_template(text)
+    try:
+        return _cache[text].execute(*_context(labels, value, query, external_url))
+    except TemplateExecError as exc:  # Prometheus keeps the alert and writes the error into the text
+        return f"<error expanding template: error executing template: {exc}>"
+
+
+def _context(labels: dict[str, str], value: float, query: Callable[[str], list[Any]] | None, external_url: str
+             ) -> tuple[Struct, dict[str, Callable[..., Any]], dict[str, Any]]:
+    """What a template executes with: ``.``, the functions, the variables Prometheus declares."""
     data = Struct(Labels=labels, ExternalLabels={}, ExternalURL=external_url, Value=value)
     variables = {"$labels": labels, "$externalLabels": {}, "$externalURL": external_url, "$value": value}
 
@@ -302,10 +362,87 @@ def render(text: str, labels: dict[str, str], value: float, *,
 
     functions: dict[str, Callable[..., Any]] = {**FUNCTIONS, "query": query or no_query,
                  "externalURL": lambda: external_url, "pathPrefix": lambda: _path_prefix(external_url)}
-    try:
-        return _cache[text].execute(data, functions, variables)
-    except TemplateExecError as exc:  # Prometheus keeps the alert and writes the error into the text
-        return f"<error expanding template: error executing template: {exc}>"
+    return data, functions, variables
+
+
+def render_many(text: str, labels: Sequence[dict[str, str]], inst: np.ndarray, values: np.ndarray, *,
+                at_ms: np.ndarray | None = None, query: Callable[[str, int], list[Any]] | None = None,
+                external_url: str = "") -> Any:
+    """``render(text, labels[inst[k]], values[k], query=<at at_ms[k]>)`` for every alert ``k``, as one Arrow
+    string array, each distinct input rendered once: every part of the template (its top-level nodes,
+    :meth:`~perfalert_lab.gotemplate.Template.parts`) is rendered once if it reads neither the labels nor the
+    value, once per instance if it reads ``$labels``, per value if ``$value``, per both if both (or ``.``),
+    and the parts are joined in Arrow. A template that calls ``query`` reads the alert's time: it is
+    rendered per alert. An alert one of whose parts fails is rendered whole, so its text is Prometheus's
+    error text. Equal to :func:`render` alert by alert (the tests hold it)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    inst = np.asarray(inst, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    n = len(inst)
+    if "{{" not in text:
+        return pa.array([text], type=pa.string()).take(pa.array(np.zeros(n, dtype=np.int64)))
+    check_template(text)
+
+    def whole(k: int) -> str:
+        at = int(at_ms[k]) if at_ms is not None else 0
+        q = (lambda e: query(e, at)) if query is not None else None  # noqa: E731 - bound to this alert's time
+        return render(text, labels[int(inst[k])], float(values[k]), query=q, external_url=external_url)
+
+    template = _cache[text]
+    if "query" in template.reads()[2]:
+        return pa.array([whole(k) for k in range(n)], type=pa.string())
+    bits = values.view(np.int64)  # a value by its bits: -0.0 is not 0.0 (Go prints "-0"), NaN is one key
+    failed = np.zeros(n, dtype=bool)
+    pieces = []
+    functions = _context({}, math.nan, None, external_url)[1]
+    for part in template.parts():
+        names, dot, _ = part.reads()
+        by_labels, by_value = dot or bool(names & {"$", "$labels"}), dot or bool(names & {"$", "$value"})
+        codes = _groups(inst if by_labels else None, bits if by_value else None, n)
+        one = np.zeros(int(codes.max()) + 1 if n else 0, dtype=np.int64)
+        one[codes] = np.arange(n)  # an alert of each group (they all render alike)
+        out: list[str] = []
+        bad = np.zeros(len(one), dtype=bool)
+        # a part that only passes the value through functions ({{ $value | humanize }}) is called as Python
+        fast = part.value_function(functions, "$value", "Value") if by_value and not by_labels else None
+        for g, k in enumerate(one.tolist()):
+            value = float(values[k])
+            if fast is not None:
+                try:
+                    out.append(fast(value))
+                    continue
+                except Exception:  # noqa: BLE001 - the interpreter says what Prometheus would
+                    pass
+            try:
+                out.append(part.execute(*_context(labels[int(inst[k])], value, None, external_url)))
+            except TemplateExecError:
+                out.append("")
+                bad[g] = True
+        pieces.append(pa.array(out, type=pa.string()).take(pa.array(codes)))
+        failed |= bad[codes]
+    joined = pieces[0] if len(pieces) == 1 else pc.binary_join_element_wise(*pieces, "")
+    if failed.any():
+        redo = np.flatnonzero(failed)
+        joined = pc.replace_with_mask(joined, pa.array(failed), pa.array([whole(int(k)) for k in redo],
+                                                                          type=pa.string()))
+    return joined
+
+
+def _groups(inst: np.ndarray | None, bits: np.ndarray | None, n: int) -> np.ndarray:
+    """Group codes of the alerts by instance, by value bits, by both or (neither) one group."""
+    if inst is None and bits is None:
+        return np.zeros(n, dtype=np.int64)
+    if bits is None or inst is None:
+        one = inst if bits is None else bits
+        assert one is not None
+        return np.asarray(pd.factorize(one)[0], dtype=np.int64)
+    by_value, uniq = pd.factorize(bits)
+    width = max(len(uniq), 1)
+    if n and int(inst.max()) + 1 > (2**62) // width:  # the pair does not fit one int64: group the pairs
+        return np.asarray(pd.factorize(pd.MultiIndex.from_arrays([inst, bits]))[0], dtype=np.int64)
+    return np.asarray(pd.factorize(inst * width + by_value)[0], dtype=np.int64)
 
 
 def _path_prefix(url: str) -> str:

@@ -32,7 +32,7 @@ from ..promql_engine.evaluate import Evaluator, PromQLError, Scalar, Vector
 from ..promql_engine.kernels import STALE_NAN_BITS
 from ..promql_engine.store import Labels, SeriesStore
 from ..rules.promfile import PromGroup, PromRule, PromRuleFile
-from ..templates import render
+from ..templates import render, render_many
 
 __all__ = ["AlertTimeline", "active_since", "alert_states", "compared_side", "evaluate_rule_file", "instant_query",
            "rule_ticks", "top_expression"]
@@ -68,6 +68,17 @@ class AlertTimeline:
         """int64 [instance, tick] ms: when the alert became active (its ``activeAt``), where state > 0 (made
         when read)."""
         return active_since(self.state, self.ticks)
+
+    def annotations_many(self, inst: np.ndarray, ticks: np.ndarray, names: tuple[str, ...] | None = None
+                         ) -> dict[str, Any]:
+        """:meth:`annotations_at` of many (instance, tick) pairs, as one Arrow string column per annotation
+        (``names``: those only), each distinct input rendered once (:func:`render_many`)."""
+        inst, ticks = np.asarray(inst, dtype=np.int64), np.asarray(ticks, dtype=np.int64)
+        values = np.where(self.present[inst, ticks], self.values[inst, ticks], np.nan)
+        labels = [dict(lb) for lb in self.series_labels]
+        at_ms = self.ticks.astype(np.int64)[ticks]
+        return {k: render_many(v, labels, inst, values, at_ms=at_ms, query=self.query)
+                for k, v in self.rule.annotations.items() if names is None or k in names}
 
     def annotations_at(self, i: int, j: int) -> dict[str, str]:
         """The rule's annotations rendered for instance ``i`` at tick ``j`` (a template's ``query``

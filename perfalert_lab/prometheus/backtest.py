@@ -38,7 +38,7 @@ from ..promql_engine.store import store_from_frame
 from ..result import BacktestResult
 from ..rules.promfile import PromRuleFile
 from ..stats import compute_stats
-from ..templates import format_labels
+from ..templates import format_labels, format_labels_many
 from .alerting import AlertTimeline, _alert_instances, evaluate_rule_file, fired_stretches, top_expression
 
 __all__ = ["backtest_prometheus"]
@@ -100,7 +100,7 @@ class _AlertRows:
     a_parts: dict[str, list[np.ndarray]]
     a_ids: list[Any]
     n_parts: dict[str, list[np.ndarray]]
-    texts: list[str]
+    texts: list[Any]  # Arrow string arrays, end to end
     rule_index: dict[str, int]
     instances: tuple[list[str], list[str], list[str], list[str]]
     evaluations: dict[str, int]
@@ -135,8 +135,10 @@ def _alert_rows(timelines: list[AlertTimeline], rule_ids: list[str]) -> _AlertRo
                                                             "annotations")}
     a_ids: list[Any] = []  # Arrow string arrays, one per rule
     n_parts: dict[str, list[np.ndarray]] = {k: [] for k in ("alert", "inst", "rule", "at", "resolved", "summary")}
-    # rendered annotations and summaries, referred to by index: 0 and 1 are a rule without annotations' own
-    texts: list[str] = [format_labels(()), ""]
+    # rendered annotations and summaries (Arrow string arrays, end to end), referred to by index: 0 and 1 are a
+    # rule without annotations' own
+    texts: list[Any] = [pa.array([format_labels(()), ""], type=pa.string())]
+    n_texts = 2
     rule_index = {rid: k for k, rid in enumerate(dict.fromkeys([*rule_ids, *(tl.rule.name for tl in timelines)]))}
     evaluations: dict[str, int] = {}
     watched: dict[str, set[str]] = {}
@@ -169,12 +171,11 @@ def _alert_rows(timelines: list[AlertTimeline], rule_ids: list[str]) -> _AlertRo
         k = len(inst)
         r = np.flatnonzero(ended)
         if tl.rule.annotations:  # rendered at the firing tick (and, for the resolved note, the last active one)
-            fired_notes = [tl.annotations_at(i, f) for i, f in zip(inst.tolist(), fired.tolist(), strict=True)]
-            first_text = len(texts)
-            texts += [format_labels(tuple(sorted(x.items()))) for x in fired_notes]
-            texts += [_summary(x) for x in fired_notes]
-            texts += [_summary(tl.annotations_at(i, st - 1)) for i, st in zip(inst[r].tolist(), stop[r].tolist(),
-                                                                             strict=True)]
+            fired_notes = tl.annotations_many(inst, fired)
+            first_text = n_texts
+            texts += [format_labels_many(fired_notes, k), _summaries(fired_notes, k),
+                      _resolved_summaries(tl, inst[r], stop[r] - 1)]
+            n_texts += 2 * k + len(r)
             annotation_at = first_text + np.arange(k)
             summary_at = first_text + k + np.arange(k + len(r))  # the fired summaries, then the resolved ones
         else:
@@ -209,7 +210,7 @@ def _rank(uniques: list[str]) -> np.ndarray:
 
 
 def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[Any], n_parts: dict[str, list[np.ndarray]],
-            texts: list[str], rule_index: dict[str, int],
+            texts: list[Any], rule_index: dict[str, int],
             instances: tuple[list[str], list[str], list[str], list[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The alerts and notifications tables from the per-row arrays, sorted as SPEC 5 orders them: alerts by
     firing time, rule and label text; notifications by time and rule (each stably). The arrays of
@@ -242,7 +243,7 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[Any], n_parts: dic
         "suppressed_by": strings_at([""], np.zeros(n, dtype=np.int64)),
         "escalation_level": np.zeros(n, dtype=np.int64), "peak_value": cat(a_parts["peak"], np.float64)[order],
         "notifications": 1 + ended.astype(np.int64), "labels": strings_at(text, inst),
-        "annotations": strings_at(texts, cat(a_parts["annotations"], np.int64)[order]),
+        "annotations": taken(texts, cat(a_parts["annotations"], np.int64)[order]),
     }, columns=ALERT_COLUMNS + ALERT_TEXT_COLUMNS, copy=False)  # the arrays are the table's own
     n_inst, n_rule = cat(n_parts["inst"], np.int64), cat(n_parts["rule"], np.int64)
     at = cat(n_parts["at"], np.int64)
@@ -256,7 +257,7 @@ def _tables(a_parts: dict[str, list[np.ndarray]], a_ids: list[Any], n_parts: dic
         "kind": strings_at(["firing", "resolved"], cat(n_parts["resolved"], np.int64)[order]),
         "level": np.zeros(m, dtype=np.int64), "at": ns_to_timestamps(at), "delivered": np.ones(m, dtype=bool),
         "reason": strings_at([""], np.zeros(m, dtype=np.int64)),
-        "summary": strings_at(texts, cat(n_parts["summary"], np.int64)[order]),
+        "summary": taken(texts, cat(n_parts["summary"], np.int64)[order]),
     }, columns=NOTIFICATION_COLUMNS + NOTIFICATION_TEXT_COLUMNS, copy=False)
     return alerts, notifications
 
@@ -373,9 +374,29 @@ def _expression_series(timelines: list[AlertTimeline], store: Any, compat: str, 
                        last[order]), compared
 
 
-def _summary(annotations: dict[str, str]) -> str:
-    """What the page says: the ``summary`` annotation, else the ``description``."""
-    return annotations.get("summary") or annotations.get("description") or ""
+def _resolved_summaries(tl: AlertTimeline, inst: np.ndarray, ticks: np.ndarray) -> Any:
+    """What each resolved page says (:func:`_summaries`, rendered at the alerts' last active ticks): the
+    description only where the summary is empty."""
+    import pyarrow.compute as pc
+
+    said = tl.annotations_many(inst, ticks, ("summary",)).get("summary")
+    if said is None:
+        return _summaries(tl.annotations_many(inst, ticks, ("description",)), len(inst))
+    empty = np.asarray(pc.equal(said, "").to_numpy(zero_copy_only=False), dtype=bool)
+    if "description" not in tl.rule.annotations or not empty.any():
+        return said
+    rows = np.flatnonzero(empty)
+    described = tl.annotations_many(inst[rows], ticks[rows], ("description",))["description"]
+    return pc.replace_with_mask(said, pa.array(empty), described)
+
+
+def _summaries(annotations: dict[str, Any], n: int) -> Any:
+    """What each page says: the ``summary`` annotation, else the ``description`` (columns of ``n`` texts)."""
+    import pyarrow.compute as pc
+
+    empty = pa.array([""], type=pa.string()).take(pa.array(np.zeros(n, dtype=np.int64)))
+    summary, description = annotations.get("summary", empty), annotations.get("description", empty)
+    return pc.if_else(pc.equal(summary, ""), description, summary)
 
 
 def alert_source(labels: dict[str, str]) -> str:
