@@ -337,7 +337,7 @@ class Lifecycle:
         """The alerts and notifications tables of SPEC section 5; with ``texts`` (default: when a rule
         sets labels or annotations) the alerts add ``labels`` and ``annotations`` and the
         notifications the ``summary`` each page says (:mod:`.texts`)."""
-        from .._arrow import arrow_strings  # Arrow: loaded when tables are built
+        from .._arrow import arrow_strings, taken  # Arrow: loaded when tables are built
 
         texts = self.rules.uses_templates if texts is None else texts
         cols: dict[str, list[np.ndarray]] = {k: [] for k in (
@@ -373,7 +373,7 @@ class Lifecycle:
                 cols["annotations"].append(said.annotations)
                 cols["summary"].append(said.summary)
         alerts, order = _alerts_frame(cols, [p.rule for p in self.parts], texts, label_cols)
-        summary = pd.array(_cat(cols["summary"], object)[order], dtype="str") if texts else None
+        summary = taken(cols["summary"], order) if texts else None
         notifications = _notifications_frame(self.notes, self.delivered, self.reason, alerts, order, summary)
         return alerts, notifications
 
@@ -438,7 +438,7 @@ def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule], texts: b
     }
     if texts:
         for name in ALERT_TEXT_COLUMNS:
-            data[name] = pd.array(_cat(cols[name], object)[order], dtype="str")
+            data[name] = taken(cols[name], order)  # (Arrow string arrays, one a rule)
     for name, parts in (label_cols or {}).items():
         data[name] = pd.array(_cat(parts, object)[order], dtype="str")
     # the contract's columns in the contract's order (SPEC 5), then what the pages say, then labels

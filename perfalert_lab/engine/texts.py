@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..rules.model import Rule
-from ..templates import format_labels, render, summary_template
+from ..templates import format_labels, format_labels_many, render_many, summary_template
 
 __all__ = ["AlertTexts", "alert_texts"]
 
@@ -33,11 +33,12 @@ __all__ = ["AlertTexts", "alert_texts"]
 @dataclass(frozen=True)
 class AlertTexts:
     """Per alert: ``labels`` and ``annotations`` as ``{k="v", ...}`` text (sorted by key), the
-    ``summary``, and the rule's rendered labels by name (for silences that match on them)."""
+    ``summary`` (Arrow string arrays), and the rule's rendered labels by name (for silences that match on
+    them)."""
 
-    labels: np.ndarray
-    annotations: np.ndarray
-    summary: np.ndarray
+    labels: Any
+    annotations: Any
+    summary: Any
     rule_labels: dict[str, np.ndarray]
 
 
@@ -66,36 +67,47 @@ def _alert_labels(series: dict[str, str], fixed: dict[str, str], rule: Mapping[s
 
 
 def alert_texts(rule: Rule, keys: pd.DataFrame, series_hash: np.ndarray, values: np.ndarray | None) -> AlertTexts:
-    """Render the labels, annotations and summary of one rule's alerts (rows of ``keys``)."""
+    """Render the labels, annotations and summary of one rule's alerts (rows of ``keys``): each template
+    once per distinct input it reads (:func:`~perfalert_lab.templates.render_many`), the texts put
+    together in Arrow."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     n = len(keys)
     values = np.full(n, np.nan) if values is None else np.asarray(values, dtype=np.float64)
-    labels_out = np.empty(n, dtype=object)
-    ann_out = np.empty(n, dtype=object)
-    summary_out = np.empty(n, dtype=object)
-    rule_labels = {k: np.empty(n, dtype=object) for k in rule.labels}
     label_tpl = {k: v for k, v in rule.labels.items() if "{{" in v}
-    ann_tpl = {k: v for k, v in rule.annotations.items() if "{{" in v}
     fixed_labels = {"alertname": rule.id, "severity": rule.severity}
-    # per series: $labels, the labels text when no rule label is a template, the default summary's template
-    per_series: dict[Any, tuple[dict[str, str], str | None, str]] = {}
-    unique_hashes, first = np.unique(series_hash, return_index=True) if n else (np.zeros(0), np.zeros(0, int))
-    rows_labels = _series_labels(keys.take(first)) if n else []
-    for h, sl in zip(unique_hashes.tolist(), rows_labels, strict=True):
-        text = None
-        if not label_tpl:
-            text = format_labels(_alert_labels(sl, fixed_labels, rule.labels))
-        per_series[h] = (sl, text, summary_template(rule, sl.get("metric", rule.metric)))
-    for i, (h, v) in enumerate(zip(series_hash.tolist(), values.tolist(), strict=True)):
-        sl, text, summary = per_series[h]
-        rendered = {k: render(t, sl, v) for k, t in label_tpl.items()}
-        for k in rule.labels:
-            rule_labels[k][i] = rendered.get(k, rule.labels[k])
-        if text is None:
-            text = format_labels(_alert_labels(sl, fixed_labels, {**rule.labels, **rendered}))
-        labels_out[i] = text
-        ann = {k: render(t, sl, v) if k in ann_tpl else t for k, t in rule.annotations.items()}
-        if "summary" not in ann:
-            ann["summary"] = render(summary, sl, v)
-        summary_out[i] = ann["summary"]
-        ann_out[i] = format_labels(tuple(sorted(ann.items())))
-    return AlertTexts(labels_out, ann_out, summary_out, rule_labels)
+    if n:
+        unique_hashes, first, series = np.unique(series_hash, return_index=True, return_inverse=True)
+        per_series = _series_labels(keys.take(first))
+    else:
+        series, per_series = np.zeros(0, dtype=np.int64), []
+    series = np.asarray(series, dtype=np.int64).reshape(-1)
+
+    def many(text: str) -> Any:
+        return render_many(text, per_series, series, values)
+
+    def objects(arr: Any) -> np.ndarray:
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object) if n else np.empty(0, dtype=object)
+
+    rendered = {k: objects(many(t)) for k, t in label_tpl.items()}
+    rule_labels = {k: rendered[k] if k in rendered else np.full(n, rule.labels[k], dtype=object) for k in rule.labels}
+    if not label_tpl:  # one labels text a series
+        texts = [format_labels(_alert_labels(sl, fixed_labels, rule.labels)) for sl in per_series]
+        labels_out = pa.array(texts, type=pa.string()).take(pa.array(series))
+    else:
+        labels_out = pa.array([format_labels(_alert_labels(per_series[s], fixed_labels,
+                                                           {**rule.labels, **{k: v[i] for k, v in rendered.items()}}))
+                               for i, s in enumerate(series.tolist())], type=pa.string())
+    ann = {k: many(t) for k, t in rule.annotations.items()}
+    if "summary" not in ann:  # the default summary names the series' metric (its unit): a template per metric
+        templates = [summary_template(rule, sl.get("metric", rule.metric)) for sl in per_series]
+        distinct = list(dict.fromkeys(templates))
+        which = np.array([distinct.index(t) for t in templates], dtype=np.int64)[series] if n else series
+        summary = pa.array([""] * n, type=pa.string())
+        for w, text in enumerate(distinct):
+            rows = np.flatnonzero(which == w)
+            said = render_many(text, per_series, series[rows], values[rows])
+            summary = pc.replace_with_mask(summary, pa.array(which == w), said) if len(distinct) > 1 else said
+        ann["summary"] = summary
+    return AlertTexts(labels_out, format_labels_many(ann, n), ann["summary"], rule_labels)
