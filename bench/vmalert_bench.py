@@ -37,6 +37,23 @@ RULES = """groups:
         expr: avg_over_time(cpu[10m]) > 70
 """
 
+# The same rules annotated as teams annotate theirs: labels, the value formatted, a summary and a description
+ANNOTATED_RULES = """groups:
+  - name: cpu
+    interval: 1m
+    rules:
+      - alert: CPUHigh
+        expr: cpu > 80
+        labels: {severity: page}
+        annotations:
+          summary: "CPU high on {{ $labels.source }}"
+          description: "{{ $labels.source }} CPU is {{ $value | printf \\"%.1f\\" }}% (threshold 80)"
+      - alert: CPUAvgHigh
+        expr: avg_over_time(cpu[10m]) > 70
+        annotations:
+          summary: "10m CPU average high on {{ $labels.source }}: {{ $value | humanize }}"
+"""
+
 # The same two alerts as our own rules (SPEC 2): the sample clock evaluates at each 1m sample, as the
 # group's 1m interval does, and a 10m mean window is (t - 10m, t], as Prometheus 3's range.
 OWN_RULES = """version: 1
@@ -191,6 +208,7 @@ def bench_vs_vmalert(record: Callable[..., None], median_time: Callable[..., flo
         frame.to_parquet(d / "cpu.parquet")
         (d / "rules.yml").write_text(RULES)
         (d / "own.yml").write_text(OWN_RULES)
+        (d / "annotated.yml").write_text(ANNOTATED_RULES)
         perfalert = str(Path(sys.executable).parent / "perfalert")
         ours_cmd = [perfalert, "backtest", "cpu.parquet", "--rules", "rules.yml", "--out", "out"]
         own_cmd = [perfalert, "backtest", "cpu.parquet", "--rules", "own.yml", "--out", "own"]
@@ -198,12 +216,17 @@ def bench_vs_vmalert(record: Callable[..., None], median_time: Callable[..., flo
         _, ours_kb = _timed(ours_cmd, d, timer)
         t_own = median_time(lambda: subprocess.run(own_cmd, cwd=d, capture_output=True, check=True), 3)
         _, own_kb = _timed(own_cmd, d, timer)
+        noted_cmd = [perfalert, "backtest", "cpu.parquet", "--rules", "annotated.yml", "--out", "noted"]
+        t_noted = median_time(lambda: subprocess.run(noted_cmd, cwd=d, capture_output=True, check=True), 3)
+        _, noted_kb = _timed(noted_cmd, d, timer)
         import perfalert_lab as pal
 
         input_bytes = int(pal.read_metrics(d / "cpu.parquet", order="series").memory_usage(deep=True).sum())
         ours = _episodes_from_alerts(pd.read_csv(d / "out" / "alerts.csv", parse_dates=["fired_at", "resolved_at"]))
         stages = {"rule file": _stages(ours_cmd, d), "own rules": _stages(own_cmd, d)}
         own = _episodes_from_alerts(pd.read_csv(d / "own" / "alerts.csv", parse_dates=["fired_at", "resolved_at"]))
+        noted = _episodes_from_alerts(pd.read_csv(d / "noted" / "alerts.csv",
+                                                  parse_dates=["fired_at", "resolved_at"]))
 
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
@@ -234,19 +257,22 @@ def bench_vs_vmalert(record: Callable[..., None], median_time: Callable[..., flo
             vm_cmd = [vmalert, "-rule=rules.yml", f"-datasource.url={base}", f"-remoteWrite.url={base}",
                       "-datasource.queryStep=0s", "-remoteWrite.maxQueueSize=10000000", "-replay.disableProgressBar",
                       "-replay.rulesDelay=0s", "-loggerLevel=ERROR", *span]
-            times = []
-            theirs_kb = 0
-            for k in range(3):
-                if k:  # a fresh ALERTS series for each run: delete the previous replay's
+            runs: dict[str, tuple[float, int, bytes]] = {}
+            for rules_file in ("rules.yml", "annotated.yml"):
+                times = []
+                theirs_kb = 0
+                for _ in range(3):  # a fresh ALERTS series for each run: the previous replay's deleted
                     _get(f"{base}/api/v1/admin/tsdb/delete_series?match[]=ALERTS", b"")
                     _get(f"{base}/api/v1/admin/tsdb/delete_series?match[]=ALERTS_FOR_STATE", b"")
-                elapsed, kb = _timed(vm_cmd, d, timer)
-                times.append(elapsed)
-                theirs_kb = max(theirs_kb, kb)
-            t_theirs = float(np.median(times))
-            _get(f"{base}/internal/force_flush")
-            time.sleep(1)
-            exported = _get(f"{base}/api/v1/export?match[]=ALERTS&start={start_ms // 1000}&end={end_ms // 1000 + 60}")
+                    elapsed, kb = _timed([vm_cmd[0], f"-rule={rules_file}", *vm_cmd[2:]], d, timer)
+                    times.append(elapsed)
+                    theirs_kb = max(theirs_kb, kb)
+                _get(f"{base}/internal/force_flush")
+                time.sleep(1)
+                runs[rules_file] = (float(np.median(times)), theirs_kb, _get(
+                    f"{base}/api/v1/export?match[]=ALERTS&start={start_ms // 1000}&end={end_ms // 1000 + 60}"))
+            t_theirs, theirs_kb, exported = runs["rules.yml"]
+            t_theirs_noted, _, exported_noted = runs["annotated.yml"]
             vm_kb = _peak_kb(proc.pid)
         finally:
             proc.terminate()
@@ -265,6 +291,11 @@ def bench_vs_vmalert(record: Callable[..., None], median_time: Callable[..., flo
         record(f"vmalert -replay, same rules and data (imported apart: {t_import:.2f} s)", seconds=t_theirs,
                vmalert_peak_mb=theirs_kb / 1024, victoriametrics_peak_mb=vm_kb / 1024,
                speedup=t_theirs / t_ours, speedup_own_rules=t_theirs / t_own)
+        theirs_noted = _episodes_from_vm(exported_noted, end_ms) - after_end
+        record("the rule file annotated (labels, summary, description with $value formatted): ours / vmalert -replay",
+               seconds=t_noted, peak_mb=noted_kb / 1024, vmalert_seconds=t_theirs_noted,
+               speedup=t_theirs_noted / t_noted, episodes_unlike_unannotated=len(noted ^ ours),
+               vmalert_episodes_unlike_unannotated=len(theirs_noted ^ theirs))
         for kind, text in stages.items():
             print(f"  where our time goes ({kind}, one run): {text}", flush=True)
         record("firing episodes: ours / vmalert / differing / of them float ties", ours=len(ours), vmalert=len(theirs),
