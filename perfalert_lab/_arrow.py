@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["arrow_strings", "strings_at", "taken"]
+__all__ = ["arrow_strings", "repeated", "strings_at", "taken"]
 
 
 def arrow_strings(col: pd.Series) -> pa.Array:
@@ -36,3 +36,8 @@ def taken(strings: pa.Array | list[pa.Array], index: np.ndarray) -> Any:
     if isinstance(strings, list):
         strings = pa.concat_arrays(strings) if strings else pa.array([], type=pa.string())
     return pd.array(strings.take(pa.array(np.asarray(index, dtype=np.int64))), dtype="str")
+
+
+def repeated(text: str, n: int) -> pa.Array:
+    """An Arrow string array of ``text``, ``n`` times."""
+    return pa.array([text], type=pa.string()).take(pa.array(np.zeros(n, dtype=np.int64)))

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._arrow import repeated
 from ._time import format_duration, parse_duration
 from .errors import TemplateError, TemplateExecError, UnsupportedTemplate
 from .gotemplate import Struct, Template, go_float, parse
@@ -49,7 +50,7 @@ def format_labels_many(columns: dict[str, Any], n: int) -> Any:
     import pyarrow.compute as pc
 
     if not columns:
-        return pa.array([format_labels(())], type=pa.string()).take(pa.array(np.zeros(n, dtype=np.int64)))
+        return repeated(format_labels(()), n)
     parts: list[Any] = []
     for i, name in enumerate(sorted(columns)):
         escaped = columns[name]
@@ -346,23 +347,25 @@ def render(text: str, labels: dict[str, str], value: float, *,
         return text
     check_template(text)
     try:
-        return _cache[text].execute(*_context(labels, value, query, external_url))
+        data, variables = _alert_data(labels, value, external_url)
+        return _cache[text].execute(data, _functions(query, external_url), variables)
     except TemplateExecError as exc:  # Prometheus keeps the alert and writes the error into the text
         return f"<error expanding template: error executing template: {exc}>"
 
 
-def _context(labels: dict[str, str], value: float, query: Callable[[str], list[Any]] | None, external_url: str
-             ) -> tuple[Struct, dict[str, Callable[..., Any]], dict[str, Any]]:
-    """What a template executes with: ``.``, the functions, the variables Prometheus declares."""
+def _alert_data(labels: dict[str, str], value: float, external_url: str) -> tuple[Struct, dict[str, Any]]:
+    """An alert's ``.`` and the variables Prometheus declares for its templates."""
     data = Struct(Labels=labels, ExternalLabels={}, ExternalURL=external_url, Value=value)
-    variables = {"$labels": labels, "$externalLabels": {}, "$externalURL": external_url, "$value": value}
+    return data, {"$labels": labels, "$externalLabels": {}, "$externalURL": external_url, "$value": value}
 
+
+def _functions(query: Callable[[str], list[Any]] | None, external_url: str) -> dict[str, Callable[..., Any]]:
+    """The functions a template calls: Prometheus's, with ``query`` where the caller has the history."""
     def no_query(q: str) -> list[Any]:
         raise ValueError("query is not available here (templates of our own rules have no PromQL history)")
 
-    functions: dict[str, Callable[..., Any]] = {**FUNCTIONS, "query": query or no_query,
-                 "externalURL": lambda: external_url, "pathPrefix": lambda: _path_prefix(external_url)}
-    return data, functions, variables
+    return {**FUNCTIONS, "query": query or no_query, "externalURL": lambda: external_url,
+            "pathPrefix": lambda: _path_prefix(external_url)}
 
 
 def render_many(text: str, labels: Sequence[dict[str, str]], inst: np.ndarray, values: np.ndarray, *,
@@ -382,7 +385,7 @@ def render_many(text: str, labels: Sequence[dict[str, str]], inst: np.ndarray, v
     values = np.ascontiguousarray(values, dtype=np.float64)
     n = len(inst)
     if "{{" not in text:
-        return pa.array([text], type=pa.string()).take(pa.array(np.zeros(n, dtype=np.int64)))
+        return repeated(text, n)
     check_template(text)
 
     def whole(k: int) -> str:
@@ -396,7 +399,7 @@ def render_many(text: str, labels: Sequence[dict[str, str]], inst: np.ndarray, v
     bits = values.view(np.int64)  # a value by its bits: -0.0 is not 0.0 (Go prints "-0"), NaN is one key
     failed = np.zeros(n, dtype=bool)
     pieces = []
-    functions = _context({}, math.nan, None, external_url)[1]
+    functions = _functions(None, external_url)  # (a part that calls query is not rendered here)
     for part in template.parts():
         names, dot, _ = part.reads()
         by_labels, by_value = dot or bool(names & {"$", "$labels"}), dot or bool(names & {"$", "$value"})
@@ -416,7 +419,8 @@ def render_many(text: str, labels: Sequence[dict[str, str]], inst: np.ndarray, v
                 except Exception:  # noqa: BLE001 - the interpreter says what Prometheus would
                     pass
             try:
-                out.append(part.execute(*_context(labels[int(inst[k])], value, None, external_url)))
+                data, variables = _alert_data(labels[int(inst[k])], value, external_url)
+                out.append(part.execute(data, functions, variables))
             except TemplateExecError:
                 out.append("")
                 bad[g] = True

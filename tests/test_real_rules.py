@@ -119,14 +119,17 @@ def test_real_rule_files_alert_as_promtool(tmp_path: Path) -> None:
             rendered = promtool_annotations(tmp_path, case[2], series, AT, sorted(names))
             j = AT
             for tl in timelines:
-                for i, labels in enumerate(tl.labels):
-                    if tl.state[i, j] == 2 and tl.rule.annotations:
-                        ours_text, theirs_text = tl.annotations_at(i, j), rendered[labels]
-                        assert ours_text.keys() == theirs_text.keys(), (path.name, labels)
-                        for key in ours_text:
-                            assert _same_text(ours_text[key], theirs_text[key]), (path.name, labels, key,
-                                                                                   ours_text[key], theirs_text[key])
-                        compared_annotations += 1
+                firing = np.flatnonzero(tl.state[:, j] == 2) if tl.rule.annotations else np.zeros(0, dtype=int)
+                # rendered as a backtest renders them: every firing instance at once (render_many)
+                said = {k: v.to_pylist() for k, v in tl.annotations_many(firing, np.full(len(firing), j)).items()}
+                for row, i in enumerate(firing.tolist()):
+                    labels = tl.labels[i]
+                    ours_text, theirs_text = {k: v[row] for k, v in said.items()}, rendered[labels]
+                    assert ours_text.keys() == theirs_text.keys(), (path.name, labels)
+                    for key in ours_text:
+                        assert _same_text(ours_text[key], theirs_text[key]), (path.name, labels, key,
+                                                                               ours_text[key], theirs_text[key])
+                    compared_annotations += 1
     assert unrunnable == ["apa__postgresql_postgres-exporter.yml"], unrunnable
     assert fired > 700 and total > 1000, (fired, total)  # most real alert rules fire on the made history
     assert compared_annotations > 500, compared_annotations

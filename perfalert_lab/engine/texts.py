@@ -78,7 +78,7 @@ def alert_texts(rule: Rule, keys: pd.DataFrame, series_hash: np.ndarray, values:
     label_tpl = {k: v for k, v in rule.labels.items() if "{{" in v}
     fixed_labels = {"alertname": rule.id, "severity": rule.severity}
     if n:
-        unique_hashes, first, series = np.unique(series_hash, return_index=True, return_inverse=True)
+        _, first, series = np.unique(series_hash, return_index=True, return_inverse=True)
         per_series = _series_labels(keys.take(first))
     else:
         series, per_series = np.zeros(0, dtype=np.int64), []

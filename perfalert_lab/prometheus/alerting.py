@@ -71,23 +71,15 @@ class AlertTimeline:
 
     def annotations_many(self, inst: np.ndarray, ticks: np.ndarray, names: tuple[str, ...] | None = None
                          ) -> dict[str, Any]:
-        """:meth:`annotations_at` of many (instance, tick) pairs, as one Arrow string column per annotation
-        (``names``: those only), each distinct input rendered once (:func:`render_many`)."""
+        """The rule's annotations rendered for instance ``inst[k]`` at tick ``ticks[k]`` (a template's ``query``
+        runs at that tick, over the history), as one Arrow string column per annotation (``names``: those
+        only), each distinct input rendered once (:func:`render_many`)."""
         inst, ticks = np.asarray(inst, dtype=np.int64), np.asarray(ticks, dtype=np.int64)
         values = np.where(self.present[inst, ticks], self.values[inst, ticks], np.nan)
         labels = [dict(lb) for lb in self.series_labels]
         at_ms = self.ticks.astype(np.int64)[ticks]
         return {k: render_many(v, labels, inst, values, at_ms=at_ms, query=self.query)
                 for k, v in self.rule.annotations.items() if names is None or k in names}
-
-    def annotations_at(self, i: int, j: int) -> dict[str, str]:
-        """The rule's annotations rendered for instance ``i`` at tick ``j`` (a template's ``query``
-        runs at that tick, over the history)."""
-        at = int(self.ticks[j])
-        query = (lambda q: self.query(q, at)) if self.query is not None else None  # type: ignore[misc]
-        value = float(self.values[i, j]) if self.present[i, j] else float("nan")
-        return {k: render(v, dict(self.series_labels[i]), value, query=query)
-                for k, v in self.rule.annotations.items()}
 
 
 def instant_query(store: SeriesStore, expr: str, at_ms: int, *, lookback_ms: int, compat: str) -> list[Any]:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .._arrow import strings_at, taken
+from .._arrow import repeated, strings_at, taken
 from .._hashing import stable_hash
 from .._time import NAT_NS, ns_to_timestamps, parse_duration, parse_instant, to_ns
 from ..clock import IntervalClock
@@ -394,7 +394,7 @@ def _summaries(annotations: dict[str, Any], n: int) -> Any:
     """What each page says: the ``summary`` annotation, else the ``description`` (columns of ``n`` texts)."""
     import pyarrow.compute as pc
 
-    empty = pa.array([""], type=pa.string()).take(pa.array(np.zeros(n, dtype=np.int64)))
+    empty = repeated("", n)
     summary, description = annotations.get("summary", empty), annotations.get("description", empty)
     return pc.if_else(pc.equal(summary, ""), description, summary)
 
