@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._arrow import arrow_strings, strings_at, taken
 from .._hashing import stable_hash
 from .._jit import kernel
 from .._time import NAT_NS, ns_to_timestamps, to_ns
@@ -337,8 +338,6 @@ class Lifecycle:
         """The alerts and notifications tables of SPEC section 5; with ``texts`` (default: when a rule
         sets labels or annotations) the alerts add ``labels`` and ``annotations`` and the
         notifications the ``summary`` each page says (:mod:`.texts`)."""
-        from .._arrow import arrow_strings, taken  # Arrow: loaded when tables are built
-
         texts = self.rules.uses_templates if texts is None else texts
         cols: dict[str, list[np.ndarray]] = {k: [] for k in (
             "alert_id", "rule", "source", "metric", "pending_since", "fired_at", "resolved_at", "acknowledged_at",
@@ -412,8 +411,6 @@ def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
 def _alerts_frame(cols: dict[str, list[np.ndarray]], rules: list[Rule], texts: bool,
                   label_cols: dict[str, list[Any]] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """The alerts table, ordered by firing time, then rule file order, then series; and that order."""
-    from .._arrow import strings_at, taken
-
     fired = _cat(cols["fired_at"], np.int64)
     # rows are concatenated in rule order, each rule's in series then time order: a stable sort by
     # firing time keeps that order among alerts that fire at the same instant
@@ -468,8 +465,6 @@ def _rate_limit(at, candidate, limit, window):  # pragma: no cover - compiled
 
 def _notifications_frame(cols: dict[str, np.ndarray], delivered: np.ndarray, reason: np.ndarray,
                          alerts: pd.DataFrame, alert_order: np.ndarray, summary: Any = None) -> pd.DataFrame:
-    from .._arrow import strings_at
-
     # where each notification's alert sits in the (re-ordered) alerts table
     position = np.empty(len(alert_order), dtype=np.int64)
     position[alert_order] = np.arange(len(alert_order))
