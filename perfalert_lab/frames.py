@@ -366,8 +366,8 @@ class SeriesSet:
                 dt = np.diff(ts)
                 dt[dc > 0] = 1
                 identity = bool((dt > 0).all())
-        if not identity and _scatter_by_series.runs_compiled(codes):  # (as plain Python a sort is quicker)
-            sorted_ = _by_series(codes, ts, frame["value"].to_numpy(dtype=np.float64), n_uniq)
+        if not identity:
+            sorted_ = by_series(codes, ts, frame["value"].to_numpy(dtype=np.float64), n_uniq)
             if sorted_ is not None:  # each series in strictly increasing time: one stable counting sort
                 offsets, t, vals, last_rows = sorted_
                 return cls(times=t, values=vals, offsets=offsets, keys=_keys(frame, id_cols, last_rows),
@@ -442,12 +442,15 @@ class Handoff:
         return value.take() if isinstance(value, Handoff) else value
 
 
-def _by_series(codes: np.ndarray, ts: np.ndarray, values: np.ndarray, n_series: int
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+def by_series(codes: np.ndarray, ts: np.ndarray, values: np.ndarray, n_series: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """The rows grouped by series code, each series' rows in the order they come: ``(offsets, times,
     values, each series' last row)``, when every series' times then strictly increase (else ``None``:
-    rows out of order or a duplicate timestamp, for the sorting path). One counting sort (O(n), stable),
-    in place of a sort of the codes and three gathers by its order."""
+    rows out of order or a duplicate timestamp, for the sorting path; also ``None`` for inputs too small
+    to repay compiling, where a sort as plain numpy is quicker). One counting sort (O(n), stable), in
+    place of a sort of the codes and three gathers by its order."""
+    if not _scatter_by_series.runs_compiled(codes):
+        return None
     offsets = np.zeros(n_series + 1, dtype=np.int64)
     np.cumsum(np.bincount(codes, minlength=n_series), out=offsets[1:])
     times = np.empty(len(ts), dtype=np.int64)

@@ -158,7 +158,7 @@ def test_a_time_ordered_frame_without_the_pattern_is_counted_into_its_series(jit
     give what preparing the frame sorted by series gives, compiled and as plain Python."""
     from perfalert_lab import _jit
     from perfalert_lab._time import col_ns
-    from perfalert_lab.frames import _by_series, _factorize, combine_codes
+    from perfalert_lab.frames import _factorize, by_series, combine_codes
 
     rng = np.random.default_rng(seed)
     series, steps = int(rng.integers(2, 30)), int(rng.integers(5, 400))
@@ -184,8 +184,9 @@ def test_a_time_ordered_frame_without_the_pattern_is_counted_into_its_series(jit
         for name, f in odd.items():
             f = f.reset_index(drop=True)
             codes, n = combine_codes([_factorize(f[c]) for c in ids])
-            counted = _by_series(codes, col_ns(f["timestamp"]), f["value"].to_numpy(), n)
-            assert (counted is not None) == (name == "time-ordered"), name
+            counted = by_series(codes, col_ns(f["timestamp"]), f["value"].to_numpy(), n)
+            # (as plain Python the counting sort is not used: a numpy sort is quicker there)
+            assert (counted is not None) == (name == "time-ordered" and jit == "always"), name
             want = prepare(f.sort_values(ids + ["timestamp"], kind="stable").reset_index(drop=True))
             same(prepare(f), want)
     finally:

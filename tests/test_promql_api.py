@@ -252,3 +252,44 @@ def test_the_store_keeps_the_last_sample_of_each_millisecond_within_each_series(
         lo, hi = store.offsets[i], store.offsets[i + 1]
         np.testing.assert_array_equal(store.ts[lo:hi], ms[last])
         np.testing.assert_array_equal(store.vals[lo:hi], v[last])
+
+
+@pytest.mark.parametrize("jit", ["always", "never"])
+@pytest.mark.parametrize("seed", range(4))
+def test_a_time_ordered_frame_stores_as_the_same_frame_in_series_order(jit: str, seed: int) -> None:
+    """A frame in time order (as ``read_metrics`` returns it) is grouped by series with one counting sort
+    when each series' times strictly increase, else sorted; a shuffled frame is sorted. With series that
+    start late or skip a time, two samples of a series in one millisecond (the last wins) and NaN samples,
+    every series holds what it holds when the frame comes one series after another."""
+    from perfalert_lab import _jit
+    from perfalert_lab.promql_engine import store as st
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for i in range(int(rng.integers(2, 40))):
+        n = int(rng.integers(1, 3000))
+        t = np.sort(rng.choice(10**5, n, replace=False)) * 60_000 + int(rng.integers(0, 1000))
+        parts.append(pd.DataFrame({"timestamp": t, "metric": f"m{i % 3}", "source": f"h{i % 7}",
+                                   "zone": ["", "a", "b,c"][i % 3], "value": rng.normal(size=n)}))
+    by_series = pd.concat(parts, ignore_index=True)
+    by_series.loc[rng.random(len(by_series)) < 0.01, "value"] = np.nan
+    by_series["timestamp"] = pd.to_datetime(by_series["timestamp"], unit="ms", utc=True)
+    one_ms = by_series.copy()
+    one_ms.loc[1, "timestamp"] = one_ms.loc[0, "timestamp"] + pd.Timedelta(400, "us")  # series 0: a repeat
+    previous = _jit.set_mode(jit)
+    try:
+        for frame in (by_series, one_ms):
+            want = st.store_from_frame(frame)
+            others = [frame.sort_values("timestamp", kind="stable", ignore_index=True)]
+            if frame is by_series:  # (shuffled, two samples in one millisecond would come in either order)
+                others.append(frame.sample(frac=1, random_state=seed, ignore_index=True))
+            for other in map(st.store_from_frame, others):
+                assert sorted(other.labels) == sorted(want.labels)
+                place = {lb: k for k, lb in enumerate(other.labels)}
+                for k, lb in enumerate(want.labels):
+                    j = place[lb]
+                    a, b = slice(want.offsets[k], want.offsets[k + 1]), slice(other.offsets[j], other.offsets[j + 1])
+                    np.testing.assert_array_equal(other.ts[b], want.ts[a])
+                    np.testing.assert_array_equal(other.vals[b], want.vals[a])
+    finally:
+        _jit.set_mode(previous)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..frames import SeriesSet, frame_timestamps, frame_values, value_runs
+from ..frames import SeriesSet, by_series, frame_timestamps, frame_values, value_runs
 from .kernels import STALE_NAN_BITS
 
 Labels = tuple[tuple[str, str], ...]  # sorted by name, no empty values
@@ -130,7 +130,7 @@ def store_from_frame(frame: pd.DataFrame | SeriesSet, *, name: str = "frame") ->
                 c = np.where(c < 0, len(u) - 1, c)
         else:
             fc, fu = pd.factorize(series.astype("string").fillna(""), sort=False)
-            c, u = fc.astype(np.int64), np.asarray(fu, dtype=object)
+            c, u = fc.astype(np.int64, copy=False), np.asarray(fu, dtype=object)
         codes.append(c)
         uniques.append(u)
     key: np.ndarray = np.zeros(len(ts), dtype=np.int64)
@@ -143,7 +143,7 @@ def store_from_frame(frame: pd.DataFrame | SeriesSet, *, name: str = "frame") ->
             break
         key = key * max(len(u), 1) + c
     sid, _ = pd.factorize(key, sort=False)  # series numbered by first appearance: one hash pass, no sort
-    sid = sid.astype(np.int64)
+    sid = sid.astype(np.int64, copy=False)
     n = int(sid.max()) + 1 if len(sid) else 0
     first = np.empty(n, dtype=np.int64)
     first[sid[::-1]] = np.arange(len(sid) - 1, -1, -1)
@@ -182,8 +182,13 @@ def _sorted_store(labels: list[Labels], ts: np.ndarray, vals: np.ndarray, sid: n
     if len(ts) > 1:
         series_major = bool(np.all(sid[1:] >= sid[:-1]))
         if not (series_major and np.all((ts[1:] >= ts[:-1]) | (sid[1:] != sid[:-1]))):
+            grouped = by_series(sid, ts, vals, n)
+            if grouped is not None:  # each series' times strictly increase: one counting sort, no duplicates
+                offsets, ts, vals, _ = grouped
+                return SeriesStore(labels, offsets, ts, vals)
             if np.all(ts[1:] >= ts[:-1]):  # time-major (as read_metrics returns it): a stable sort by series
-                order = np.argsort(sid, kind="stable")
+                # (numpy sorts 16-bit keys stably by radix, wider ones by merging)
+                order = np.argsort(sid.astype(np.int16) if n < 2**15 else sid, kind="stable")
             else:
                 order = np.lexsort((ts, sid))
             ts, vals, sid = ts[order], vals[order], sid[order]
