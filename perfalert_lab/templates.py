@@ -195,7 +195,7 @@ def humanize_timestamp(v: Any) -> str:
 def _printf_parts(fmt: str) -> tuple[tuple[str, str, str], ...]:
     """``fmt`` as (text before, flags, verb) per verb, and the text after the last (verb ``""``)."""
     out, i = [], 0
-    for m in re.finditer(r"%([-+ 0#]*\d*(?:\.\d+)?)([vdfsgeEqx%])", fmt):
+    for m in re.finditer(r"%([-+ 0#]*\d*(?:\.\d+)?)([vdfFsgGeEqx%])", fmt):
         out.append((fmt[i:m.start()], m.group(1), m.group(2)))
         i = m.end()
     out.append((fmt[i:], "", ""))
@@ -204,25 +204,62 @@ def _printf_parts(fmt: str) -> tuple[tuple[str, str, str], ...]:
 
 @functools.lru_cache(maxsize=256)
 def _float_format(fmt: str) -> tuple[str, int] | None:
-    """``fmt`` as one Python format and its number of verbs when every verb is a float one (``%.1f``,
-    ``%e``, ``%g``) and ``%%``: what ``_printf`` writes for float arguments, in one ``%`` (None otherwise)."""
+    """``fmt`` as one Python format and its number of verbs when every verb is a float one that Python writes
+    as Go does for finite values (``%.1f``, ``%e``, ``%F``, ``%.3g``; not ``%g`` without a precision, which is
+    Go's shortest form) and ``%%``: what ``_printf`` writes for finite float arguments, in one ``%`` (None
+    otherwise)."""
     out, verbs = [], 0
     for before, flags, verb in _printf_parts(fmt):
         out.append(before.replace("%", "%%"))
         if verb == "%":
             out.append("%%")
-        elif verb in ("f", "e", "E", "g"):
-            out.append(f"%{flags}{verb}")
+        elif (verb in ("f", "F", "e", "E") or (verb in ("g", "G") and "." in flags)) and "#" not in flags:
+            out.append(f"%{flags}{'f' if verb == 'F' else verb}")
             verbs += 1
         elif verb:
             return None
     return "".join(out), verbs
 
 
+_FLOAT_FLAGS = re.compile(r"([-+ 0#]*)(\d*)(?:\.(\d*))?")
+
+
+def _float_verb(flags: str, verb: str, a: float) -> str:
+    """Go's ``fmt`` of one float64 with ``%f %F %e %E %g %G`` and ``flags`` (sign, padding, width,
+    precision): Python's ``%`` where it writes the same; Go's own spelling of NaN and the infinities
+    (``NaN``, ``+Inf``, ``-Inf``; a sign before NaN only when asked for, never zero-padded), and ``%g``
+    without a precision as the shortest digits that read back as the value (as ``%v``)."""
+    m = _FLOAT_FLAGS.fullmatch(flags)
+    finite = math.isfinite(a)
+    if m is None or (finite and "#" in flags) or (finite and (verb in "fFeE" or m.group(3) is not None)):
+        return f"%{flags}{'f' if verb == 'F' else verb}" % a
+    signs, width = m.group(1), int(m.group(2) or 0)
+    zero = finite and "0" in signs and "-" not in signs
+    if a != a:
+        body = ("+" if "+" in signs else " " if " " in signs else "") + "NaN"
+    else:
+        body = go_float(a)
+        if verb in ("G", "E"):
+            body = body.replace("e", "E")
+        if body[0] not in "+-":
+            body = ("+" if "+" in signs else " " if " " in signs else "") + body
+        elif body[0] == "+" and " " in signs and "+" not in signs:  # Go: +Inf with the space flag
+            body = " " + body[1:]
+    pad = width - len(body)
+    if pad <= 0:
+        return body
+    if "-" in signs:
+        return body + " " * pad
+    if zero:
+        sign = body[0] if body[0] in "+- " else ""
+        return sign + "0" * pad + body[len(sign):]
+    return " " * pad + body
+
+
 def _printf(fmt: str, *args: Any) -> str:
     quick = _float_format(fmt) if isinstance(fmt, str) else None
-    if quick is not None and len(args) == quick[1] and all(type(a) is float for a in args):
-        return quick[0] % args  # (other arguments: as below, where they fail as they did)
+    if quick is not None and len(args) == quick[1] and all(type(a) is float and a - a == 0.0 for a in args):
+        return quick[0] % args  # (finite floats; other arguments: as below, where they fail as they did)
     out = []
     it = iter(args)
     parts = _printf_parts(fmt) if isinstance(fmt, str) else _printf_parts.__wrapped__(fmt)  # (its error as before)
@@ -242,6 +279,8 @@ def _printf(fmt: str, *args: Any) -> str:
                 out.append('"' + str(a).replace('"', '\\"') + '"')
             elif verb == "d":
                 out.append(f"%{flags}d" % int(a) if float(a).is_integer() else f"%!d(float64={go_float(a)})")
+            elif verb in "fFeEgG":
+                out.append(_float_verb(flags, verb, float(a)))
             else:
                 out.append(f"%{flags}{verb}" % float(a))
     return "".join(out)

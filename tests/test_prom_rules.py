@@ -8,6 +8,8 @@ every evaluation, with its labels, state and ``activeAt``, must equal promtool's
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import random
 import re
@@ -205,6 +207,48 @@ def test_templates_render_as_promtool(tmp_path):
         labels.pop("alertname")
         for key, template in annotations.items():
             assert render(template, {**labels, "__name__": "x"}, value) == theirs[key], (value, key)
+
+
+def test_printf_of_floats_prints_as_promtool(tmp_path):
+    """printf's float verbs (%f %F %e %E %g %G) with random flags, widths and precisions, on values that
+    include NaN and the infinities (Go spells them NaN, +Inf, -Inf, signs NaN only when asked, never pads
+    them with zeros) and values whose shortest digits are many (Go's %g without a precision prints them
+    all, as %v): promtool renders, we compare."""
+    promtool = need_promtool()
+    rng = random.Random(31)
+    values = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1.25, 2.675, 1234567.891, 123456.7, 1e21, 1e-7,
+              0.30000000000000004, -2.5e-5, 12345678901234567890.0, 100000.0, 0.1]
+    values += [round(rng.uniform(-1, 1) * 10 ** rng.randint(-9, 22), rng.randint(0, 12)) for _ in range(14)]
+
+    def verb() -> str:
+        flags = "".join(f for f in "+- 0" if rng.random() < 0.2)
+        width = str(rng.randint(1, 14)) if rng.random() < 0.4 else ""
+        prec = f".{rng.randint(0, 8)}" if rng.random() < 0.5 else ""
+        return f"%{flags}{width}{prec}{rng.choice('fFeEgG')}"
+
+    formats = ["%g", "%G", "%.1f", "%+.1f", "% .1f", "%06.1f", "%-8g|", "%10g", "%e", "%.0e", "%5.2f%%"]
+    formats += [" ".join(verb() for _ in range(rng.randint(1, 3))) for _ in range(30)]
+    def call(f: str) -> str:  # printf with the value once per verb
+        return f"{{{{ printf {json.dumps(f)} {' '.join(['$value'] * (f.count('%') - 2 * f.count('%%')))} }}}}"
+
+    annotations = {f"a{i}": call(f) for i, f in enumerate(formats)}
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
+        {"alert": "A", "expr": "x", "annotations": annotations}]}]}))
+    go = {"nan": "NaN", "inf": "Inf", "-inf": "-Inf"}
+    series = [{"series": f'x{{instance="i{i}"}}', "values": go.get(repr(v), repr(v))} for i, v in enumerate(values)]
+    (tmp_path / "t.yml").write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series,
+                   "alert_rule_test": [{"eval_time": "0m", "alertname": "A", "exp_alerts": []}]}]}))
+    proc = subprocess.run([promtool, "test", "rules", "t.yml"], cwd=tmp_path, capture_output=True, text=True)
+    blocks = re.findall(r"Labels:\{([^}]*)\}\s*Annotations:\{([^}]*)\}", proc.stdout + proc.stderr)
+    assert len(blocks) == len(values)
+    for lab, ann in blocks:
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', lab))
+        theirs = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', ann))
+        value = values[int(labels["instance"][1:])]
+        for key, template in annotations.items():
+            assert render(template, {"instance": labels["instance"], "__name__": "x"}, value) == theirs[key], \
+                (value, template)
 
 
 def _random_template(rng: random.Random, depth: int = 2) -> str:

@@ -176,10 +176,10 @@ def test_go_float_reads_the_shortest_digits_as_before() -> None:
 def test_printf_of_floats_in_one_format_is_printf_verb_by_verb(monkeypatch: pytest.MonkeyPatch) -> None:
     import perfalert_lab.templates as t
 
-    formats = ["%.1f", "%.1f%%", "a %e b %g", "%5.2f|%-8.3E", "100%% %.0f", "%+.2f %g"]
+    formats = ["%.1f", "%.1f%%", "a %e b %g", "%5.2f|%-8.3E", "100%% %.0f", "%+.2f %g", "%F %.3G", "%-10.2G|%08.3F"]
     rng = np.random.default_rng(2)
-    cases = [(fmt, tuple(float(x) for x in rng.choice(VALUES + [0.5, 2.5, 1e21, 1e-7], fmt.count("%") -
-                                                         2 * fmt.count("%%"))))
+    pool = VALUES + [0.5, 2.5, 1e21, 1e-7, math.nan, -math.inf]
+    cases = [(fmt, tuple(float(x) for x in rng.choice(pool, fmt.count("%") - 2 * fmt.count("%%"))))
              for fmt in formats for _ in range(40)]
     quick = [t._printf(fmt, *args) for fmt, args in cases]
     monkeypatch.setattr(t, "_float_format", lambda fmt: None)
