@@ -195,7 +195,7 @@ def humanize_timestamp(v: Any) -> str:
 def _printf_parts(fmt: str) -> tuple[tuple[str, str, str], ...]:
     """``fmt`` as (text before, flags, verb) per verb, and the text after the last (verb ``""``)."""
     out, i = [], 0
-    for m in re.finditer(r"%([-+ 0#]*\d*(?:\.\d+)?)([vdfFsgGeEqx%])", fmt):
+    for m in re.finditer(r"%([-+ 0#]*\d*(?:\.\d+)?)([vdfFsgGeEqxX%])", fmt):
         out.append((fmt[i:m.start()], m.group(1), m.group(2)))
         i = m.end()
     out.append((fmt[i:], "", ""))
@@ -245,6 +245,11 @@ def _float_verb(flags: str, verb: str, a: float) -> str:
             body = ("+" if "+" in signs else " " if " " in signs else "") + body
         elif body[0] == "+" and " " in signs and "+" not in signs:  # Go: +Inf with the space flag
             body = " " + body[1:]
+    return _padded(body, signs, width, zero)
+
+
+def _padded(body: str, signs: str, width: int, zero: bool) -> str:
+    """``body`` to ``width`` as Go pads: on the right with ``-``, with zeros after the sign with ``0``."""
     pad = width - len(body)
     if pad <= 0:
         return body
@@ -254,6 +259,22 @@ def _float_verb(flags: str, verb: str, a: float) -> str:
         sign = body[0] if body[0] in "+- " else ""
         return sign + "0" * pad + body[len(sign):]
     return " " * pad + body
+
+
+def _hex_float(flags: str, a: float, upper: bool) -> str:
+    """Go's ``%x`` of a float64: the shortest hexadecimal mantissa and a binary exponent of at least two
+    digits (``0x1.8p+01``; ``%X`` in capitals); NaN and the infinities as ``%g`` writes them."""
+    m = _FLOAT_FLAGS.fullmatch(flags)
+    if not math.isfinite(a) or m is None:
+        return _float_verb(flags, "g", a)
+    signs, width = m.group(1), int(m.group(2) or 0)
+    sign = "-" if math.copysign(1.0, a) < 0 else "+" if "+" in signs else " " if " " in signs else ""
+    body = "0x0p+00"
+    if a != 0:
+        mant, exp = math.frexp(abs(a))  # abs(a) = mant * 2**exp, 0.5 <= mant < 1
+        digits = f"{int((mant * 2 - 1) * (1 << 52)):013x}".rstrip("0")
+        body = f"0x1{'.' + digits if digits else ''}p{'+' if exp >= 1 else '-'}{abs(exp - 1):02d}"
+    return _padded(sign + (body.upper() if upper else body), signs, width, "0" in signs and "-" not in signs)
 
 
 def _printf(fmt: str, *args: Any) -> str:
@@ -271,7 +292,16 @@ def _printf(fmt: str, *args: Any) -> str:
             out.append("%")
         else:
             a: Any = next(it, None)
-            if verb == "v":
+            if isinstance(a, float):  # ($value) as Go's fmt prints a float64
+                if verb == "v":  # (Go reads %+v as a request for field names, not for a sign)
+                    out.append(_float_verb(flags.replace("+", ""), "g", a))
+                elif verb in "fFeEgG":
+                    out.append(_float_verb(flags, verb, a))
+                elif verb in "xX":
+                    out.append(_hex_float(flags, a, verb == "X"))
+                else:  # a verb for another type: Go names it and prints the value as %v would
+                    out.append(f"%!{verb}(float64={_float_verb(flags, 'g', a)})")
+            elif verb == "v":
                 out.append(go_float(a) if isinstance(a, float) else str(a))
             elif verb == "s":
                 out.append(f"%{flags}s" % (go_float(a) if isinstance(a, float) else a))
@@ -279,8 +309,6 @@ def _printf(fmt: str, *args: Any) -> str:
                 out.append('"' + str(a).replace('"', '\\"') + '"')
             elif verb == "d":
                 out.append(f"%{flags}d" % int(a) if float(a).is_integer() else f"%!d(float64={go_float(a)})")
-            elif verb in "fFeEgG":
-                out.append(_float_verb(flags, verb, float(a)))
             else:
                 out.append(f"%{flags}{verb}" % float(a))
     return "".join(out)

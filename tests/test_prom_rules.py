@@ -210,10 +210,11 @@ def test_templates_render_as_promtool(tmp_path):
 
 
 def test_printf_of_floats_prints_as_promtool(tmp_path):
-    """printf's float verbs (%f %F %e %E %g %G) with random flags, widths and precisions, on values that
-    include NaN and the infinities (Go spells them NaN, +Inf, -Inf, signs NaN only when asked, never pads
-    them with zeros) and values whose shortest digits are many (Go's %g without a precision prints them
-    all, as %v): promtool renders, we compare."""
+    """printf of a float with every verb (%f %F %e %E %g %G %v %x %X, and %d %s %q, which Go names as wrong
+    for a float: %!d(float64=3)) and random flags, widths and precisions, on values that include NaN and the
+    infinities (Go spells them NaN, +Inf, -Inf, signs NaN only when asked, never pads them with zeros) and
+    values whose shortest digits are many (Go's %g without a precision prints them all, as %v): promtool
+    renders, we compare."""
     promtool = need_promtool()
     rng = random.Random(31)
     values = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1.25, 2.675, 1234567.891, 123456.7, 1e21, 1e-7,
@@ -221,13 +222,15 @@ def test_printf_of_floats_prints_as_promtool(tmp_path):
     values += [round(rng.uniform(-1, 1) * 10 ** rng.randint(-9, 22), rng.randint(0, 12)) for _ in range(14)]
 
     def verb() -> str:
+        letter = rng.choice("fFeEgGfeg" + "vdsqxX")
         flags = "".join(f for f in "+- 0" if rng.random() < 0.2)
         width = str(rng.randint(1, 14)) if rng.random() < 0.4 else ""
-        prec = f".{rng.randint(0, 8)}" if rng.random() < 0.5 else ""
-        return f"%{flags}{width}{prec}{rng.choice('fFeEgG')}"
+        prec = f".{rng.randint(0, 8)}" if rng.random() < 0.5 and letter not in "xX" else ""  # (%.3x: not done)
+        return f"%{flags}{width}{prec}{letter}"
 
-    formats = ["%g", "%G", "%.1f", "%+.1f", "% .1f", "%06.1f", "%-8g|", "%10g", "%e", "%.0e", "%5.2f%%"]
-    formats += [" ".join(verb() for _ in range(rng.randint(1, 3))) for _ in range(30)]
+    formats = ["%g", "%G", "%.1f", "%+.1f", "% .1f", "%06.1f", "%-8g|", "%10g", "%e", "%.0e", "%5.2f%%",
+               "%d|%5d|%+d|%s|%q|%8v|%-6v|%+v|%05v|%.2v", "%x|%X|%+x|%012x"]
+    formats += [" ".join(verb() for _ in range(rng.randint(1, 3))) for _ in range(40)]
     def call(f: str) -> str:  # printf with the value once per verb
         return f"{{{{ printf {json.dumps(f)} {' '.join(['$value'] * (f.count('%') - 2 * f.count('%%')))} }}}}"
 
