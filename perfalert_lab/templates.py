@@ -164,10 +164,13 @@ def humanize_duration(v: Any) -> str:
     if abs(v) >= 1:
         sign = "-" if v < 0 else ""
         v = abs(v)
-        days = int(v) // 86400
-        hours = int(v) // 3600 % 24
-        minutes = int(v) // 60 % 60
-        seconds = int(v) % 60
+        d = int(v) if v < 2**63 else -(2**63)  # Go's int64(v) on amd64: out of range is the smallest int64
+
+        def quo(a: int, b: int) -> int:  # Go's integer division, toward zero
+            return -(-a // b) if a < 0 else a // b
+
+        days, hours = quo(d, 86400), quo(d, 3600) - quo(d, 86400) * 24
+        minutes, seconds = quo(d, 60) - quo(d, 3600) * 60, d - quo(d, 60) * 60
         if days:
             return f"{sign}{days}d {hours}h {minutes}m {seconds}s"
         if hours:

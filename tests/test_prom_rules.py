@@ -187,13 +187,16 @@ def test_templates_render_as_promtool(tmp_path):
     rng = random.Random(9)
     values = [0.0, 1e6, 123456.0, 1e-4, 1e-5, -2.5, 3.0, 42.42, 1048576 * 3.5, 176461.0, 0.012]
     values += [round(rng.uniform(-1, 1) * 10 ** rng.randint(-9, 12), rng.randint(0, 6)) for _ in range(30)]
+    values += [math.nan, math.inf, -math.inf, -0.0, 1e-300, -86400.0 * 400, 1e300]
     annotations = {"v": "{{ $value }}", "h": "{{ $value | humanize }}", "h2": "{{ humanize1024 $value }}",
                    "d": "{{ humanizeDuration $value }}", "p": "{{ humanizePercentage $value }}",
                    "f": '{{ printf "%.2f" $value }}', "t": '{{ $labels.instance }} is {{ title "down now" }}',
                    "u": "{{ $labels.job | toUpper }}"}
     (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
-        {"alert": "A", "expr": "x > -1e300", "annotations": annotations}]}]}))
-    series = [{"series": f'x{{instance="i{i}", job="j{i}"}}', "values": repr(v)} for i, v in enumerate(values)]
+        {"alert": "A", "expr": "x", "annotations": annotations}]}]}))
+    go = {"nan": "NaN", "inf": "Inf", "-inf": "-Inf"}
+    series = [{"series": f'x{{instance="i{i}", job="j{i}"}}', "values": go.get(repr(v), repr(v))}
+              for i, v in enumerate(values)]
     (tmp_path / "t.yml").write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "1m",
         "tests": [{"interval": "1m", "input_series": series,
                    "alert_rule_test": [{"eval_time": "0m", "alertname": "A", "exp_alerts": []}]}]}))
