@@ -21,7 +21,7 @@ import math
 import re
 import urllib.parse
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -190,7 +190,22 @@ def humanize_timestamp(v: Any) -> str:
     v = float(v)
     if math.isnan(v) or math.isinf(v):
         return _g4(v)
-    t = datetime.fromtimestamp(v, tz=UTC)
+    return to_time(v)
+
+
+def to_time(v: Any) -> str:
+    """Prometheus's ``toTime`` (and ``humanizeTimestamp`` of a finite value): seconds since the epoch to
+    nanoseconds as an int64 (an error where they overflow it), then to Prometheus's millisecond time,
+    printed as Go prints a UTC time (``2023-11-14 22:13:20.123 +0000 UTC``)."""
+    v = float(v)
+    if math.isnan(v) or math.isinf(v):
+        raise ValueError("value is NaN or Inf")
+    ns = v * 1e9
+    if ns > 2.0**63 or ns < -(2.0**63):
+        raise ValueError(f"{go_float(v)} cannot be represented as a nanoseconds timestamp since it overflows int64")
+    n = int(ns) if ns < 2.0**63 else -(2**63)  # (Go's int64 of exactly 2^63 on amd64)
+    ms = -(-n // 10**6) if n < 0 else n // 10**6  # model.TimeFromUnixNano: a division toward zero
+    t = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
     return t.strftime("%Y-%m-%d %H:%M:%S.%f").rstrip("0").rstrip(".") + " +0000 UTC"
 
 
@@ -393,7 +408,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sortByLabel": lambda name, v: sorted(v or [], key=lambda smp: smp["Labels"].get(name, "")),
     "args": lambda *a: {f"arg{i}": x for i, x in enumerate(a)},
     "tableLink": lambda e: _link(e, 1), "graphLink": lambda e: _link(e, 0),
-    "toTime": humanize_timestamp, "externalURL": lambda: "", "pathPrefix": lambda: "",
+    "toTime": to_time, "externalURL": lambda: "", "pathPrefix": lambda: "",
 }
 # rendered per call: query needs the history and the alert's evaluation time
 _CONTEXT_FUNCTIONS = ("query",)
