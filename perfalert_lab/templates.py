@@ -30,7 +30,7 @@ import pandas as pd
 from ._arrow import repeated
 from ._time import format_duration, parse_duration
 from .errors import TemplateError, TemplateExecError, UnsupportedTemplate
-from .gotemplate import Struct, Template, go_float, parse
+from .gotemplate import Struct, Template, go_float, go_print, parse
 from .re2 import to_python
 
 __all__ = ["TemplateError", "UnsupportedTemplate", "check_template", "format_labels", "format_labels_many",
@@ -213,7 +213,7 @@ def to_time(v: Any) -> str:
 def _printf_parts(fmt: str) -> tuple[tuple[str, str, str], ...]:
     """``fmt`` as (text before, flags, verb) per verb, and the text after the last (verb ``""``)."""
     out, i = [], 0
-    for m in re.finditer(r"%([-+ 0#]*\d*(?:\.\d+)?)([vdfFsgGeEqxX%])", fmt):
+    for m in re.finditer(r"%([-+ 0#]*\d*(?:\.\d+)?)([vdfFsgGeEqxXotbc%])", fmt):
         out.append((fmt[i:m.start()], m.group(1), m.group(2)))
         i = m.end()
     out.append((fmt[i:], "", ""))
@@ -300,7 +300,7 @@ def _printf(fmt: str, *args: Any) -> str:
     if quick is not None and len(args) == quick[1] and all(type(a) is float and a - a == 0.0 for a in args):
         return quick[0] % args  # (finite floats; other arguments: as below, where they fail as they did)
     out = []
-    it = iter(args)
+    used = 0
     parts = _printf_parts(fmt) if isinstance(fmt, str) else _printf_parts.__wrapped__(fmt)  # (its error as before)
     for before, flags, verb in parts:
         out.append(before)
@@ -308,28 +308,61 @@ def _printf(fmt: str, *args: Any) -> str:
             break
         if verb == "%":
             out.append("%")
+        elif used >= len(args):
+            out.append(f"%!{verb}(MISSING)")
         else:
-            a: Any = next(it, None)
-            if isinstance(a, float):  # ($value) as Go's fmt prints a float64
-                if verb == "v":  # (Go reads %+v as a request for field names, not for a sign)
-                    out.append(_float_verb(flags.replace("+", ""), "g", a))
-                elif verb in "fFeEgG":
-                    out.append(_float_verb(flags, verb, a))
-                elif verb in "xX":
-                    out.append(_hex_float(flags, a, verb == "X"))
-                else:  # a verb for another type: Go names it and prints the value as %v would
-                    out.append(f"%!{verb}(float64={_float_verb(flags, 'g', a)})")
-            elif verb == "v":
-                out.append(go_float(a) if isinstance(a, float) else str(a))
-            elif verb == "s":
-                out.append(f"%{flags}s" % (go_float(a) if isinstance(a, float) else a))
-            elif verb == "q":
-                out.append('"' + str(a).replace('"', '\\"') + '"')
-            elif verb == "d":
-                out.append(f"%{flags}d" % int(a) if float(a).is_integer() else f"%!d(float64={go_float(a)})")
-            else:
-                out.append(f"%{flags}{verb}" % float(a))
+            out.append(_go_verb(flags, verb, args[used]))
+            used += 1
+    if used < len(args):  # Go lists the arguments no verb took
+        out.append("%!(EXTRA " + ", ".join(f"{_go_type(a)}={go_print(a)}" for a in args[used:]) + ")")
     return "".join(out)
+
+
+def _go_type(a: Any) -> str:
+    if isinstance(a, bool):
+        return "bool"
+    if isinstance(a, float):
+        return "float64"
+    if isinstance(a, int):
+        return "int"
+    if isinstance(a, str):
+        return "string"
+    return type(a).__name__
+
+
+def _go_verb(flags: str, verb: str, a: Any, sign: bool = False) -> str:
+    """One argument as Go's ``fmt`` prints it with ``verb`` and ``flags``; a verb for another type is named
+    with the argument's type and its value as ``%v`` prints it (``%!d(string=ab)``). Go reads ``%+v`` as a
+    request for field names, not for a sign, except inside such a name (``sign``: ``%!d(float64=+3)``)."""
+    if verb == "v" and not sign:
+        flags = flags.replace("+", "")
+    if isinstance(a, bool):
+        if verb in "vt":
+            return f"%{flags.replace('+', '')}s" % ("true" if a else "false")
+    elif isinstance(a, float):  # ($value)
+        if verb == "v":
+            return _float_verb(flags, "g", a)
+        if verb in "fFeEgG":
+            return _float_verb(flags, verb, a)
+        if verb in "xX":
+            return _hex_float(flags, a, verb == "X")
+    elif isinstance(a, int):
+        if verb in "vdxXo":
+            return f"%{flags}{'d' if verb == 'v' else verb}" % a
+    elif isinstance(a, str):
+        if verb in "vs":
+            return f"%{flags}s" % a
+        if verb == "q":  # (a precision, which Go applies before quoting, is not taken)
+            quoted = '"' + a.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+            return f"%{re.sub(r'[.][0-9]*', '', flags)}s" % quoted
+        if verb in "xX":
+            text = a.encode().hex()
+            return text.upper() if verb == "X" else text
+    elif verb in "vs":
+        return go_print(a)
+    else:
+        return f"%!{verb}({go_print(a)})" if a is not None else f"%!{verb}(<nil>)"
+    return f"%!{verb}({_go_type(a)}={_go_verb(flags, 'v', a, sign=True)})"
 
 
 def _title(s: str) -> str:

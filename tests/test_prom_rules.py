@@ -246,6 +246,15 @@ def test_printf_of_floats_prints_as_promtool(tmp_path):
         return f"{{{{ printf {json.dumps(f)} {' '.join(['$value'] * (f.count('%') - 2 * f.count('%%')))} }}}}"
 
     annotations = {f"a{i}": call(f) for i, f in enumerate(formats)}
+    # other arguments than the value, verbs for another type, a missing and an extra argument
+    annotations.update({
+        "m1": '{{ printf "%.2f|%d|%5.1f|%s|%v|%x|%q|%e" $labels.instance (len $labels) $labels.instance (len $labels) '
+              '$labels.instance $labels.instance $labels.instance 3 }}',
+        "m2": '{{ printf "%d %d" 1 }}|{{ printf "%s" 1 2 }}|{{ printf "%v" }}',
+        "m3": '{{ printf "%t|%v|%6t|%d|%-6v|" true false true true false }}',
+        "m4": '{{ printf "%x|%X|%o|%+d|%05d|%-4d|%6.3d|%v" 255 255 8 3 -3 7 5 -12 }}',
+        "m5": '{{ printf "%-6s|%.1s|%6q|%X" "xy" "xyz" "a" "hi" }}|{{ printf "%s %v" $value (len $labels) }}',
+    })
     (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
         {"alert": "A", "expr": "x", "annotations": annotations}]}]}))
     go = {"nan": "NaN", "inf": "Inf", "-inf": "-Inf"}
@@ -258,7 +267,8 @@ def test_printf_of_floats_prints_as_promtool(tmp_path):
     assert len(blocks) == len(values)
     for lab, ann in blocks:
         labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', lab))
-        theirs = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', ann))
+        theirs = {k: re.sub(r"\\(.)", r"\1", v)  # (promtool quotes the text: \" is ")
+                  for k, v in re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', ann)}
         value = values[int(labels["instance"][1:])]
         for key, template in annotations.items():
             assert render(template, {"instance": labels["instance"], "__name__": "x"}, value) == theirs[key], \
