@@ -181,6 +181,32 @@ def test_telling_the_two_rule_formats_apart(tmp_path):
     assert is_prometheus_rules(theirs) and not is_prometheus_rules(ours)
 
 
+def _promtool_annotations(tmp_path: Path, promtool: str, annotations: dict[str, str], values: list[float]
+                          ) -> list[tuple[float, dict[str, str], dict[str, str]]]:
+    """One alert ``A`` (``expr: x``) with ``annotations`` over one series per value (labels ``instance="i<k>"``
+    and ``job="j<k>"``; NaN and the infinities as promtool reads them), rendered by ``promtool test rules``
+    at 0m: per alert, its value, its labels (without ``alertname``) and promtool's annotations, unquoted."""
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
+        {"alert": "A", "expr": "x", "annotations": annotations}]}]}))
+    go = {"nan": "NaN", "inf": "Inf", "-inf": "-Inf"}
+    series = [{"series": f'x{{instance="i{i}", job="j{i}"}}', "values": go.get(repr(v), repr(v))}
+              for i, v in enumerate(values)]
+    (tmp_path / "t.yml").write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series,
+                   "alert_rule_test": [{"eval_time": "0m", "alertname": "A", "exp_alerts": []}]}]}))
+    proc = subprocess.run([promtool, "test", "rules", "t.yml"], cwd=tmp_path, capture_output=True, text=True)
+    blocks = re.findall(r"Labels:\{([^}]*)\}\s*Annotations:\{([^}]*)\}", proc.stdout + proc.stderr)
+    assert len(blocks) == len(values), proc.stdout[-2000:] + proc.stderr[-2000:]
+    out = []
+    for lab, ann in blocks:
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', lab))
+        labels.pop("alertname")
+        theirs = {k: re.sub(r"\\(.)", r"\1", v)  # (promtool quotes the text: \" is ")
+                  for k, v in re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', ann)}
+        out.append((values[int(labels["instance"][1:])], labels, theirs))
+    return out
+
+
 def test_templates_render_as_promtool(tmp_path):
     """{{ $value }}, humanize*, toTime, printf, title, toUpper, on values that include NaN, the infinities and
     times beyond int64 nanoseconds (an error, as promtool's): promtool renders, we compare."""
@@ -195,22 +221,7 @@ def test_templates_render_as_promtool(tmp_path):
                    "f": '{{ printf "%.2f" $value }}', "t": '{{ $labels.instance }} is {{ title "down now" }}',
                    "u": "{{ $labels.job | toUpper }}", "ts": "{{ humanizeTimestamp $value }}",
                    "tt": "{{ $value | toTime }}"}
-    (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
-        {"alert": "A", "expr": "x", "annotations": annotations}]}]}))
-    go = {"nan": "NaN", "inf": "Inf", "-inf": "-Inf"}
-    series = [{"series": f'x{{instance="i{i}", job="j{i}"}}', "values": go.get(repr(v), repr(v))}
-              for i, v in enumerate(values)]
-    (tmp_path / "t.yml").write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "1m",
-        "tests": [{"interval": "1m", "input_series": series,
-                   "alert_rule_test": [{"eval_time": "0m", "alertname": "A", "exp_alerts": []}]}]}))
-    proc = subprocess.run([promtool, "test", "rules", "t.yml"], cwd=tmp_path, capture_output=True, text=True)
-    blocks = re.findall(r"Labels:\{([^}]*)\}\s*Annotations:\{([^}]*)\}", proc.stdout + proc.stderr)
-    assert len(blocks) == len(values)
-    for lab, ann in blocks:
-        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', lab))
-        theirs = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', ann))
-        value = values[int(labels["instance"][1:])]
-        labels.pop("alertname")
+    for value, labels, theirs in _promtool_annotations(tmp_path, promtool, annotations, values):
         for key, template in annotations.items():
             ours = render(template, {**labels, "__name__": "x"}, value)
             if theirs[key].startswith("<error expanding template:"):  # (promtool adds the template's place)
@@ -255,24 +266,9 @@ def test_printf_of_floats_prints_as_promtool(tmp_path):
         "m4": '{{ printf "%x|%X|%o|%+d|%05d|%-4d|%6.3d|%v" 255 255 8 3 -3 7 5 -12 }}',
         "m5": '{{ printf "%-6s|%.1s|%6q|%X" "xy" "xyz" "a" "hi" }}|{{ printf "%s %v" $value (len $labels) }}',
     })
-    (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "g", "rules": [
-        {"alert": "A", "expr": "x", "annotations": annotations}]}]}))
-    go = {"nan": "NaN", "inf": "Inf", "-inf": "-Inf"}
-    series = [{"series": f'x{{instance="i{i}"}}', "values": go.get(repr(v), repr(v))} for i, v in enumerate(values)]
-    (tmp_path / "t.yml").write_text(yaml.safe_dump({"rule_files": ["rules.yml"], "evaluation_interval": "1m",
-        "tests": [{"interval": "1m", "input_series": series,
-                   "alert_rule_test": [{"eval_time": "0m", "alertname": "A", "exp_alerts": []}]}]}))
-    proc = subprocess.run([promtool, "test", "rules", "t.yml"], cwd=tmp_path, capture_output=True, text=True)
-    blocks = re.findall(r"Labels:\{([^}]*)\}\s*Annotations:\{([^}]*)\}", proc.stdout + proc.stderr)
-    assert len(blocks) == len(values)
-    for lab, ann in blocks:
-        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', lab))
-        theirs = {k: re.sub(r"\\(.)", r"\1", v)  # (promtool quotes the text: \" is ")
-                  for k, v in re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', ann)}
-        value = values[int(labels["instance"][1:])]
+    for value, labels, theirs in _promtool_annotations(tmp_path, promtool, annotations, values):
         for key, template in annotations.items():
-            assert render(template, {"instance": labels["instance"], "__name__": "x"}, value) == theirs[key], \
-                (value, template)
+            assert render(template, {**labels, "__name__": "x"}, value) == theirs[key], (value, template)
 
 
 def _random_template(rng: random.Random, depth: int = 2) -> str:
