@@ -213,7 +213,7 @@ def to_time(v: Any) -> str:
 def _printf_parts(fmt: str) -> tuple[tuple[str, str, str], ...]:
     """``fmt`` as (text before, flags, verb) per verb, and the text after the last (verb ``""``)."""
     out, i = [], 0
-    for m in re.finditer(r"%([-+ 0#]*\d*(?:\.\d+)?)([vdfFsgGeEqxXotbc%])", fmt):
+    for m in re.finditer(r"%([-+ 0#]*\d*(?:\.\d*)?)([a-zA-Z%])", fmt):
         out.append((fmt[i:m.start()], m.group(1), m.group(2)))
         i = m.end()
     out.append((fmt[i:], "", ""))
@@ -346,9 +346,23 @@ def _go_verb(flags: str, verb: str, a: Any, sign: bool = False) -> str:
             return _float_verb(flags, verb, a)
         if verb in "xX":
             return _hex_float(flags, a, verb == "X")
+        if verb == "b":  # the integer mantissa and its binary exponent (53 bits; subnormals over 2**-1074)
+            if not math.isfinite(a):
+                return _float_verb(flags, "g", a)
+            if abs(a) < 2.2250738585072014e-308:  # zero and the subnormals
+                return f"{'-' if math.copysign(1.0, a) < 0 else ''}{abs(int(math.ldexp(a, 1074)))}p-1074"
+            mant, exp = math.frexp(a)  # a = mant * 2**exp
+            return f"{int(mant * 2**53)}p{exp - 53:+d}"
     elif isinstance(a, int):
         if verb in "vdxXo":
             return f"%{flags}{'d' if verb == 'v' else verb}" % a
+        if verb == "b" and (m := _FLOAT_FLAGS.fullmatch(flags)) is not None:
+            body = ("+" if "+" in m.group(1) and a >= 0 else "") + format(a, "b")
+            return _padded(body, m.group(1), int(m.group(2) or 0), "0" in m.group(1) and "-" not in m.group(1))
+        if verb == "c" and 0 <= a < 0x110000:
+            return chr(a)
+        if verb == "U" and a >= 0:
+            return f"U+{a:04X}"
     elif isinstance(a, str):
         if verb in "vs":
             return f"%{flags}s" % a
