@@ -211,10 +211,11 @@ def to_time(v: Any) -> str:
 
 @functools.lru_cache(maxsize=256)
 def _printf_parts(fmt: str) -> tuple[tuple[str, str, str], ...]:
-    """``fmt`` as (text before, flags, verb) per verb, and the text after the last (verb ``""``)."""
+    """``fmt`` as (text before, flags, verb) per verb, and the text after the last (verb ``""``); a ``%`` that
+    ends the format has the verb ``$`` (Go writes ``%!(NOVERB)``)."""
     out, i = [], 0
-    for m in re.finditer(r"%([-+ 0#]*\d*(?:\.\d*)?)([a-zA-Z%])", fmt):
-        out.append((fmt[i:m.start()], m.group(1), m.group(2)))
+    for m in re.finditer(r"%([-+ 0#]*\d*(?:\.\d*)?)([a-zA-Z%]|\Z)", fmt):
+        out.append((fmt[i:m.start()], m.group(1), m.group(2) or "$"))  # "$": a % that ends the format
         i = m.end()
     out.append((fmt[i:], "", ""))
     return tuple(out)
@@ -308,6 +309,8 @@ def _printf(fmt: str, *args: Any) -> str:
             break
         if verb == "%":
             out.append("%")
+        elif verb == "$":
+            out.append("%!(NOVERB)")
         elif used >= len(args):
             out.append(f"%!{verb}(MISSING)")
         else:

@@ -267,6 +267,7 @@ def test_printf_of_floats_prints_as_promtool(tmp_path):
         "m5": '{{ printf "%-6s|%.1s|%6q|%X" "xy" "xyz" "a" "hi" }}|{{ printf "%s %v" $value (len $labels) }}',
         "m6": '{{ printf "%b|%c|%y|%.f|%5b|%U|%t|%b|%b" 5 65 3 2.5 2 65 $value $value -1e300 }}',
         "m7": '{{ printf "%b|%b|%b|%b|%b" 5e-324 -1e-310 0.0 -0.0 2.2250738585072014e-308 }}',
+        "m8": '{{ printf "50%" }}|{{ printf "%-" 1 }}|{{ printf "%.1f%" $value }}',
     })
     for value, labels, theirs in _promtool_annotations(tmp_path, promtool, annotations, values):
         for key, template in annotations.items():
