@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import sys
 import urllib.parse
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -165,12 +166,8 @@ def humanize_duration(v: Any) -> str:
         sign = "-" if v < 0 else ""
         v = abs(v)
         d = int(v) if v < 2**63 else -(2**63)  # Go's int64(v) on amd64: out of range is the smallest int64
-
-        def quo(a: int, b: int) -> int:  # Go's integer division, toward zero
-            return -(-a // b) if a < 0 else a // b
-
-        days, hours = quo(d, 86400), quo(d, 3600) - quo(d, 86400) * 24
-        minutes, seconds = quo(d, 60) - quo(d, 3600) * 60, d - quo(d, 60) * 60
+        days, hours = _go_quo(d, 86400), _go_quo(d, 3600) - _go_quo(d, 86400) * 24
+        minutes, seconds = _go_quo(d, 60) - _go_quo(d, 3600) * 60, d - _go_quo(d, 60) * 60
         if days:
             return f"{sign}{days}d {hours}h {minutes}m {seconds}s"
         if hours:
@@ -180,6 +177,11 @@ def humanize_duration(v: Any) -> str:
         return f"{sign}{_g4(v)}s"
     v, prefix = _small(v)
     return f"{_g4(v)}{prefix}s"
+
+
+def _go_quo(a: int, b: int) -> int:
+    """Go's integer division (toward zero; Python's ``//`` floors)."""
+    return -(-a // b) if a < 0 else a // b
 
 
 def humanize_percentage(v: Any) -> str:
@@ -204,8 +206,7 @@ def to_time(v: Any) -> str:
     if ns > 2.0**63 or ns < -(2.0**63):
         raise ValueError(f"{go_float(v)} cannot be represented as a nanoseconds timestamp since it overflows int64")
     n = int(ns) if ns < 2.0**63 else -(2**63)  # (Go's int64 of exactly 2^63 on amd64)
-    ms = -(-n // 10**6) if n < 0 else n // 10**6  # model.TimeFromUnixNano: a division toward zero
-    t = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    t = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=_go_quo(n, 10**6))  # model.TimeFromUnixNano
     return t.strftime("%Y-%m-%d %H:%M:%S.%f").rstrip("0").rstrip(".") + " +0000 UTC"
 
 
@@ -255,16 +256,22 @@ def _float_verb(flags: str, verb: str, a: float) -> str:
     signs, width = m.group(1), int(m.group(2) or 0)
     zero = finite and "0" in signs and "-" not in signs
     if a != a:
-        body = ("+" if "+" in signs else " " if " " in signs else "") + "NaN"
+        body = _sign(signs) + "NaN"
     else:
         body = go_float(a)
         if verb in ("G", "E"):
             body = body.replace("e", "E")
         if body[0] not in "+-":
-            body = ("+" if "+" in signs else " " if " " in signs else "") + body
+            body = _sign(signs) + body
         elif body[0] == "+" and " " in signs and "+" not in signs:  # Go: +Inf with the space flag
             body = " " + body[1:]
     return _padded(body, signs, width, zero)
+
+
+def _sign(signs: str) -> str:
+    """What Go writes before a number that is not negative: ``+`` with the plus flag, else a space with the
+    space flag."""
+    return "+" if "+" in signs else " " if " " in signs else ""
 
 
 def _padded(body: str, signs: str, width: int, zero: bool) -> str:
@@ -287,7 +294,7 @@ def _hex_float(flags: str, a: float, upper: bool) -> str:
     if not math.isfinite(a) or m is None:
         return _float_verb(flags, "g", a)
     signs, width = m.group(1), int(m.group(2) or 0)
-    sign = "-" if math.copysign(1.0, a) < 0 else "+" if "+" in signs else " " if " " in signs else ""
+    sign = "-" if math.copysign(1.0, a) < 0 else _sign(signs)
     body = "0x0p+00"
     if a != 0:
         mant, exp = math.frexp(abs(a))  # abs(a) = mant * 2**exp, 0.5 <= mant < 1
@@ -352,7 +359,7 @@ def _go_verb(flags: str, verb: str, a: Any, sign: bool = False) -> str:
         if verb == "b":  # the integer mantissa and its binary exponent (53 bits; subnormals over 2**-1074)
             if not math.isfinite(a):
                 return _float_verb(flags, "g", a)
-            if abs(a) < 2.2250738585072014e-308:  # zero and the subnormals
+            if abs(a) < sys.float_info.min:  # zero and the subnormals
                 return f"{'-' if math.copysign(1.0, a) < 0 else ''}{abs(int(math.ldexp(a, 1074)))}p-1074"
             mant, exp = math.frexp(a)  # a = mant * 2**exp
             return f"{int(mant * 2**53)}p{exp - 53:+d}"
